@@ -1,0 +1,54 @@
+/**
+ * UTF-8 byte arithmetic over JavaScript (UTF-16) strings, without allocating a buffer.
+ *
+ * Receipts report byte offsets because that is what crosses the wire; the governors work on
+ * strings because that is what providers hand us. A lone surrogate counts as 3 bytes, the size
+ * of the U+FFFD that `TextEncoder` would write for it.
+ */
+
+/** Number of UTF-8 bytes `text.slice(from, to)` encodes to. */
+export function utf8Length(text: string, from = 0, to = text.length): number {
+  let bytes = 0;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < to && isLowSurrogate(text.charCodeAt(i + 1))) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/**
+ * The largest index `i` in `[from, text.length]` such that `text.slice(from, i)` is at most
+ * `budget` bytes and `i` does not fall between the two halves of a surrogate pair.
+ */
+export function indexWithinBudget(text: string, from: number, budget: number): number {
+  let bytes = 0;
+  let i = from;
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    let width: number;
+    let units = 1;
+    if (c < 0x80) width = 1;
+    else if (c < 0x800) width = 2;
+    else if (isHighSurrogate(c) && i + 1 < text.length && isLowSurrogate(text.charCodeAt(i + 1))) {
+      width = 4;
+      units = 2;
+    } else width = 3;
+    if (bytes + width > budget) break;
+    bytes += width;
+    i += units;
+  }
+  return i;
+}
+
+export function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+export function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
+}
