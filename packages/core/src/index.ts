@@ -5,6 +5,96 @@
  * input), no randomness, and inputs are never mutated. Configuration is validated against
  * TypeBox schemas (exported, so they double as JSON Schema) and compiled once.
  */
+
+// Actions: normalisation, effect classification, arbitration and conflicts
+export {
+  type Action,
+  type ActionArbitration,
+  type ActionConflict,
+  type ActionName,
+  type ActionPhase,
+  ActionSchema,
+  type AlertSeverity,
+  AlertSeveritySchema,
+  type ArbitratedRouteConstraints,
+  arbitrateActions,
+  type ConflictPolicy,
+  DEFAULT_PRIORITY,
+  type EffectType,
+  type NormalizedAction,
+  normalizeAction,
+  parseActions,
+} from './decisions/actions.ts';
+// Routes
+export {
+  type CompiledRouting,
+  compileRouting,
+  estimatePromptTokens,
+  type RouteConstraints,
+  type RouteDecision,
+  type RouteRequest,
+  type RouteSkip,
+  type RouteSkipReason,
+  type RouteTarget,
+  RouteTargetSchema,
+  type RoutingConfig,
+  RoutingConfigSchema,
+  selectRoute,
+} from './decisions/routes.ts';
+// State machines
+export {
+  type CompiledStateMachine,
+  type CompiledTransition,
+  compileStateMachine,
+  DEFAULT_TRANSITION_ACTION,
+  nextTransition,
+  type StateMachineConfig,
+  type StateMachineFinding,
+  type StateMachineFindingKind,
+  type StateMachineRun,
+  StateMachineSchema,
+  type StateMachineStep,
+  simulateStateMachine,
+  type TransitionDecision,
+} from './decisions/state-machine.ts';
+// TTSR: stream governor and retry arbiter
+export {
+  consumeChunk,
+  finishStream,
+  governStream,
+  type HoldSegment,
+  type MatchScope,
+  type StreamEvent,
+  type StreamLatencyExceeded,
+  type StreamState,
+  type StreamStatus,
+  type StreamStep,
+  type StreamTrigger,
+  startStream,
+  type TerminalRule,
+  tickStream,
+} from './decisions/stream-governor.ts';
+export {
+  type AttemptEnd,
+  decideStreamRetry,
+  type RetryReroute,
+  type RetryRouteContext,
+  type StreamRetryDecision,
+  type StreamRetryLedger,
+  startRetryLedger,
+} from './decisions/stream-retry.ts';
+export {
+  type CompiledStreamPolicy,
+  type CompiledStreamRule,
+  compileStreamPolicy,
+  type ReleaseMode,
+  type StreamAction,
+  type StreamPolicyConfig,
+  StreamPolicyConfigSchema,
+  type StreamRule,
+  StreamRuleSchema,
+} from './decisions/stream-rules.ts';
+// Errors
 export {
   ConfigError,
   type ConfigIssue,

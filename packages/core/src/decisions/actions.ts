@@ -1,0 +1,381 @@
+import Type, { type Static, type TSchema } from 'typebox';
+import { StringEnum, TaggedUnion } from '../schema/types.ts';
+import { parseWithSchema } from '../schema/validator.ts';
+import { assertNever } from '../util/assert-never.ts';
+
+/**
+ * Actions that request rules ask for, and how they combine: each action is normalised (phase,
+ * effect, conflict key, priority), then all of them are applied in `(priority, declaration
+ * index)` order into one arbitration: blocked or not, route constraints, reminders, alerts,
+ * annotations and state events, with every conflict explained.
+ */
+
+const common = {
+  rule_id: Type.String({ minLength: 1, description: 'The rule that asked for the action.' }),
+  priority: Type.Optional(
+    Type.Integer({
+      description: 'Lower applies first (is more important). Default depends on the action.',
+    }),
+  ),
+  message: Type.Optional(Type.String({ description: 'Shown in receipts.' })),
+};
+
+function variant<A extends string, P extends Record<string, TSchema>>(action: A, extra: P) {
+  return Type.Object(
+    { action: Type.Literal(action), ...common, ...extra },
+    { additionalProperties: false },
+  );
+}
+
+export const AlertSeveritySchema = StringEnum(['info', 'warning', 'critical'], { default: 'info' });
+export type AlertSeverity = Static<typeof AlertSeveritySchema>;
+
+export const ActionSchema = TaggedUnion('action', [
+  variant('annotate', {}),
+  variant('alert', {
+    severity: Type.Optional(AlertSeveritySchema),
+    idempotency_key: Type.Optional(
+      Type.String({ minLength: 1, description: 'Alerts with the same key are delivered once.' }),
+    ),
+  }),
+  variant('block', { reason: Type.Optional(Type.String()) }),
+  variant('restrict_routes', {
+    allowed_targets: Type.Array(Type.String({ minLength: 1 }), {
+      minItems: 1,
+      description: 'Models the request may be routed to; intersected with other restrictions.',
+    }),
+  }),
+  variant('switch_model', {
+    target_model: Type.String({ minLength: 1 }),
+    allow_fallback: Type.Optional(
+      Type.Boolean({
+        description: 'When the model cannot be used, route normally instead of blocking.',
+      }),
+    ),
+  }),
+  variant('inject_reminder', {
+    reminder: Type.String({ minLength: 1, description: 'System message added to the request.' }),
+  }),
+  variant('transition_state', {
+    machine_id: Type.String({ minLength: 1 }),
+    event: Type.String({ minLength: 1 }),
+  }),
+]);
+export type Action = Static<typeof ActionSchema>;
+export type ActionName = Action['action'];
+
+const ActionListSchema = Type.Array(ActionSchema);
+
+/** Validate a list of action records (from rules or policy scripts); throws one `ConfigError`. */
+export function parseActions(list: unknown): Action[] {
+  return parseWithSchema(ActionListSchema, list, 'actions');
+}
+
+export type ActionPhase =
+  | 'request.terminal'
+  | 'request.routing'
+  | 'request.rewrite'
+  | 'request.alert'
+  | 'request.state'
+  | 'request.review';
+export type EffectType =
+  | 'terminal'
+  | 'route_constraint'
+  | 'request_transform'
+  | 'alert'
+  | 'state'
+  | 'annotation';
+export type ConflictPolicy = 'terminal' | 'ordered' | 'parallel_safe';
+
+interface Normalization {
+  phase: ActionPhase;
+  effect_type: EffectType;
+  conflict_key?: string;
+  conflict_policy: ConflictPolicy;
+  /** The action's own priority, else the default for its kind. */
+  priority: number;
+  /** Position in the list the action came from. */
+  declaration_index: number;
+}
+
+type WithResolvedSeverity<A> = A extends { action: 'alert' } ? A & { severity: AlertSeverity } : A;
+export type NormalizedAction = WithResolvedSeverity<Action> & Normalization;
+type SwitchModel = Extract<NormalizedAction, { action: 'switch_model' }>;
+
+export const DEFAULT_PRIORITY: Readonly<Record<ActionName, number>> = Object.freeze({
+  block: 10,
+  restrict_routes: 30,
+  switch_model: 30,
+  inject_reminder: 50,
+  alert: 70,
+  transition_state: 80,
+  annotate: 90,
+});
+
+export function normalizeAction(action: Action, declaration_index: number): NormalizedAction {
+  const priority = action.priority ?? DEFAULT_PRIORITY[action.action];
+  switch (action.action) {
+    case 'block':
+      return {
+        ...action,
+        phase: 'request.terminal',
+        effect_type: 'terminal',
+        conflict_key: 'terminal_decision',
+        conflict_policy: 'terminal',
+        priority,
+        declaration_index,
+      };
+    case 'restrict_routes':
+    case 'switch_model':
+      return {
+        ...action,
+        phase: 'request.routing',
+        effect_type: 'route_constraint',
+        conflict_key: 'route_constraints',
+        conflict_policy: 'ordered',
+        priority,
+        declaration_index,
+      };
+    case 'inject_reminder':
+      return {
+        ...action,
+        phase: 'request.rewrite',
+        effect_type: 'request_transform',
+        conflict_key: 'request_rewrite',
+        conflict_policy: 'ordered',
+        priority,
+        declaration_index,
+      };
+    case 'alert':
+      return {
+        ...action,
+        severity: action.severity ?? 'info',
+        phase: 'request.alert',
+        effect_type: 'alert',
+        conflict_policy: 'parallel_safe',
+        priority,
+        declaration_index,
+      };
+    case 'transition_state':
+      return {
+        ...action,
+        phase: 'request.state',
+        effect_type: 'state',
+        conflict_key: `state:${action.machine_id}`,
+        conflict_policy: 'ordered',
+        priority,
+        declaration_index,
+      };
+    case 'annotate':
+      return {
+        ...action,
+        phase: 'request.review',
+        effect_type: 'annotation',
+        conflict_policy: 'parallel_safe',
+        priority,
+        declaration_index,
+      };
+    default:
+      return assertNever(action, 'action');
+  }
+}
+
+export interface ArbitratedRouteConstraints {
+  /** Intersection of every `restrict_routes` list; absent when no rule restricts routes. */
+  allowed_targets?: string[];
+  /** Target of the first applied `switch_model`. */
+  forced_model?: string;
+  allow_fallback: boolean;
+}
+
+export interface ActionConflict {
+  key: string;
+  class: 'ordered' | 'terminal';
+  /** Rules of the actions that share the key, in declaration order. */
+  rule_ids: string[];
+  resolution: string;
+  /** The rule whose action decided the outcome, when one did. */
+  winner_rule_id?: string;
+  /** Rules whose `switch_model` lost to the winner. */
+  overridden_rule_ids?: string[];
+  /** The allow-lists have no model in common: routing will block. */
+  empty_intersection?: true;
+}
+
+export interface ActionArbitration {
+  blocked: boolean;
+  /** In application order. */
+  blocking_rule_ids: string[];
+  route_constraints: ArbitratedRouteConstraints;
+  /** Distinct reminders, in application order. */
+  reminders: string[];
+  alerts: {
+    rule_id: string;
+    severity: AlertSeverity;
+    message?: string;
+    idempotency_key?: string;
+  }[];
+  annotations: { rule_id: string; message?: string }[];
+  state_events: { rule_id: string; machine_id: string; event: string }[];
+  /** Every action, normalised, in application order. */
+  applied: NormalizedAction[];
+  /** Groups of two or more actions sharing a conflict key, in order of first appearance. */
+  conflicts: ActionConflict[];
+}
+
+const RESOLUTION = {
+  terminal_decision: 'a block always wins: the request fails closed, whatever the order',
+  route_constraints:
+    'allow-lists intersect; the first switch_model in application order sets the forced model',
+  request_rewrite: 'each distinct reminder is injected once, in application order',
+  state: 'events reach the state machine in application order',
+} as const;
+
+/** Apply every action in `(priority, declaration index)` order into one decision. */
+export function arbitrateActions(actions: readonly Action[]): ActionArbitration {
+  const normalized = actions.map(normalizeAction);
+  const applied = applicationOrder(normalized);
+
+  const blocking_rule_ids: string[] = [];
+  let allowed: string[] | undefined;
+  const switches: SwitchModel[] = [];
+  const reminders: string[] = [];
+  const seenReminders = new Set<string>();
+  const alerts: ActionArbitration['alerts'] = [];
+  const annotations: ActionArbitration['annotations'] = [];
+  const state_events: ActionArbitration['state_events'] = [];
+
+  for (const action of applied) {
+    switch (action.action) {
+      case 'block':
+        blocking_rule_ids.push(action.rule_id);
+        break;
+      case 'restrict_routes':
+        allowed =
+          allowed === undefined
+            ? distinct(action.allowed_targets)
+            : intersect(allowed, action.allowed_targets);
+        break;
+      case 'switch_model':
+        switches.push(action);
+        break;
+      case 'inject_reminder':
+        if (!seenReminders.has(action.reminder)) {
+          seenReminders.add(action.reminder);
+          reminders.push(action.reminder);
+        }
+        break;
+      case 'alert': {
+        const alert: ActionArbitration['alerts'][number] = {
+          rule_id: action.rule_id,
+          severity: action.severity,
+        };
+        if (action.message !== undefined) alert.message = action.message;
+        if (action.idempotency_key !== undefined) alert.idempotency_key = action.idempotency_key;
+        alerts.push(alert);
+        break;
+      }
+      case 'annotate':
+        annotations.push(
+          action.message === undefined
+            ? { rule_id: action.rule_id }
+            : { rule_id: action.rule_id, message: action.message },
+        );
+        break;
+      case 'transition_state':
+        state_events.push({
+          rule_id: action.rule_id,
+          machine_id: action.machine_id,
+          event: action.event,
+        });
+        break;
+      default:
+        assertNever(action, 'action');
+    }
+  }
+
+  const route_constraints: ArbitratedRouteConstraints = { allow_fallback: false };
+  if (allowed !== undefined) route_constraints.allowed_targets = allowed;
+  const winner = switches[0];
+  if (winner !== undefined) {
+    route_constraints.forced_model = winner.target_model;
+    route_constraints.allow_fallback = winner.allow_fallback === true;
+  }
+
+  return {
+    blocked: blocking_rule_ids.length > 0,
+    blocking_rule_ids,
+    route_constraints,
+    reminders,
+    alerts,
+    annotations,
+    state_events,
+    applied,
+    conflicts: conflictsOf(normalized, blocking_rule_ids, switches, allowed),
+  };
+}
+
+function conflictsOf(
+  normalized: readonly NormalizedAction[],
+  blocking_rule_ids: readonly string[],
+  switches: readonly SwitchModel[],
+  allowed: readonly string[] | undefined,
+): ActionConflict[] {
+  // A Map iterates in insertion order, so groups come out in order of first appearance.
+  const groups = new Map<string, NormalizedAction[]>();
+  for (const action of normalized) {
+    if (action.conflict_key === undefined) continue;
+    const group = groups.get(action.conflict_key);
+    if (group === undefined) groups.set(action.conflict_key, [action]);
+    else group.push(action);
+  }
+  const conflicts: ActionConflict[] = [];
+  for (const [key, group] of groups) {
+    if (group.length < 2) continue;
+    const conflict: ActionConflict = {
+      key,
+      class: group[0]!.conflict_policy === 'terminal' ? 'terminal' : 'ordered',
+      rule_ids: group.map((a) => a.rule_id),
+      resolution: '',
+    };
+    if (key === 'terminal_decision') {
+      conflict.resolution = RESOLUTION.terminal_decision;
+      conflict.winner_rule_id = blocking_rule_ids[0]!;
+    } else if (key === 'route_constraints') {
+      conflict.resolution = RESOLUTION.route_constraints;
+      const [winner, ...overridden] = switches;
+      if (winner !== undefined) conflict.winner_rule_id = winner.rule_id;
+      if (overridden.length > 0) conflict.overridden_rule_ids = overridden.map((a) => a.rule_id);
+      if (allowed !== undefined && allowed.length === 0) conflict.empty_intersection = true;
+    } else if (key === 'request_rewrite') {
+      conflict.resolution = RESOLUTION.request_rewrite;
+    } else {
+      conflict.resolution = RESOLUTION.state;
+    }
+    conflicts.push(conflict);
+  }
+  return conflicts;
+}
+
+/** Stable order by `(priority, declaration_index)`; skips sorting when already in order. */
+function applicationOrder(normalized: readonly NormalizedAction[]): NormalizedAction[] {
+  const ordered = normalized.slice();
+  for (let i = 1; i < ordered.length; i++) {
+    if (ordered[i - 1]!.priority > ordered[i]!.priority) {
+      return ordered.sort(
+        (a, b) => a.priority - b.priority || a.declaration_index - b.declaration_index,
+      );
+    }
+  }
+  return ordered;
+}
+
+function distinct(list: readonly string[]): string[] {
+  return [...new Set(list)];
+}
+
+/** Members of `kept` (in its order) that `other` also lists. */
+function intersect(kept: readonly string[], other: readonly string[]): string[] {
+  const set = new Set(other);
+  return kept.filter((model) => set.has(model));
+}
