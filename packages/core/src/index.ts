@@ -25,6 +25,33 @@ export {
   normalizeAction,
   parseActions,
 } from './decisions/actions.ts';
+// Alert backpressure: enqueue decision and delivery queue reducer
+export {
+  type Alert,
+  type AlertQueueConfig,
+  AlertQueueConfigSchema,
+  type AlertQueueCounters,
+  type AlertQueueDecision,
+  type AlertQueueEvent,
+  type AlertQueueItem,
+  type AlertQueueState,
+  AlertSchema,
+  type AlertStatus,
+  type CompiledAlertQueue,
+  compileAlertQueue,
+  type DeadLetter as AlertDeadLetter,
+  type DeliveryDecision as AlertDeliveryDecision,
+  decideEnqueue,
+  defaultIdempotencyKey,
+  type EnqueueDecision,
+  type EnqueueInput,
+  type EnqueueOutcome,
+  initialAlertQueue,
+  isTerminal as isTerminalAlertStatus,
+  type OnFull as AlertOnFull,
+  retryDelayMs,
+  stepAlertQueue,
+} from './decisions/alert-backpressure.ts';
 // Routes
 export {
   type CompiledRouting,
@@ -41,6 +68,7 @@ export {
   RoutingConfigSchema,
   selectRoute,
 } from './decisions/routes.ts';
+
 // State machines
 export {
   type CompiledStateMachine,

@@ -1,0 +1,698 @@
+import Type, { type Static } from 'typebox';
+import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
+import { StringEnum } from '../schema/types.ts';
+import { parseWithSchema } from '../schema/validator.ts';
+import { indexWithinBudget } from '../text/utf8.ts';
+import { assertNever } from '../util/assert-never.ts';
+
+/**
+ * Alert backpressure: whether an alert raised by a policy is queued for delivery, suppressed as
+ * a duplicate, or refused because the queue is full (dead-lettered, dropped, or failing the
+ * request closed), and what a delivery worker does next (deliver, wait, retry, give up).
+ */
+
+export const DEFAULT_CAPACITY = 16;
+export const DEFAULT_ON_FULL = 'dead_letter';
+export const DEFAULT_DEDUPE_CAPACITY = 1024;
+export const DEFAULT_RETRY = Object.freeze({
+  max_attempts: 5,
+  base_delay_ms: 1000,
+  multiplier: 2,
+  max_delay_ms: 60_000,
+});
+/** Delivery errors are kept in dead letters and receipts, so their size is bounded. */
+export const MAX_ERROR_BYTES = 1024;
+
+const RetrySchema = Type.Object(
+  {
+    max_attempts: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        default: DEFAULT_RETRY.max_attempts,
+        description:
+          'Delivery attempts per alert, the first one included, before it is dead-lettered.',
+      }),
+    ),
+    base_delay_ms: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        default: DEFAULT_RETRY.base_delay_ms,
+        description: 'Delay before the second attempt.',
+      }),
+    ),
+    multiplier: Type.Optional(
+      Type.Number({
+        minimum: 1,
+        default: DEFAULT_RETRY.multiplier,
+        description: 'Factor between one delay and the next.',
+      }),
+    ),
+    max_delay_ms: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        default: DEFAULT_RETRY.max_delay_ms,
+        description: 'Cap on any one delay; at least `base_delay_ms`.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const AlertQueueConfigSchema = Type.Object(
+  {
+    capacity: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        default: DEFAULT_CAPACITY,
+        description:
+          'Alerts waiting for delivery at most; 0 means every new alert meets a full queue.',
+      }),
+    ),
+    on_full: Type.Optional(
+      StringEnum(['dead_letter', 'drop', 'fail_closed'], {
+        default: DEFAULT_ON_FULL,
+        description: 'What happens to a new alert when the queue is full.',
+      }),
+    ),
+    dedupe_capacity: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        default: DEFAULT_DEDUPE_CAPACITY,
+        description:
+          'Idempotency keys remembered for duplicate suppression; the oldest is forgotten first.',
+      }),
+    ),
+    retry: Type.Optional(RetrySchema),
+  },
+  { additionalProperties: false },
+);
+export type AlertQueueConfig = Static<typeof AlertQueueConfigSchema>;
+export type OnFull = NonNullable<AlertQueueConfig['on_full']>;
+
+export interface CompiledAlertQueue {
+  readonly capacity: number;
+  readonly on_full: OnFull;
+  readonly dedupe_capacity: number;
+  /** Dead letters kept for inspection: the last `max(1, capacity)`. */
+  readonly dead_letter_capacity: number;
+  readonly retry: Readonly<{
+    max_attempts: number;
+    base_delay_ms: number;
+    multiplier: number;
+    max_delay_ms: number;
+  }>;
+}
+
+/**
+ * Validate and compile an alert queue configuration, defaults resolved. Throws one
+ * `ConfigError` listing every problem.
+ */
+export function compileAlertQueue(config: unknown): CompiledAlertQueue {
+  const parsed = parseWithSchema(AlertQueueConfigSchema, config, 'alert queue config');
+  const retry = Object.freeze({
+    max_attempts: parsed.retry?.max_attempts ?? DEFAULT_RETRY.max_attempts,
+    base_delay_ms: parsed.retry?.base_delay_ms ?? DEFAULT_RETRY.base_delay_ms,
+    multiplier: parsed.retry?.multiplier ?? DEFAULT_RETRY.multiplier,
+    max_delay_ms: parsed.retry?.max_delay_ms ?? DEFAULT_RETRY.max_delay_ms,
+  });
+  const issues: ConfigIssue[] = [];
+  if (retry.max_delay_ms < retry.base_delay_ms) {
+    const defaulted = parsed.retry?.max_delay_ms === undefined ? ' (the default)' : '';
+    issues.push({
+      path: '$.retry.max_delay_ms',
+      message: `must be >= \`$.retry.base_delay_ms\` (${retry.base_delay_ms}), got ${retry.max_delay_ms}${defaulted}`,
+      expected: 'a cap no smaller than the first retry delay',
+    });
+  }
+  if (issues.length > 0) throw new ConfigError('alert queue config', issues);
+  const capacity = parsed.capacity ?? DEFAULT_CAPACITY;
+  return Object.freeze({
+    capacity,
+    on_full: parsed.on_full ?? DEFAULT_ON_FULL,
+    dedupe_capacity: parsed.dedupe_capacity ?? DEFAULT_DEDUPE_CAPACITY,
+    dead_letter_capacity: Math.max(1, capacity),
+    retry,
+  });
+}
+
+export const AlertSchema = Type.Object(
+  {
+    idempotency_key: Type.String({
+      description: 'Alerts with the same key are one alert; see `defaultIdempotencyKey`.',
+    }),
+    rule_id: Type.String(),
+    severity: StringEnum(['info', 'warning', 'critical']),
+    message: Type.String(),
+    session_id: Type.Optional(Type.String()),
+    payload: Type.Optional(Type.Unknown({ description: 'Any JSON value, passed to the sink.' })),
+  },
+  { additionalProperties: false },
+);
+export type Alert = Static<typeof AlertSchema>;
+
+/**
+ * The key of an alert without an explicit one, as in the original: receipt id, rule id,
+ * message and severity joined with `:`, a missing value as the empty string.
+ */
+export function defaultIdempotencyKey(alert: {
+  receipt_id?: string | null | undefined;
+  rule_id: string | null | undefined;
+  message: string | null | undefined;
+  severity: string | null | undefined;
+}): string {
+  return `${alert.receipt_id ?? ''}:${alert.rule_id ?? ''}:${alert.message ?? ''}:${alert.severity ?? ''}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stateless enqueue decision
+// ---------------------------------------------------------------------------------------------
+
+/** What became of an alert, as far as the queue knows. */
+export type AlertStatus =
+  | 'queued'
+  | 'retry_scheduled'
+  | 'delivered'
+  | 'duplicate_suppressed'
+  | 'dead_lettered'
+  | 'dropped'
+  | 'failed_closed';
+/** The status a remembered key can have (a key is never remembered as a duplicate). */
+export type RememberedStatus = Exclude<AlertStatus, 'duplicate_suppressed'>;
+
+/** `queued` and `retry_scheduled` may still change; every other status is final. */
+export function isTerminal(status: AlertStatus): boolean {
+  switch (status) {
+    case 'queued':
+    case 'retry_scheduled':
+      return false;
+    case 'delivered':
+    case 'duplicate_suppressed':
+    case 'dead_lettered':
+    case 'dropped':
+    case 'failed_closed':
+      return true;
+    default:
+      return assertNever(status, 'alert status');
+  }
+}
+
+export interface EnqueueInput {
+  queue_depth: number;
+  /** The alert's key was seen before (remembered, or still in the queue). */
+  already_seen: boolean;
+  /** What became of the earlier alert with this key, when known; reported as evidence. */
+  existing?: RememberedStatus;
+}
+
+interface EnqueueEvidence {
+  key: string;
+  rule_id: string;
+  /** Queue depth after the decision. */
+  queue_depth: number;
+  capacity: number;
+}
+export type EnqueueDecision =
+  | (EnqueueEvidence & { outcome: 'queued' })
+  | (EnqueueEvidence & { outcome: 'duplicate_suppressed'; existing: RememberedStatus | null })
+  | (EnqueueEvidence & {
+      outcome: 'dead_lettered' | 'dropped' | 'failed_closed';
+      reason: 'queue_full';
+    });
+export type EnqueueOutcome = EnqueueDecision['outcome'];
+
+/**
+ * Decide what happens to one alert. First match wins: a key seen before is a duplicate (even
+ * when the queue is full), a full queue applies `on_full`, otherwise the alert is queued.
+ */
+export function decideEnqueue(
+  config: CompiledAlertQueue,
+  input: EnqueueInput,
+  alert: Alert,
+): EnqueueDecision {
+  const key = alert.idempotency_key;
+  const depth = input.queue_depth;
+  if (input.already_seen) {
+    return {
+      key,
+      rule_id: alert.rule_id,
+      outcome: 'duplicate_suppressed',
+      queue_depth: depth,
+      capacity: config.capacity,
+      existing: input.existing ?? null,
+    };
+  }
+  if (depth >= config.capacity) {
+    return {
+      key,
+      rule_id: alert.rule_id,
+      outcome: fullOutcome(config.on_full),
+      queue_depth: depth,
+      capacity: config.capacity,
+      reason: 'queue_full',
+    };
+  }
+  return {
+    key,
+    rule_id: alert.rule_id,
+    outcome: 'queued',
+    queue_depth: depth + 1,
+    capacity: config.capacity,
+  };
+}
+
+function fullOutcome(onFull: OnFull): 'dead_lettered' | 'dropped' | 'failed_closed' {
+  switch (onFull) {
+    case 'dead_letter':
+      return 'dead_lettered';
+    case 'drop':
+      return 'dropped';
+    case 'fail_closed':
+      return 'failed_closed';
+    default:
+      return assertNever(onFull, 'on_full');
+  }
+}
+
+/**
+ * Delay before the next attempt after `attempts` failed ones:
+ * `min(max_delay_ms, base_delay_ms × multiplier^(attempts − 1))`, rounded down to whole ms.
+ */
+export function retryDelayMs(config: CompiledAlertQueue, attempts: number): number {
+  const { base_delay_ms: base, multiplier, max_delay_ms: cap } = config.retry;
+  // 0 × Infinity is NaN once the power overflows; a zero base never grows anyway.
+  if (base === 0) return 0;
+  const n = attempts >= 1 ? Math.floor(attempts) : 1;
+  return Math.floor(Math.min(cap, base * multiplier ** (n - 1)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The queue reducer
+// ---------------------------------------------------------------------------------------------
+
+export interface AlertQueueItem {
+  readonly key: string;
+  readonly alert: Alert;
+  readonly enqueued_at_ms: number;
+  /** Delivery attempts made so far (failed ones; a success removes the item). */
+  readonly attempts: number;
+  readonly next_attempt_at_ms: number;
+}
+
+export interface DeadLetter {
+  readonly key: string;
+  readonly alert: Alert;
+  readonly reason: 'queue_full' | 'delivery_failed';
+  readonly dead_lettered_at_ms: number;
+  readonly attempts: number;
+  /** The last delivery error, at most `MAX_ERROR_BYTES` UTF-8 bytes. */
+  readonly error?: string;
+}
+
+/**
+ * The idempotency keys remembered for duplicate suppression, with what became of each.
+ *
+ * States are immutable, so every change copies what it touches. Copying a flat list and an
+ * object of 1024 keys per alert costs tens of microseconds (an object used as a map also makes
+ * the engine build a new hidden class per copy); small chunks and hash buckets keep each copy
+ * to a few dozen entries while the state stays plain JSON that can be persisted as is.
+ */
+export interface RememberedKeys {
+  readonly count: number;
+  /** Keys, oldest first, in chunks of at most 32 (no empty chunk). */
+  readonly order: readonly (readonly string[])[];
+  /**
+   * `[key, status]` pairs in hash buckets (FNV-1a of the key modulo the bucket count). The
+   * bucket count doubles as keys accumulate, so a bucket holds about 8 pairs.
+   */
+  readonly index: readonly (readonly RememberedEntry[])[];
+}
+export type RememberedEntry = readonly [key: string, status: RememberedStatus];
+
+export interface AlertQueueCounters {
+  readonly queued: number;
+  readonly delivered: number;
+  readonly duplicate_suppressed: number;
+  /** Both reasons: queue full and delivery failed. */
+  readonly dead_lettered: number;
+  readonly dropped: number;
+  readonly failed_closed: number;
+  /** Retries scheduled after a failed delivery. */
+  readonly retried: number;
+}
+
+export interface AlertQueueState {
+  /** Alerts waiting for delivery, in arrival order. */
+  readonly queue: readonly AlertQueueItem[];
+  readonly remembered: RememberedKeys;
+  /** The most recent dead letters, oldest first. */
+  readonly dead_letters: readonly DeadLetter[];
+  readonly counters: AlertQueueCounters;
+}
+
+export type AlertQueueEvent =
+  | { type: 'enqueue'; alert: Alert; now_ms: number }
+  | { type: 'poll'; now_ms: number }
+  | { type: 'delivery_result'; key: string; ok: boolean; now_ms: number; error?: string };
+
+interface DeliveryEvidence {
+  kind: 'delivery_result';
+  key: string;
+  rule_id: string;
+  /** Attempts made, this one included. */
+  attempts: number;
+  /** Queue depth after the result. */
+  queue_depth: number;
+}
+export type DeliveryDecision =
+  | (DeliveryEvidence & { outcome: 'delivered' })
+  | (DeliveryEvidence & {
+      outcome: 'retry_scheduled';
+      max_attempts: number;
+      delay_ms: number;
+      next_attempt_at_ms: number;
+      error?: string;
+    })
+  | (DeliveryEvidence & {
+      outcome: 'dead_lettered';
+      reason: 'delivery_failed';
+      max_attempts: number;
+      error?: string;
+    });
+
+export type AlertQueueDecision =
+  | ({ kind: 'enqueue' } & EnqueueDecision)
+  /** Deliver this alert now, then report a `delivery_result`. */
+  | { kind: 'deliver'; key: string; alert: Alert; attempt: number }
+  /** Nothing is due; poll again at `until_ms`. */
+  | { kind: 'wait'; until_ms: number; queue_depth: number }
+  | { kind: 'idle' }
+  | DeliveryDecision
+  /** A result for a key not in the queue; `status` is what the queue remembers of it. */
+  | { kind: 'unknown_key'; key: string; status: RememberedStatus | null };
+
+const ORDER_CHUNK = 32;
+const BUCKET_LOAD = 8;
+
+export function initialAlertQueue(): AlertQueueState {
+  return {
+    queue: [],
+    remembered: {
+      count: 0,
+      order: [],
+      index: [[]],
+    },
+    dead_letters: [],
+    counters: {
+      queued: 0,
+      delivered: 0,
+      duplicate_suppressed: 0,
+      dead_lettered: 0,
+      dropped: 0,
+      failed_closed: 0,
+      retried: 0,
+    },
+  };
+}
+
+/**
+ * Advance the queue by one event. Pure: `state` is never changed; the result shares the parts
+ * that did not change with it, so treat every state as immutable.
+ */
+export function stepAlertQueue(
+  config: CompiledAlertQueue,
+  state: AlertQueueState,
+  event: AlertQueueEvent,
+): { state: AlertQueueState; decision: AlertQueueDecision } {
+  switch (event.type) {
+    case 'enqueue':
+      return enqueue(config, state, event.alert, event.now_ms);
+    case 'poll':
+      return { state, decision: poll(state, event.now_ms) };
+    case 'delivery_result':
+      return deliveryResult(config, state, event);
+    default:
+      return assertNever(event, 'alert queue event');
+  }
+}
+
+function enqueue(
+  config: CompiledAlertQueue,
+  state: AlertQueueState,
+  alert: Alert,
+  now: number,
+): { state: AlertQueueState; decision: AlertQueueDecision } {
+  const key = alert.idempotency_key;
+  // A key still queued counts as seen even after the bounded memory forgot it, so the queue
+  // never holds one key twice.
+  const existing = recall(state.remembered, key) ?? queuedStatus(state.queue, key);
+  const queue_depth = state.queue.length;
+  const decision = decideEnqueue(
+    config,
+    existing === undefined
+      ? { queue_depth, already_seen: false }
+      : { queue_depth, already_seen: true, existing },
+    alert,
+  );
+  const c = state.counters;
+  let next: AlertQueueState;
+  switch (decision.outcome) {
+    case 'duplicate_suppressed':
+      next = { ...state, counters: { ...c, duplicate_suppressed: c.duplicate_suppressed + 1 } };
+      break;
+    case 'queued':
+      next = {
+        queue: [
+          ...state.queue,
+          { key, alert, enqueued_at_ms: now, attempts: 0, next_attempt_at_ms: now },
+        ],
+        remembered: remember(state.remembered, key, 'queued', config.dedupe_capacity),
+        dead_letters: state.dead_letters,
+        counters: { ...c, queued: c.queued + 1 },
+      };
+      break;
+    case 'dead_lettered':
+      next = {
+        queue: state.queue,
+        remembered: remember(state.remembered, key, 'dead_lettered', config.dedupe_capacity),
+        dead_letters: appendBounded(
+          state.dead_letters,
+          { key, alert, reason: 'queue_full', dead_lettered_at_ms: now, attempts: 0 },
+          config.dead_letter_capacity,
+        ),
+        counters: { ...c, dead_lettered: c.dead_lettered + 1 },
+      };
+      break;
+    case 'dropped':
+      next = {
+        ...state,
+        remembered: remember(state.remembered, key, 'dropped', config.dedupe_capacity),
+        counters: { ...c, dropped: c.dropped + 1 },
+      };
+      break;
+    case 'failed_closed':
+      // Not remembered (unlike the original): the request this alert belongs to was refused,
+      // so a client that retries it must meet the full queue again, not a "duplicate" that
+      // lets the retried request through without any record of the alert.
+      next = { ...state, counters: { ...c, failed_closed: c.failed_closed + 1 } };
+      break;
+    default:
+      return assertNever(decision, 'enqueue decision');
+  }
+  return { state: next, decision: { kind: 'enqueue', ...decision } };
+}
+
+function poll(state: AlertQueueState, now: number): AlertQueueDecision {
+  let until = Number.POSITIVE_INFINITY;
+  for (const item of state.queue) {
+    if (item.next_attempt_at_ms <= now) {
+      return { kind: 'deliver', key: item.key, alert: item.alert, attempt: item.attempts + 1 };
+    }
+    if (item.next_attempt_at_ms < until) until = item.next_attempt_at_ms;
+  }
+  if (state.queue.length === 0) return { kind: 'idle' };
+  return { kind: 'wait', until_ms: until, queue_depth: state.queue.length };
+}
+
+function deliveryResult(
+  config: CompiledAlertQueue,
+  state: AlertQueueState,
+  event: Extract<AlertQueueEvent, { type: 'delivery_result' }>,
+): { state: AlertQueueState; decision: AlertQueueDecision } {
+  const { key, now_ms: now } = event;
+  const at = indexOfKey(state.queue, key);
+  const item = state.queue[at];
+  if (item === undefined) {
+    return {
+      state,
+      decision: { kind: 'unknown_key', key, status: recall(state.remembered, key) ?? null },
+    };
+  }
+  const attempts = item.attempts + 1;
+  const c = state.counters;
+  const base = { kind: 'delivery_result', key, rule_id: item.alert.rule_id, attempts } as const;
+  const error = event.error === undefined ? undefined : boundError(event.error);
+  const withError = error === undefined ? {} : { error };
+
+  if (event.ok) {
+    const queue = state.queue.toSpliced(at, 1);
+    return {
+      state: {
+        queue,
+        remembered: restatus(state.remembered, key, 'delivered'),
+        dead_letters: state.dead_letters,
+        counters: { ...c, delivered: c.delivered + 1 },
+      },
+      decision: { ...base, queue_depth: queue.length, outcome: 'delivered' },
+    };
+  }
+
+  const max_attempts = config.retry.max_attempts;
+  if (attempts < max_attempts) {
+    const delay_ms = retryDelayMs(config, attempts);
+    const next_attempt_at_ms = now + delay_ms;
+    return {
+      state: {
+        queue: state.queue.with(at, { ...item, attempts, next_attempt_at_ms }),
+        remembered: restatus(state.remembered, key, 'retry_scheduled'),
+        dead_letters: state.dead_letters,
+        counters: { ...c, retried: c.retried + 1 },
+      },
+      decision: {
+        ...base,
+        queue_depth: state.queue.length,
+        outcome: 'retry_scheduled',
+        max_attempts,
+        delay_ms,
+        next_attempt_at_ms,
+        ...withError,
+      },
+    };
+  }
+
+  const queue = state.queue.toSpliced(at, 1);
+  const letter: DeadLetter = {
+    key,
+    alert: item.alert,
+    reason: 'delivery_failed',
+    dead_lettered_at_ms: now,
+    attempts,
+    ...withError,
+  };
+  return {
+    state: {
+      queue,
+      remembered: restatus(state.remembered, key, 'dead_lettered'),
+      dead_letters: appendBounded(state.dead_letters, letter, config.dead_letter_capacity),
+      counters: { ...c, dead_lettered: c.dead_lettered + 1 },
+    },
+    decision: {
+      ...base,
+      queue_depth: queue.length,
+      outcome: 'dead_lettered',
+      reason: 'delivery_failed',
+      max_attempts,
+      ...withError,
+    },
+  };
+}
+
+function indexOfKey(queue: readonly AlertQueueItem[], key: string): number {
+  for (let i = 0; i < queue.length; i++) if (queue[i]!.key === key) return i;
+  return -1;
+}
+
+function queuedStatus(
+  queue: readonly AlertQueueItem[],
+  key: string,
+): 'queued' | 'retry_scheduled' | undefined {
+  const item = queue[indexOfKey(queue, key)];
+  if (item === undefined) return undefined;
+  return item.attempts === 0 ? 'queued' : 'retry_scheduled';
+}
+
+function boundError(error: string): string {
+  return error.slice(0, indexWithinBudget(error, 0, MAX_ERROR_BYTES));
+}
+
+function appendBounded<T>(list: readonly T[], entry: T, limit: number): T[] {
+  const keep = list.length >= limit ? list.slice(list.length - limit + 1) : list.slice();
+  keep.push(entry);
+  return keep;
+}
+
+// Remembered keys --------------------------------------------------------------------------
+
+/** FNV-1a over UTF-16 code units: fixed, so a persisted state finds its keys on any machine. */
+function bucketOf(key: string, buckets: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % buckets;
+}
+
+function recall(remembered: RememberedKeys, key: string): RememberedStatus | undefined {
+  for (const entry of remembered.index[bucketOf(key, remembered.index.length)]!) {
+    if (entry[0] === key) return entry[1];
+  }
+  return undefined;
+}
+
+function remember(
+  remembered: RememberedKeys,
+  key: string,
+  status: RememberedStatus,
+  limit: number,
+): RememberedKeys {
+  let count = remembered.count + 1;
+  let index: (readonly RememberedEntry[])[];
+  if (count > BUCKET_LOAD * remembered.index.length && count <= limit) {
+    // Doubling now and then keeps buckets short: amortised O(1) per key.
+    index = rehash(remembered.index, remembered.index.length * 2);
+  } else index = remembered.index.slice();
+  const b = bucketOf(key, index.length);
+  index[b] = [...index[b]!, [key, status]];
+
+  const order = remembered.order.slice();
+  const last = order[order.length - 1];
+  if (last !== undefined && last.length < ORDER_CHUNK) order[order.length - 1] = [...last, key];
+  else order.push([key]);
+
+  while (count > limit) {
+    const first = order[0]!;
+    const oldest = first[0]!;
+    if (first.length === 1) order.shift();
+    else order[0] = first.slice(1);
+    const ob = bucketOf(oldest, index.length);
+    index[ob] = index[ob]!.filter((entry) => entry[0] !== oldest);
+    count--;
+  }
+  return { count, order, index };
+}
+
+function rehash(
+  index: readonly (readonly RememberedEntry[])[],
+  buckets: number,
+): RememberedEntry[][] {
+  const next: RememberedEntry[][] = Array.from({ length: buckets }, () => []);
+  for (const bucket of index) {
+    for (const entry of bucket) next[bucketOf(entry[0], buckets)]!.push(entry);
+  }
+  return next;
+}
+
+/** Update the status of a remembered key; a forgotten key stays forgotten. */
+function restatus(
+  remembered: RememberedKeys,
+  key: string,
+  status: RememberedStatus,
+): RememberedKeys {
+  const b = bucketOf(key, remembered.index.length);
+  const bucket = remembered.index[b]!;
+  const at = bucket.findIndex((entry) => entry[0] === key);
+  if (at < 0) return remembered;
+  const index = remembered.index.slice();
+  index[b] = bucket.with(at, [key, status]);
+  return { count: remembered.count, order: remembered.order, index };
+}
