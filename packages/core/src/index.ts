@@ -52,6 +52,45 @@ export {
   retryDelayMs,
   stepAlertQueue,
 } from './decisions/alert-backpressure.ts';
+// Structured-output guard loop
+export {
+  type BudgetOutcome,
+  budgetOutcome,
+  type CompiledGuardLoop,
+  compileGuardLoop,
+  DEFAULT_SCHEMA_RULE_ID,
+  GUARD_FEEDBACK_NAME,
+  type GuardAttempt,
+  type GuardBudget,
+  type GuardEvent,
+  type GuardFeedback,
+  type GuardFeedbackMode,
+  type GuardLoopConfig,
+  GuardLoopConfigSchema,
+  type GuardLoopDecision,
+  type GuardLoopFinalDecision,
+  type GuardLoopState,
+  type GuardOnExhausted,
+  type GuardType,
+  runGuardLoop,
+  type SemanticEvidence,
+  type SemanticRuleConfig,
+  type SuccessStatus,
+  startGuardLoop,
+  stepGuardLoop,
+  successStatus,
+  type ValidationError as GuardValidationError,
+  type ValidationFailure as GuardValidationFailure,
+  type ValidationResult as GuardValidationResult,
+  validateOutput,
+} from './decisions/guard-loop.ts';
+export {
+  type ParsedJsonPointer,
+  parseJsonPointer,
+  type ResolvedJsonPointer,
+  resolveJsonPointer,
+} from './decisions/json-pointer.ts';
+
 // Routes
 export {
   type CompiledRouting,
