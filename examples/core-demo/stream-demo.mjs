@@ -13,7 +13,9 @@ import {
 } from '@wardwright/core';
 
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
+/** @param {string} s */
 const dim = (s) => (color ? `\x1b[2m${s}\x1b[0m` : s);
+/** @param {string} s */
 const bold = (s) => (color ? `\x1b[1m${s}\x1b[0m` : s);
 
 /**
@@ -111,6 +113,7 @@ const routing = compileRouting({
     { model: 'large-128k', context_window: 131072 },
   ],
 });
+/** @type {[string, number][][]} */
 const attempts = [
   [
     ['To connect, call ', 0],

@@ -52,6 +52,30 @@ export {
   retryDelayMs,
   stepAlertQueue,
 } from './decisions/alert-backpressure.ts';
+export {
+  type CompiledHistoryStore,
+  compileHistoryStore,
+  countHistory,
+  DEFAULT_HISTORY_SCOPE_KEY,
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_MAX_ENTRIES_PER_SCOPE,
+  type EvictedEntry,
+  type EvictionReason,
+  type ExpireResult,
+  expireEntries,
+  type HistoryEntryInput,
+  type HistoryFilter,
+  type HistoryStoreConfig,
+  HistoryStoreConfigSchema,
+  type HistoryStoreState,
+  HistoryStoreStateSchema,
+  type InsertResult,
+  initialHistoryStore,
+  insertEntry,
+  type ReadHistoryOptions,
+  readHistory,
+  type ScopeCount,
+} from './decisions/cache-eviction.ts';
 // Structured-output guard loop
 export {
   type BudgetOutcome,
@@ -84,6 +108,27 @@ export {
   type ValidationResult as GuardValidationResult,
   validateOutput,
 } from './decisions/guard-loop.ts';
+
+// History: the bounded store (deterministic eviction) and threshold rules over it
+export {
+  compareEntries,
+  entrySizeBytes,
+  type HistoryEntry,
+  HistoryEntrySchema,
+  scopeKey,
+} from './decisions/history-entry.ts';
+export {
+  type CompiledHistoryRule,
+  classifyCount,
+  compileHistoryRules,
+  evaluateHistoryRule,
+  evaluateHistoryRules,
+  type HistoryRule,
+  type HistoryRuleOutcome,
+  type HistoryRuleOutcomeKind,
+  HistoryRuleOutcomeSchema,
+  HistoryRuleSchema,
+} from './decisions/history-threshold.ts';
 export {
   type ParsedJsonPointer,
   parseJsonPointer,

@@ -1,4 +1,4 @@
-import { RE2JS, RE2JSException } from 're2js';
+import { type Matcher, RE2JS, RE2JSException } from 're2js';
 import type { ConfigIssue } from '../errors/config-error.ts';
 
 /**
@@ -44,14 +44,18 @@ class RegexPattern implements TextPattern {
   readonly kind = 'regex' as const;
   readonly source: string;
   readonly #re: RE2JS;
+  // One matcher per pattern, re-pointed at each text: creating a matcher costs more than a
+  // typical search. Safe because `find` never hands the matcher out and nothing here is async.
+  readonly #matcher: Matcher;
 
   constructor(source: string, re: RE2JS) {
     this.source = source;
     this.#re = re;
+    this.#matcher = re.matcher('');
   }
 
   find(text: string, from = 0): TextMatch | undefined {
-    const matcher = this.#re.matcher(text);
+    const matcher = this.#matcher.resetMatcherInput(text);
     let position = from;
     while (position <= text.length && matcher.find(position)) {
       const start = matcher.start();
@@ -64,7 +68,9 @@ class RegexPattern implements TextPattern {
   }
 
   test(text: string): boolean {
-    return this.find(text) !== undefined;
+    // `RE2JS.test` is the fast path (no match positions); only a text it accepts is searched
+    // again, because its match may be an empty one, which does not count here.
+    return this.#re.test(text) && this.find(text) !== undefined;
   }
 }
 

@@ -1,0 +1,88 @@
+// A small layer over tinybench for sub-microsecond work: each tinybench iteration runs the case
+// `batch` times, so the timer's own cost (~50 ns per sample) is spread over the batch; samples
+// are then reported per operation. Noise is reported, not hidden: median, p99, quartiles, min
+// and max over all samples, plus the sample count.
+import { cpus, totalmem } from 'node:os';
+import { Bench } from 'tinybench';
+
+/** @typedef {{ name: string, group: string, unit_ops: number, fn: () => unknown, batch?: number, target?: { max_ns_per_unit?: number, min_ops_per_s?: number, label: string } }} Case */
+
+let sink;
+
+/**
+ * @param {Case[]} cases
+ * @param {{ timeMs: number, warmupMs: number }} options
+ */
+export async function runCases(cases, options) {
+  const bench = new Bench({
+    time: options.timeMs,
+    warmupTime: options.warmupMs,
+    warmupIterations: 5,
+  });
+  for (const c of cases) {
+    const batch = c.batch ?? 1;
+    const fn = c.fn;
+    bench.add(c.name, () => {
+      for (let i = 0; i < batch; i++) sink = fn();
+    });
+  }
+  await bench.warmup();
+  await bench.run();
+  return cases.map((c, i) => {
+    const task = bench.tasks[i];
+    const result = task?.result;
+    if (result === undefined || result.error !== undefined) {
+      throw new Error(`benchmark "${c.name}" failed: ${String(result?.error)}`);
+    }
+    // ns per unit of work (a decision, a chunk): sample ms / batch / units per call.
+    const perUnit = result.samples
+      .map((ms) => (ms * 1e6) / (c.batch ?? 1) / c.unit_ops)
+      .sort((a, b) => a - b);
+    const q = (p) => perUnit[Math.min(perUnit.length - 1, Math.floor(p * (perUnit.length - 1)))];
+    const p50 = q(0.5);
+    const stats = {
+      name: c.name,
+      group: c.group,
+      samples: perUnit.length,
+      batch: c.batch ?? 1,
+      unit_ops: c.unit_ops,
+      ns_per_unit: {
+        min: round(perUnit[0]),
+        p25: round(q(0.25)),
+        p50: round(p50),
+        p75: round(q(0.75)),
+        p99: round(q(0.99)),
+        max: round(perUnit[perUnit.length - 1]),
+      },
+      units_per_s: Math.round(1e9 / p50),
+    };
+    if (c.target !== undefined) {
+      const t = c.target;
+      const met =
+        (t.max_ns_per_unit === undefined || p50 <= t.max_ns_per_unit) &&
+        (t.min_ops_per_s === undefined || 1e9 / p50 >= t.min_ops_per_s);
+      stats.target = { ...t, met };
+    }
+    return stats;
+  });
+}
+
+export function machineInfo() {
+  const cpu = cpus();
+  return {
+    node: process.version,
+    v8: process.versions.v8,
+    platform: `${process.platform} ${process.arch}`,
+    cpu: cpu[0]?.model ?? 'unknown',
+    cores: cpu.length,
+    memory_gib: Math.round(totalmem() / 2 ** 30),
+  };
+}
+
+function round(n) {
+  return n < 10 ? Math.round(n * 100) / 100 : n < 1000 ? Math.round(n * 10) / 10 : Math.round(n);
+}
+
+export function keepAlive() {
+  return sink;
+}
