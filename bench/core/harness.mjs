@@ -16,8 +16,10 @@ let sink;
 export async function runCases(cases, options) {
   const bench = new Bench({
     time: options.timeMs,
+    warmup: true,
     warmupTime: options.warmupMs,
     warmupIterations: 5,
+    retainSamples: true,
   });
   for (const c of cases) {
     const batch = c.batch ?? 1;
@@ -26,16 +28,15 @@ export async function runCases(cases, options) {
       for (let i = 0; i < batch; i++) sink = fn();
     });
   }
-  await bench.warmup();
   await bench.run();
   return cases.map((c, i) => {
-    const task = bench.tasks[i];
-    const result = task?.result;
-    if (result === undefined || result.error !== undefined) {
-      throw new Error(`benchmark "${c.name}" failed: ${String(result?.error)}`);
+    const result = bench.tasks[i]?.result;
+    if (result?.state !== 'completed' || result.latency.samples === undefined) {
+      const why = result?.state === 'errored' ? String(result.error) : result?.state;
+      throw new Error(`benchmark "${c.name}" did not complete: ${why}`);
     }
     // ns per unit of work (a decision, a chunk): sample ms / batch / units per call.
-    const perUnit = result.samples
+    const perUnit = [...result.latency.samples]
       .map((ms) => (ms * 1e6) / (c.batch ?? 1) / c.unit_ops)
       .sort((a, b) => a - b);
     const q = (p) => perUnit[Math.min(perUnit.length - 1, Math.floor(p * (perUnit.length - 1)))];

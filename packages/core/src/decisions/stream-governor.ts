@@ -394,24 +394,31 @@ function release(work: Work, chunkBytes: number, now_ms: number, finished: boole
   const { policy, state, window } = work;
   const windowBytes =
     work.changedFrom === null ? state.held_bytes + chunkBytes : utf8Length(window);
+  // Only ASCII text has as many UTF-8 bytes as UTF-16 units, and in ASCII a byte budget is an
+  // index: no scan needed.
+  const ascii = windowBytes === window.length;
   let cut = 0;
   if (finished) cut = window.length;
   else if (policy.mode.kind === 'horizon' && windowBytes > policy.mode.horizon_bytes) {
-    cut = indexWithinBudget(window, 0, windowBytes - policy.mode.horizon_bytes);
+    const budget = windowBytes - policy.mode.horizon_bytes;
+    cut = ascii ? budget : indexWithinBudget(window, 0, budget);
     // The last cluster may still grow (a combining mark, a flag's second half, the low half of
     // a surrogate pair split across chunks), so it is never released before the stream ends.
     cut = boundaryAtOrBefore(window, Math.min(cut, lastGraphemeStart(window)));
   }
   const released = window.slice(0, cut);
-  const releasedBytes = cut === 0 ? 0 : cut === window.length ? windowBytes : utf8Length(released);
+  const releasedBytes =
+    ascii || cut === 0 ? cut : cut === window.length ? windowBytes : utf8Length(released);
   const heldBytes = windowBytes - releasedBytes;
 
   let segments = appendSegment(state.hold_segments, chunkBytes - work.droppedBytes, now_ms, work);
   segments = dropReleased(segments, releasedBytes);
   const held = window.slice(cut);
+  // Every field spelled out: `{ ...state, field: … }` overriding existing keys is a slow path in
+  // V8, and this runs for every chunk.
   const next: StreamState = {
-    ...state,
     status: finished ? 'completed' : 'streaming',
+    attempt_index: state.attempt_index,
     held,
     held_bytes: heldBytes,
     held_start_byte: state.held_start_byte + releasedBytes,
@@ -421,10 +428,12 @@ function release(work: Work, chunkBytes: number, now_ms: number, finished: boole
     released_bytes: state.released_bytes + releasedBytes,
     rewritten_bytes: state.rewritten_bytes + work.rewrittenBytes,
     dropped_bytes: state.dropped_bytes + work.droppedBytes,
+    blocked_bytes: state.blocked_bytes,
     max_held_bytes: Math.max(state.max_held_bytes, heldBytes),
     max_observed_hold_ms: Math.max(state.max_observed_hold_ms, oldestHoldMs(state, now_ms)),
     trigger_count: state.trigger_count + work.events.length,
     events: work.events.length === 0 ? state.events : [...state.events, ...work.events],
+    terminal_rule: state.terminal_rule,
   };
   return { control: finished ? 'halt' : 'continue', state: next, released };
 }
