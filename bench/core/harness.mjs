@@ -7,6 +7,7 @@ import { Bench } from 'tinybench';
 
 /** @typedef {{ name: string, group: string, unit_ops: number, fn: () => unknown, batch?: number, target?: { max_ns_per_unit?: number, min_ops_per_s?: number, label: string } }} Case */
 
+/** @type {unknown} */
 let sink;
 
 /**
@@ -39,8 +40,11 @@ export async function runCases(cases, options) {
     const perUnit = [...result.latency.samples]
       .map((ms) => (ms * 1e6) / (c.batch ?? 1) / c.unit_ops)
       .sort((a, b) => a - b);
-    const q = (p) => perUnit[Math.min(perUnit.length - 1, Math.floor(p * (perUnit.length - 1)))];
+    /** @param {number} p */
+    const q = (p) =>
+      perUnit[Math.min(perUnit.length - 1, Math.floor(p * (perUnit.length - 1)))] ?? 0;
     const p50 = q(0.5);
+    /** @type {Record<string, unknown> & { ns_per_unit: { min: number, p25: number, p50: number, p75: number, p99: number, max: number }, units_per_s: number, target?: { label: string, met: boolean } }} */
     const stats = {
       name: c.name,
       group: c.group,
@@ -48,12 +52,12 @@ export async function runCases(cases, options) {
       batch: c.batch ?? 1,
       unit_ops: c.unit_ops,
       ns_per_unit: {
-        min: round(perUnit[0]),
+        min: round(perUnit[0] ?? 0),
         p25: round(q(0.25)),
         p50: round(p50),
         p75: round(q(0.75)),
         p99: round(q(0.99)),
-        max: round(perUnit[perUnit.length - 1]),
+        max: round(perUnit[perUnit.length - 1] ?? 0),
       },
       units_per_s: Math.round(1e9 / p50),
     };
@@ -80,6 +84,7 @@ export function machineInfo() {
   };
 }
 
+/** @param {number} n */
 function round(n) {
   return n < 10 ? Math.round(n * 100) / 100 : n < 1000 ? Math.round(n * 10) / 10 : Math.round(n);
 }
