@@ -1,15 +1,24 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors/config-error.ts';
+import { schemaIssues } from '../schema/validator.ts';
 import {
   type Action,
+  ActionArbitrationSchema,
+  ActionConflictSchema,
+  ActionPhaseSchema,
   ActionSchema,
+  ArbitratedRouteConstraintsSchema,
   arbitrateActions,
+  ConflictPolicySchema,
   DEFAULT_PRIORITY,
+  EffectTypeSchema,
+  type NormalizedAction,
+  NormalizedActionSchema,
   normalizeAction,
   parseActions,
 } from './actions.ts';
-import { compileRouting, selectRoute } from './routes.ts';
+import { compileRouting, RouteConstraintsSchema, selectRoute } from './routes.ts';
 
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null) {
@@ -342,18 +351,38 @@ const priority = fc.option(fc.integer({ min: -5, max: 100 }), { nil: undefined }
 const withPriority = <T extends object>(base: T, p: number | undefined) =>
   p === undefined ? base : { ...base, priority: p };
 
-const arbitraryAction: fc.Arbitrary<Action> = fc.oneof(
+const arbitraryBareAction: fc.Arbitrary<Action> = fc.oneof(
   fc
     .tuple(ruleId, priority)
     .map(([rule_id, p]) => withPriority({ rule_id, action: 'annotate' as const }, p)),
   fc
-    .tuple(ruleId, priority, fc.constantFrom('info' as const, 'critical' as const))
-    .map(([rule_id, p, severity]) =>
-      withPriority({ rule_id, action: 'alert' as const, severity }, p),
+    .tuple(
+      ruleId,
+      priority,
+      fc.option(fc.constantFrom('info' as const, 'warning' as const, 'critical' as const), {
+        nil: undefined,
+      }),
+      fc.option(fc.constantFrom('k1', 'k2'), { nil: undefined }),
+    )
+    .map(([rule_id, p, severity, idempotency_key]) =>
+      withPriority(
+        {
+          rule_id,
+          action: 'alert' as const,
+          ...(severity === undefined ? {} : { severity }),
+          ...(idempotency_key === undefined ? {} : { idempotency_key }),
+        },
+        p,
+      ),
     ),
   fc
-    .tuple(ruleId, priority)
-    .map(([rule_id, p]) => withPriority({ rule_id, action: 'block' as const }, p)),
+    .tuple(ruleId, priority, fc.option(fc.constantFrom('secret', ''), { nil: undefined }))
+    .map(([rule_id, p, reason]) =>
+      withPriority(
+        { rule_id, action: 'block' as const, ...(reason === undefined ? {} : { reason }) },
+        p,
+      ),
+    ),
   fc
     .tuple(ruleId, priority, fc.array(models, { minLength: 1, maxLength: 4 }))
     .map(([rule_id, p, allowed_targets]) =>
@@ -375,6 +404,11 @@ const arbitraryAction: fc.Arbitrary<Action> = fc.oneof(
       withPriority({ rule_id, action: 'transition_state' as const, machine_id, event: 'e' }, p),
     ),
 );
+
+/** Any action, with or without a `message`. */
+const arbitraryAction: fc.Arbitrary<Action> = fc
+  .tuple(arbitraryBareAction, fc.option(fc.constantFrom('seen', ''), { nil: undefined }))
+  .map(([action, message]) => (message === undefined ? action : { ...action, message }));
 
 describe('arbitration properties', () => {
   it('is pure, ordered, and honours every combination rule', () => {
@@ -446,5 +480,76 @@ describe('arbitration properties', () => {
         },
       ),
     );
+  });
+});
+
+describe('arbitration output schemas', () => {
+  it('every arbitration, normalised action and conflict over generated actions matches its schema', () => {
+    fc.assert(
+      fc.property(fc.array(arbitraryAction, { maxLength: 12 }), (list) => {
+        const result = arbitrateActions(list);
+        expect(schemaIssues(ActionArbitrationSchema, result)).toEqual([]);
+        expect(schemaIssues(ArbitratedRouteConstraintsSchema, result.route_constraints)).toEqual(
+          [],
+        );
+        // What arbitration allows is a valid routing input as it is.
+        expect(schemaIssues(RouteConstraintsSchema, result.route_constraints)).toEqual([]);
+        for (const conflict of result.conflicts) {
+          expect(schemaIssues(ActionConflictSchema, conflict)).toEqual([]);
+        }
+        list.forEach((action, index) => {
+          const normalized = normalizeAction(action, index);
+          expect(schemaIssues(NormalizedActionSchema, normalized)).toEqual([]);
+          expect(schemaIssues(ActionPhaseSchema, normalized.phase)).toEqual([]);
+          expect(schemaIssues(EffectTypeSchema, normalized.effect_type)).toEqual([]);
+          expect(schemaIssues(ConflictPolicySchema, normalized.conflict_policy)).toEqual([]);
+        });
+      }),
+    );
+  });
+
+  it('the schemas reject what the core never returns', () => {
+    const block = normalizeAction({ rule_id: 'deny', action: 'block' }, 0);
+    expect(schemaIssues(NormalizedActionSchema, block)).toEqual([]);
+    expect(schemaIssues(NormalizedActionSchema, { ...block, phase: 'request.review' })).toEqual([
+      { path: '$.phase', message: 'must be "request.terminal", got "request.review"' },
+    ]);
+    const note = normalizeAction({ rule_id: 'note', action: 'annotate' }, 1);
+    expect(schemaIssues(NormalizedActionSchema, { ...note, conflict_key: 'x' })).not.toEqual([]);
+    const alert = normalizeAction({ rule_id: 'a', action: 'alert' }, 2) as Extract<
+      NormalizedAction,
+      { action: 'alert' }
+    >;
+    const { severity: _, ...unresolved } = alert;
+    expect(schemaIssues(NormalizedActionSchema, unresolved)).toEqual([
+      { path: '$.severity', message: 'is required' },
+    ]);
+    const state = normalizeAction(
+      { rule_id: 's', action: 'transition_state', machine_id: 'm', event: 'e' },
+      3,
+    );
+    expect(schemaIssues(NormalizedActionSchema, state)).toEqual([]);
+    expect(schemaIssues(NormalizedActionSchema, { ...state, conflict_key: 'm' })).not.toEqual([]);
+
+    const conflict = arbitrateActions([
+      { rule_id: 'd1', action: 'block' },
+      { rule_id: 'd2', action: 'block' },
+    ]).conflicts[0]!;
+    expect(schemaIssues(ActionConflictSchema, conflict)).toEqual([]);
+    expect(schemaIssues(ActionConflictSchema, { ...conflict, rule_ids: ['d1'] })).not.toEqual([]);
+    expect(schemaIssues(ActionConflictSchema, { ...conflict, key: 'state:' })).not.toEqual([]);
+    expect(
+      schemaIssues(ActionConflictSchema, { ...conflict, empty_intersection: false }),
+    ).not.toEqual([]);
+    expect(
+      schemaIssues(ArbitratedRouteConstraintsSchema, {
+        allowed_targets: ['a', 'a'],
+        allow_fallback: false,
+      }),
+    ).not.toEqual([]);
+    expect(schemaIssues(ActionArbitrationSchema, arbitrateActions([]))).toEqual([]);
+    expect(
+      schemaIssues(ActionArbitrationSchema, { ...arbitrateActions([]), blocked: 'no' }),
+    ).toEqual([{ path: '$.blocked', message: 'must be a boolean, got the string "no"' }]);
   });
 });

@@ -30,36 +30,46 @@ function variant<A extends string, P extends Record<string, TSchema>>(action: A,
 export const AlertSeveritySchema = StringEnum(['info', 'warning', 'critical'], { default: 'info' });
 export type AlertSeverity = Static<typeof AlertSeveritySchema>;
 
-export const ActionSchema = TaggedUnion('action', [
-  variant('annotate', {}),
-  variant('alert', {
+/** The keys of each action besides the common ones; shared by the action and its normal form. */
+const own = {
+  alert: {
     severity: Type.Optional(AlertSeveritySchema),
     idempotency_key: Type.Optional(
       Type.String({ minLength: 1, description: 'Alerts with the same key are delivered once.' }),
     ),
-  }),
-  variant('block', { reason: Type.Optional(Type.String()) }),
-  variant('restrict_routes', {
+  },
+  block: { reason: Type.Optional(Type.String()) },
+  restrict_routes: {
     allowed_targets: Type.Array(Type.String({ minLength: 1 }), {
       minItems: 1,
       description: 'Models the request may be routed to; intersected with other restrictions.',
     }),
-  }),
-  variant('switch_model', {
+  },
+  switch_model: {
     target_model: Type.String({ minLength: 1 }),
     allow_fallback: Type.Optional(
       Type.Boolean({
         description: 'When the model cannot be used, route normally instead of blocking.',
       }),
     ),
-  }),
-  variant('inject_reminder', {
+  },
+  inject_reminder: {
     reminder: Type.String({ minLength: 1, description: 'System message added to the request.' }),
-  }),
-  variant('transition_state', {
+  },
+  transition_state: {
     machine_id: Type.String({ minLength: 1 }),
     event: Type.String({ minLength: 1 }),
-  }),
+  },
+};
+
+export const ActionSchema = TaggedUnion('action', [
+  variant('annotate', {}),
+  variant('alert', own.alert),
+  variant('block', own.block),
+  variant('restrict_routes', own.restrict_routes),
+  variant('switch_model', own.switch_model),
+  variant('inject_reminder', own.inject_reminder),
+  variant('transition_state', own.transition_state),
 ]);
 export type Action = Static<typeof ActionSchema>;
 export type ActionName = Action['action'];
@@ -71,35 +81,131 @@ export function parseActions(list: unknown): Action[] {
   return parseWithSchema(ActionListSchema, list, 'actions');
 }
 
-export type ActionPhase =
-  | 'request.terminal'
-  | 'request.routing'
-  | 'request.rewrite'
-  | 'request.alert'
-  | 'request.state'
-  | 'request.review';
-export type EffectType =
-  | 'terminal'
-  | 'route_constraint'
-  | 'request_transform'
-  | 'alert'
-  | 'state'
-  | 'annotation';
-export type ConflictPolicy = 'terminal' | 'ordered' | 'parallel_safe';
+/** The stage of the request an action's effect belongs to. */
+export const ActionPhaseSchema = StringEnum([
+  'request.terminal',
+  'request.routing',
+  'request.rewrite',
+  'request.alert',
+  'request.state',
+  'request.review',
+]);
+export type ActionPhase = Static<typeof ActionPhaseSchema>;
 
-interface Normalization {
-  phase: ActionPhase;
-  effect_type: EffectType;
-  conflict_key?: string;
-  conflict_policy: ConflictPolicy;
-  /** The action's own priority, else the default for its kind. */
-  priority: number;
-  /** Position in the list the action came from. */
-  declaration_index: number;
+export const EffectTypeSchema = StringEnum([
+  'terminal',
+  'route_constraint',
+  'request_transform',
+  'alert',
+  'state',
+  'annotation',
+]);
+export type EffectType = Static<typeof EffectTypeSchema>;
+
+/** How actions sharing a conflict key combine: a block wins, ordered ones apply in order. */
+export const ConflictPolicySchema = StringEnum(['terminal', 'ordered', 'parallel_safe']);
+export type ConflictPolicy = Static<typeof ConflictPolicySchema>;
+
+const normalizedCommon = {
+  rule_id: common.rule_id,
+  priority: Type.Integer({
+    description: 'The action’s own priority, else the default for its kind; lower applies first.',
+  }),
+  message: common.message,
+};
+
+function normalizedVariant<
+  A extends string,
+  P extends Record<string, TSchema>,
+  E extends Record<string, TSchema>,
+>(action: A, extra: P, effect: E) {
+  return Type.Object(
+    {
+      action: Type.Literal(action),
+      ...normalizedCommon,
+      ...extra,
+      ...effect,
+      declaration_index: Type.Integer({
+        minimum: 0,
+        description: 'Position in the list the action came from.',
+      }),
+    },
+    { additionalProperties: false },
+  );
 }
 
-type WithResolvedSeverity<A> = A extends { action: 'alert' } ? A & { severity: AlertSeverity } : A;
-export type NormalizedAction = WithResolvedSeverity<Action> & Normalization;
+/**
+ * The normalisation fields, fixed for each kind of action. They repeat `normalizeAction`'s
+ * table on purpose (its literals stay on the hot path); the schema tests keep the two in step.
+ */
+function effect<
+  P extends ActionPhase,
+  T extends EffectType,
+  C extends ConflictPolicy,
+  K extends TSchema,
+>(phase: P, effect_type: T, conflict_policy: C, conflict_key: K) {
+  return {
+    phase: Type.Literal(phase),
+    effect_type: Type.Literal(effect_type),
+    conflict_key,
+    conflict_policy: Type.Literal(conflict_policy),
+  };
+}
+
+// Declared on every variant so `conflict_key` reads the same on any normalised action, and
+// `never` so a variant without a key rejects one.
+const noConflictKey = Type.Optional(
+  Type.Never({ description: 'Absent: the action conflicts with no other.' }),
+);
+const routing = effect(
+  'request.routing',
+  'route_constraint',
+  'ordered',
+  Type.Literal('route_constraints'),
+);
+
+/** An action as `normalizeAction` returns it: the action plus how and when it applies. */
+export const NormalizedActionSchema = TaggedUnion('action', [
+  normalizedVariant(
+    'annotate',
+    {},
+    effect('request.review', 'annotation', 'parallel_safe', noConflictKey),
+  ),
+  normalizedVariant(
+    'alert',
+    {
+      severity: AlertSeveritySchema,
+      idempotency_key: own.alert.idempotency_key,
+    },
+    effect('request.alert', 'alert', 'parallel_safe', noConflictKey),
+  ),
+  normalizedVariant(
+    'block',
+    own.block,
+    effect('request.terminal', 'terminal', 'terminal', Type.Literal('terminal_decision')),
+  ),
+  normalizedVariant('restrict_routes', own.restrict_routes, routing),
+  normalizedVariant('switch_model', own.switch_model, routing),
+  normalizedVariant(
+    'inject_reminder',
+    own.inject_reminder,
+    effect('request.rewrite', 'request_transform', 'ordered', Type.Literal('request_rewrite')),
+  ),
+  normalizedVariant(
+    'transition_state',
+    own.transition_state,
+    effect(
+      'request.state',
+      'state',
+      'ordered',
+      Type.String({
+        pattern: '^state:[\\s\\S]+$',
+        description: '`state:` and the machine id: events to one machine are ordered.',
+      }),
+    ),
+  ),
+]);
+export type NormalizedAction = Static<typeof NormalizedActionSchema>;
 type SwitchModel = Extract<NormalizedAction, { action: 'switch_model' }>;
 
 export const DEFAULT_PRIORITY: Readonly<Record<ActionName, number>> = Object.freeze({
@@ -182,48 +288,112 @@ export function normalizeAction(action: Action, declaration_index: number): Norm
   }
 }
 
-export interface ArbitratedRouteConstraints {
-  /** Intersection of every `restrict_routes` list; absent when no rule restricts routes. */
-  allowed_targets?: string[];
-  /** Target of the first applied `switch_model`. */
-  forced_model?: string;
-  allow_fallback: boolean;
-}
+export const ArbitratedRouteConstraintsSchema = Type.Object(
+  {
+    allowed_targets: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        uniqueItems: true,
+        description:
+          'Intersection of every `restrict_routes` list, in the order of the first applied; absent when no rule restricts routes, empty when the lists share no model.',
+      }),
+    ),
+    forced_model: Type.Optional(
+      Type.String({ minLength: 1, description: 'Target of the first applied `switch_model`.' }),
+    ),
+    allow_fallback: Type.Boolean({
+      description: 'From the winning `switch_model`; false without one.',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type ArbitratedRouteConstraints = Static<typeof ArbitratedRouteConstraintsSchema>;
 
-export interface ActionConflict {
-  key: string;
-  class: 'ordered' | 'terminal';
-  /** Rules of the actions that share the key, in declaration order. */
-  rule_ids: string[];
-  resolution: string;
-  /** The rule whose action decided the outcome, when one did. */
-  winner_rule_id?: string;
-  /** Rules whose `switch_model` lost to the winner. */
-  overridden_rule_ids?: string[];
-  /** The allow-lists have no model in common: routing will block. */
-  empty_intersection?: true;
-}
+const ruleIdList = (options: { minItems: number; description: string }) =>
+  Type.Array(Type.String({ minLength: 1 }), options);
 
-export interface ActionArbitration {
-  blocked: boolean;
-  /** In application order. */
-  blocking_rule_ids: string[];
-  route_constraints: ArbitratedRouteConstraints;
-  /** Distinct reminders, in application order. */
-  reminders: string[];
-  alerts: {
-    rule_id: string;
-    severity: AlertSeverity;
-    message?: string;
-    idempotency_key?: string;
-  }[];
-  annotations: { rule_id: string; message?: string }[];
-  state_events: { rule_id: string; machine_id: string; event: string }[];
-  /** Every action, normalised, in application order. */
-  applied: NormalizedAction[];
-  /** Groups of two or more actions sharing a conflict key, in order of first appearance. */
-  conflicts: ActionConflict[];
-}
+/** Two or more actions that share a conflict key, and how they were resolved. */
+export const ActionConflictSchema = Type.Object(
+  {
+    key: Type.String({
+      pattern: '^(terminal_decision|route_constraints|request_rewrite|state:[\\s\\S]+)$',
+      description: 'The conflict key the actions share.',
+    }),
+    class: StringEnum(['ordered', 'terminal'], {
+      description: '`terminal` for blocks (a block wins), else `ordered` (application order).',
+    }),
+    rule_ids: ruleIdList({
+      minItems: 2,
+      description: 'Rules of the actions that share the key, in declaration order.',
+    }),
+    resolution: Type.String({
+      minLength: 1,
+      description: 'How actions with this key combine: a fixed sentence per key.',
+    }),
+    winner_rule_id: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'The rule whose action decided the outcome, when one did.',
+      }),
+    ),
+    overridden_rule_ids: Type.Optional(
+      ruleIdList({ minItems: 1, description: 'Rules whose `switch_model` lost to the winner.' }),
+    ),
+    empty_intersection: Type.Optional(
+      Type.Literal(true, {
+        description: 'The allow-lists have no model in common: routing will block.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ActionConflict = Static<typeof ActionConflictSchema>;
+
+export const ActionArbitrationSchema = Type.Object(
+  {
+    blocked: Type.Boolean({ description: 'True when any action is a block, whatever its order.' }),
+    blocking_rule_ids: ruleIdList({ minItems: 0, description: 'In application order.' }),
+    route_constraints: ArbitratedRouteConstraintsSchema,
+    reminders: Type.Array(Type.String({ minLength: 1 }), {
+      uniqueItems: true,
+      description: 'Distinct reminders, in application order.',
+    }),
+    alerts: Type.Array(
+      Type.Object(
+        {
+          rule_id: common.rule_id,
+          severity: AlertSeveritySchema,
+          message: common.message,
+          idempotency_key: own.alert.idempotency_key,
+        },
+        { additionalProperties: false },
+      ),
+      { description: 'In application order.' },
+    ),
+    annotations: Type.Array(
+      Type.Object(
+        { rule_id: common.rule_id, message: common.message },
+        { additionalProperties: false },
+      ),
+      { description: 'In application order.' },
+    ),
+    state_events: Type.Array(
+      Type.Object(
+        { rule_id: common.rule_id, ...own.transition_state },
+        { additionalProperties: false },
+      ),
+      { description: 'Events for state machines, in application order.' },
+    ),
+    applied: Type.Array(NormalizedActionSchema, {
+      description: 'Every action, normalised, in application order.',
+    }),
+    conflicts: Type.Array(ActionConflictSchema, {
+      description:
+        'Groups of two or more actions sharing a conflict key, in order of first appearance.',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type ActionArbitration = Static<typeof ActionArbitrationSchema>;
 
 const RESOLUTION = {
   terminal_decision: 'a block always wins: the request fails closed, whatever the order',

@@ -1,21 +1,36 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors/config-error.ts';
+import { schemaIssues } from '../schema/validator.ts';
 import { utf8Length } from '../text/utf8.ts';
 import {
   type Alert,
+  AlertQueueCountersSchema,
   type AlertQueueDecision,
+  AlertQueueDecisionSchema,
   type AlertQueueEvent,
+  AlertQueueEventSchema,
+  AlertQueueItemSchema,
   type AlertQueueState,
+  AlertQueueStateSchema,
   type AlertStatus,
+  AlertStatusSchema,
   type CompiledAlertQueue,
   compileAlertQueue,
+  DeadLetterSchema,
+  DeliveryDecisionSchema,
   decideEnqueue,
   defaultIdempotencyKey,
+  EnqueueDecisionSchema,
+  type EnqueueInput,
+  EnqueueInputSchema,
   type EnqueueOutcome,
   initialAlertQueue,
   isTerminal,
   MAX_ERROR_BYTES,
+  RememberedEntrySchema,
+  RememberedKeysSchema,
+  RememberedStatusSchema,
   retryDelayMs,
   stepAlertQueue,
 } from './alert-backpressure.ts';
@@ -978,5 +993,176 @@ describe('alert queue properties', () => {
         expect(json(persisted)).toBe(json(a));
       }),
     );
+  });
+});
+
+/** A worker that polls until the queue is empty, sleeping through waits; `oks` cycle. */
+function drain(
+  config: CompiledAlertQueue,
+  start: AlertQueueState,
+  t0: number,
+  oks: readonly boolean[],
+): Transition[] {
+  const trace: Transition[] = [];
+  let state = start;
+  let now = t0;
+  let i = 0;
+  const step = (event: AlertQueueEvent) => {
+    const out = stepAlertQueue(config, state, event);
+    trace.push({ before: state, event, after: out.state, decision: out.decision });
+    state = out.state;
+    return out.decision;
+  };
+  for (let guard = start.queue.length * config.retry.max_attempts * 2 + 1; guard > 0; guard--) {
+    const decision = step({ type: 'poll', now_ms: now });
+    if (decision.kind === 'idle') break;
+    if (decision.kind === 'wait') now = decision.until_ms;
+    else if (decision.kind === 'deliver') step(result(decision.key, oks[i++ % oks.length]!, now));
+  }
+  return trace;
+}
+
+describe('output schemas', () => {
+  const statuses: AlertStatus[] = [
+    'queued',
+    'retry_scheduled',
+    'delivered',
+    'duplicate_suppressed',
+    'dead_lettered',
+    'dropped',
+    'failed_closed',
+  ];
+  const rememberedStatusArb = fc.constantFrom(
+    ...statuses.filter((status) => status !== 'duplicate_suppressed'),
+  ) as fc.Arbitrary<NonNullable<EnqueueInput['existing']>>;
+  const enqueueInputArb: fc.Arbitrary<EnqueueInput> = fc
+    .record({
+      queue_depth: fc.integer({ min: 0, max: 6 }),
+      already_seen: fc.boolean(),
+      existing: fc.option(rememberedStatusArb, { nil: undefined }),
+    })
+    .map(({ existing, ...rest }) => (existing === undefined ? rest : { ...rest, existing }));
+
+  it('describes every enqueue input and decision of decideEnqueue', () => {
+    const seen = new Set<string>();
+    fc.assert(
+      fc.property(configArb, enqueueInputArb, keyArb, (config, input, key) => {
+        expect(schemaIssues(EnqueueInputSchema, input)).toEqual([]);
+        const decision = decideEnqueue(config, input, alert(key));
+        expect(schemaIssues(EnqueueDecisionSchema, decision)).toEqual([]);
+        expect(schemaIssues(AlertStatusSchema, decision.outcome)).toEqual([]);
+        seen.add(decision.outcome);
+      }),
+      { numRuns: 300 },
+    );
+    expect([...seen].sort()).toEqual(
+      ['dead_lettered', 'dropped', 'duplicate_suppressed', 'failed_closed', 'queued'].sort(),
+    );
+  });
+
+  it('describes every event, decision and state of stepAlertQueue', () => {
+    const seen = new Set<string>();
+    fc.assert(
+      fc.property(
+        configArb,
+        stepsArb,
+        fc.array(fc.boolean(), { minLength: 1 }),
+        (config, steps, oks) => {
+          const { trace, state, now } = run(config, steps);
+          for (const { event, decision, after } of [...trace, ...drain(config, state, now, oks)]) {
+            expect(schemaIssues(AlertQueueEventSchema, event)).toEqual([]);
+            expect(schemaIssues(AlertQueueDecisionSchema, decision)).toEqual([]);
+            expect(schemaIssues(AlertQueueStateSchema, after)).toEqual([]);
+            seen.add(
+              'outcome' in decision ? `${decision.kind} ${decision.outcome}` : decision.kind,
+            );
+            if (decision.kind === 'delivery_result') {
+              expect(schemaIssues(DeliveryDecisionSchema, decision)).toEqual([]);
+              expect(schemaIssues(AlertStatusSchema, decision.outcome)).toEqual([]);
+            }
+            expect(schemaIssues(RememberedKeysSchema, after.remembered)).toEqual([]);
+            expect(schemaIssues(AlertQueueCountersSchema, after.counters)).toEqual([]);
+            for (const item of after.queue) {
+              expect(schemaIssues(AlertQueueItemSchema, item)).toEqual([]);
+            }
+            for (const letter of after.dead_letters) {
+              expect(schemaIssues(DeadLetterSchema, letter)).toEqual([]);
+            }
+            for (const entry of after.remembered.index.flat()) {
+              expect(schemaIssues(RememberedEntrySchema, entry)).toEqual([]);
+              expect(schemaIssues(RememberedStatusSchema, entry[1])).toEqual([]);
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+    // Every shape of decision was produced, so every branch of the union was checked.
+    expect([...seen].sort()).toEqual(
+      [
+        'deliver',
+        'delivery_result dead_lettered',
+        'delivery_result delivered',
+        'delivery_result retry_scheduled',
+        'enqueue dead_lettered',
+        'enqueue dropped',
+        'enqueue duplicate_suppressed',
+        'enqueue failed_closed',
+        'enqueue queued',
+        'idle',
+        'unknown_key',
+        'wait',
+      ].sort(),
+    );
+  });
+
+  it('describes a delivery error truncated to MAX_ERROR_BYTES, and the initial state', () => {
+    const once = compileAlertQueue({ retry: { max_attempts: 1 } });
+    const { state, decisions } = apply(once, [
+      enq('a'),
+      result('a', false, 1, 'x'.repeat(MAX_ERROR_BYTES * 3)),
+    ]);
+    expect(schemaIssues(AlertQueueDecisionSchema, decisions[1])).toEqual([]);
+    expect(schemaIssues(AlertQueueStateSchema, state)).toEqual([]);
+    expect(schemaIssues(AlertQueueStateSchema, initialAlertQueue())).toEqual([]);
+  });
+
+  it('is tight: rejects unknown keys, missing evidence, mixed variants and malformed memory', () => {
+    const queued = { kind: 'enqueue', key: 'a', rule_id: 'r', outcome: 'queued' };
+    const full = { ...queued, queue_depth: 1, capacity: 1 };
+    const paths = (schema: Parameters<typeof schemaIssues>[0], value: unknown) =>
+      schemaIssues(schema, value).map((issue) => issue.path);
+    expect(schemaIssues(AlertQueueDecisionSchema, full)).toEqual([]);
+    expect(paths(AlertQueueDecisionSchema, { ...full, extra: 1 })).toEqual(['$.extra']);
+    expect(paths(AlertQueueDecisionSchema, { ...full, outcome: 'dropped' })).toEqual(['$.reason']);
+    expect(paths(AlertQueueDecisionSchema, { ...full, kind: 'deliver' })).not.toEqual([]);
+    expect(paths(AlertQueueDecisionSchema, { kind: 'bogus' })).toEqual(['$.kind']);
+    expect(paths(AlertQueueDecisionSchema, { ...full, outcome: 'delivered' })).toEqual([
+      '$.outcome',
+    ]);
+    expect(
+      paths(DeliveryDecisionSchema, {
+        kind: 'delivery_result',
+        key: 'a',
+        rule_id: 'r',
+        attempts: 0,
+        queue_depth: 0,
+        outcome: 'delivered',
+      }),
+    ).toEqual(['$.attempts']);
+    expect(paths(EnqueueDecisionSchema, full)).toEqual(['$.kind']);
+    expect(paths(RememberedEntrySchema, ['a'])).not.toEqual([]);
+    expect(paths(RememberedEntrySchema, ['a', 'queued', 'x'])).not.toEqual([]);
+    expect(paths(RememberedEntrySchema, ['a', 'duplicate_suppressed'])).toEqual(['$[1]']);
+    const empty = initialAlertQueue();
+    expect(
+      paths(AlertQueueStateSchema, { ...empty, remembered: { ...empty.remembered, order: [[]] } }),
+    ).toEqual(['$.remembered.order[0]']);
+    expect(
+      paths(AlertQueueStateSchema, { ...empty, remembered: { ...empty.remembered, index: [] } }),
+    ).toEqual(['$.remembered.index']);
+    expect(paths(AlertQueueEventSchema, { type: 'delivery_result', key: 'a', now_ms: 0 })).toEqual([
+      '$.ok',
+    ]);
   });
 });

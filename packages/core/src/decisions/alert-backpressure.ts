@@ -1,6 +1,6 @@
-import Type, { type Static } from 'typebox';
+import Type, { type Static, type TProperties, type TSchema, type TUnion } from 'typebox';
 import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
-import { StringEnum } from '../schema/types.ts';
+import { StringEnum, TaggedUnion } from '../schema/types.ts';
 import { parseWithSchema } from '../schema/validator.ts';
 import { indexWithinBudget } from '../text/utf8.ts';
 import { assertNever } from '../util/assert-never.ts';
@@ -167,17 +167,33 @@ export function defaultIdempotencyKey(alert: {
 // The stateless enqueue decision
 // ---------------------------------------------------------------------------------------------
 
-/** What became of an alert, as far as the queue knows. */
-export type AlertStatus =
-  | 'queued'
-  | 'retry_scheduled'
-  | 'delivered'
-  | 'duplicate_suppressed'
-  | 'dead_lettered'
-  | 'dropped'
-  | 'failed_closed';
-/** The status a remembered key can have (a key is never remembered as a duplicate). */
-export type RememberedStatus = Exclude<AlertStatus, 'duplicate_suppressed'>;
+export const AlertStatusSchema = StringEnum(
+  [
+    'queued',
+    'retry_scheduled',
+    'delivered',
+    'duplicate_suppressed',
+    'dead_lettered',
+    'dropped',
+    'failed_closed',
+  ],
+  { description: 'What became of an alert, as far as the queue knows.' },
+);
+export type AlertStatus = Static<typeof AlertStatusSchema>;
+
+const rememberedStatuses = [
+  'queued',
+  'retry_scheduled',
+  'delivered',
+  'dead_lettered',
+  'dropped',
+  'failed_closed',
+] as const;
+export const RememberedStatusSchema = StringEnum(rememberedStatuses, {
+  description:
+    'What became of the alert with a remembered key (a key is never remembered as a duplicate).',
+});
+export type RememberedStatus = Static<typeof RememberedStatusSchema>;
 
 /** `queued` and `retry_scheduled` may still change; every other status is final. */
 export function isTerminal(status: AlertStatus): boolean {
@@ -196,28 +212,73 @@ export function isTerminal(status: AlertStatus): boolean {
   }
 }
 
-export interface EnqueueInput {
-  queue_depth: number;
-  /** The alert's key was seen before (remembered, or still in the queue). */
-  already_seen: boolean;
-  /** What became of the earlier alert with this key, when known; reported as evidence. */
-  existing?: RememberedStatus;
+export const EnqueueInputSchema = Type.Object(
+  {
+    queue_depth: Type.Integer({ minimum: 0, description: 'Alerts waiting for delivery now.' }),
+    already_seen: Type.Boolean({
+      description: "The alert's key was seen before (remembered, or still in the queue).",
+    }),
+    existing: Type.Optional(
+      StringEnum(rememberedStatuses, {
+        description: 'What became of the earlier alert with this key, when known.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type EnqueueInput = Static<typeof EnqueueInputSchema>;
+
+const enqueueEvidence = {
+  key: Type.String({ description: "The alert's idempotency key." }),
+  rule_id: Type.String(),
+  queue_depth: Type.Integer({ minimum: 0, description: 'Queue depth after the decision.' }),
+  capacity: Type.Integer({ minimum: 0 }),
+};
+const queueFull = Type.Literal('queue_full');
+
+/** The enqueue outcomes, each with `head` (the reducer adds its `kind`) before the evidence. */
+function enqueueVariants<const Head extends TProperties>(head: Head) {
+  return [
+    Type.Object(
+      { ...head, outcome: Type.Literal('queued'), ...enqueueEvidence },
+      { additionalProperties: false },
+    ),
+    Type.Object(
+      {
+        ...head,
+        outcome: Type.Literal('duplicate_suppressed'),
+        ...enqueueEvidence,
+        existing: Type.Union([RememberedStatusSchema, Type.Null()], {
+          description: 'What became of the earlier alert with this key; null when unknown.',
+        }),
+      },
+      { additionalProperties: false },
+    ),
+    Type.Object(
+      { ...head, outcome: Type.Literal('dead_lettered'), ...enqueueEvidence, reason: queueFull },
+      { additionalProperties: false },
+    ),
+    Type.Object(
+      { ...head, outcome: Type.Literal('dropped'), ...enqueueEvidence, reason: queueFull },
+      { additionalProperties: false },
+    ),
+    Type.Object(
+      {
+        ...head,
+        outcome: Type.Literal('failed_closed'),
+        ...enqueueEvidence,
+        reason: queueFull,
+      },
+      {
+        additionalProperties: false,
+        description: 'The request the alert belongs to must be refused; the alert is not kept.',
+      },
+    ),
+  ] as const;
 }
 
-interface EnqueueEvidence {
-  key: string;
-  rule_id: string;
-  /** Queue depth after the decision. */
-  queue_depth: number;
-  capacity: number;
-}
-export type EnqueueDecision =
-  | (EnqueueEvidence & { outcome: 'queued' })
-  | (EnqueueEvidence & { outcome: 'duplicate_suppressed'; existing: RememberedStatus | null })
-  | (EnqueueEvidence & {
-      outcome: 'dead_lettered' | 'dropped' | 'failed_closed';
-      reason: 'queue_full';
-    });
+export const EnqueueDecisionSchema = TaggedUnion('outcome', [...enqueueVariants({})]);
+export type EnqueueDecision = Static<typeof EnqueueDecisionSchema>;
 export type EnqueueOutcome = EnqueueDecision['outcome'];
 
 /**
@@ -289,109 +350,265 @@ export function retryDelayMs(config: CompiledAlertQueue, attempts: number): numb
 // The queue reducer
 // ---------------------------------------------------------------------------------------------
 
-export interface AlertQueueItem {
-  readonly key: string;
-  readonly alert: Alert;
-  readonly enqueued_at_ms: number;
-  /** Delivery attempts made so far (failed ones; a success removes the item). */
-  readonly attempts: number;
-  readonly next_attempt_at_ms: number;
-}
+const ORDER_CHUNK = 32;
+const BUCKET_LOAD = 8;
 
-export interface DeadLetter {
-  readonly key: string;
-  readonly alert: Alert;
-  readonly reason: 'queue_full' | 'delivery_failed';
-  readonly dead_lettered_at_ms: number;
-  readonly attempts: number;
-  /** The last delivery error, at most `MAX_ERROR_BYTES` UTF-8 bytes. */
-  readonly error?: string;
-}
+const timeMs = (description: string) => Type.Number({ description });
 
-/**
- * The idempotency keys remembered for duplicate suppression, with what became of each.
- *
+export const AlertQueueItemSchema = Type.Object(
+  {
+    key: Type.Readonly(Type.String()),
+    alert: Type.Readonly(AlertSchema),
+    enqueued_at_ms: Type.Readonly(timeMs('`now_ms` of the enqueue event.')),
+    attempts: Type.Readonly(
+      Type.Integer({
+        minimum: 0,
+        description: 'Delivery attempts made so far (failed ones; a success removes the item).',
+      }),
+    ),
+    next_attempt_at_ms: Type.Readonly(timeMs('When the item is next handed out by a poll.')),
+  },
+  { additionalProperties: false },
+);
+export type AlertQueueItem = Static<typeof AlertQueueItemSchema>;
+
+const errorText = (description: string) =>
+  // A string of at most MAX_ERROR_BYTES UTF-8 bytes has at most as many code points.
+  Type.String({ maxLength: MAX_ERROR_BYTES, description });
+
+export const DeadLetterSchema = Type.Object(
+  {
+    key: Type.Readonly(Type.String()),
+    alert: Type.Readonly(AlertSchema),
+    reason: Type.Readonly(
+      StringEnum(['queue_full', 'delivery_failed'], {
+        description: 'Refused by a full queue, or given up on after `max_attempts` deliveries.',
+      }),
+    ),
+    dead_lettered_at_ms: Type.Readonly(Type.Number()),
+    attempts: Type.Readonly(
+      Type.Integer({
+        minimum: 0,
+        description: 'Delivery attempts made (0 when the queue was full).',
+      }),
+    ),
+    error: Type.Readonly(
+      Type.Optional(errorText(`The last delivery error, at most ${MAX_ERROR_BYTES} UTF-8 bytes.`)),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type DeadLetter = Static<typeof DeadLetterSchema>;
+
+/** Plain JSON 2020-12 tuple: `Type.Tuple` emits draft-07 `items: [...]`, which Ajv 2020 rejects. */
+export const RememberedEntrySchema = Type.Unsafe<readonly [key: string, status: RememberedStatus]>({
+  type: 'array',
+  prefixItems: [Type.String(), RememberedStatusSchema],
+  items: false,
+  minItems: 2,
+  description: '`[key, status]`.',
+});
+export type RememberedEntry = Static<typeof RememberedEntrySchema>;
+
+/*
  * States are immutable, so every change copies what it touches. Copying a flat list and an
  * object of 1024 keys per alert costs tens of microseconds (an object used as a map also makes
  * the engine build a new hidden class per copy); small chunks and hash buckets keep each copy
  * to a few dozen entries while the state stays plain JSON that can be persisted as is.
  */
-export interface RememberedKeys {
-  readonly count: number;
-  /** Keys, oldest first, in chunks of at most 32 (no empty chunk). */
-  readonly order: readonly (readonly string[])[];
-  /**
-   * `[key, status]` pairs in hash buckets (FNV-1a of the key modulo the bucket count). The
-   * bucket count doubles as keys accumulate, so a bucket holds about 8 pairs.
-   */
-  readonly index: readonly (readonly RememberedEntry[])[];
+export const RememberedKeysSchema = Type.Object(
+  {
+    count: Type.Readonly(Type.Integer({ minimum: 0 })),
+    order: Type.Readonly(
+      Type.Immutable(
+        Type.Array(
+          Type.Immutable(Type.Array(Type.String(), { minItems: 1, maxItems: ORDER_CHUNK })),
+          {
+            description: `Keys, oldest first, in chunks of at most ${ORDER_CHUNK} (no empty chunk).`,
+          },
+        ),
+      ),
+    ),
+    index: Type.Readonly(
+      Type.Immutable(
+        Type.Array(Type.Immutable(Type.Array(RememberedEntrySchema)), {
+          minItems: 1,
+          description:
+            '`[key, status]` pairs in hash buckets: FNV-1a of the key (UTF-16 code units) modulo the bucket count.',
+        }),
+      ),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'The idempotency keys remembered for duplicate suppression, with what became of each.',
+  },
+);
+export type RememberedKeys = Static<typeof RememberedKeysSchema>;
+
+const counter = (description?: string) =>
+  Type.Readonly(
+    Type.Integer(description === undefined ? { minimum: 0 } : { minimum: 0, description }),
+  );
+
+export const AlertQueueCountersSchema = Type.Object(
+  {
+    queued: counter(),
+    delivered: counter(),
+    duplicate_suppressed: counter(),
+    dead_lettered: counter('Both reasons: queue full and delivery failed.'),
+    dropped: counter(),
+    failed_closed: counter(),
+    retried: counter('Retries scheduled after a failed delivery.'),
+  },
+  { additionalProperties: false },
+);
+export type AlertQueueCounters = Static<typeof AlertQueueCountersSchema>;
+
+export const AlertQueueStateSchema = Type.Object(
+  {
+    queue: Type.Readonly(
+      Type.Immutable(
+        Type.Array(AlertQueueItemSchema, {
+          description: 'Alerts waiting for delivery, in arrival order.',
+        }),
+      ),
+    ),
+    remembered: Type.Readonly(RememberedKeysSchema),
+    dead_letters: Type.Readonly(
+      Type.Immutable(
+        Type.Array(DeadLetterSchema, {
+          description: 'The most recent dead letters, oldest first.',
+        }),
+      ),
+    ),
+    counters: Type.Readonly(AlertQueueCountersSchema),
+  },
+  { additionalProperties: false },
+);
+export type AlertQueueState = Static<typeof AlertQueueStateSchema>;
+
+const nowMs = timeMs('The time of the event, in milliseconds.');
+
+export const AlertQueueEventSchema = TaggedUnion('type', [
+  Type.Object(
+    { type: Type.Literal('enqueue'), alert: AlertSchema, now_ms: nowMs },
+    { additionalProperties: false },
+  ),
+  Type.Object({ type: Type.Literal('poll'), now_ms: nowMs }, { additionalProperties: false }),
+  Type.Object(
+    {
+      type: Type.Literal('delivery_result'),
+      key: Type.String(),
+      ok: Type.Boolean(),
+      now_ms: nowMs,
+      error: Type.Optional(Type.String({ description: 'Why the delivery failed, if it did.' })),
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type AlertQueueEvent = Static<typeof AlertQueueEventSchema>;
+
+const deliveryEvidence = {
+  kind: Type.Literal('delivery_result'),
+  key: Type.String(),
+  rule_id: Type.String(),
+  attempts: Type.Integer({ minimum: 1, description: 'Attempts made, this one included.' }),
+  queue_depth: Type.Integer({ minimum: 0, description: 'Queue depth after the result.' }),
+};
+const maxAttempts = Type.Integer({ minimum: 1 });
+const deliveryError = Type.Optional(
+  errorText(`The delivery error, at most ${MAX_ERROR_BYTES} UTF-8 bytes.`),
+);
+
+/**
+ * A union told apart by `tag` whose variants share one value of `outerTag`, so that it can be
+ * one variant of a union told apart by `outerTag` (a discriminator needs the tag on the branch).
+ */
+function NestedTaggedUnion<const T extends TSchema[]>(
+  outerTag: string,
+  value: string,
+  tag: string,
+  variants: [...T],
+) {
+  return Type.Unsafe<Static<TUnion<T>>>({
+    ...TaggedUnion(tag, variants),
+    properties: { [outerTag]: Type.Literal(value) },
+    required: [outerTag],
+  });
 }
-export type RememberedEntry = readonly [key: string, status: RememberedStatus];
 
-export interface AlertQueueCounters {
-  readonly queued: number;
-  readonly delivered: number;
-  readonly duplicate_suppressed: number;
-  /** Both reasons: queue full and delivery failed. */
-  readonly dead_lettered: number;
-  readonly dropped: number;
-  readonly failed_closed: number;
-  /** Retries scheduled after a failed delivery. */
-  readonly retried: number;
-}
+export const DeliveryDecisionSchema = NestedTaggedUnion('kind', 'delivery_result', 'outcome', [
+  Type.Object(
+    { ...deliveryEvidence, outcome: Type.Literal('delivered') },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      ...deliveryEvidence,
+      outcome: Type.Literal('retry_scheduled'),
+      max_attempts: maxAttempts,
+      delay_ms: Type.Integer({ minimum: 0 }),
+      next_attempt_at_ms: timeMs('`now_ms` of the result plus `delay_ms`.'),
+      error: deliveryError,
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      ...deliveryEvidence,
+      outcome: Type.Literal('dead_lettered'),
+      reason: Type.Literal('delivery_failed'),
+      max_attempts: maxAttempts,
+      error: deliveryError,
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type DeliveryDecision = Static<typeof DeliveryDecisionSchema>;
 
-export interface AlertQueueState {
-  /** Alerts waiting for delivery, in arrival order. */
-  readonly queue: readonly AlertQueueItem[];
-  readonly remembered: RememberedKeys;
-  /** The most recent dead letters, oldest first. */
-  readonly dead_letters: readonly DeadLetter[];
-  readonly counters: AlertQueueCounters;
-}
-
-export type AlertQueueEvent =
-  | { type: 'enqueue'; alert: Alert; now_ms: number }
-  | { type: 'poll'; now_ms: number }
-  | { type: 'delivery_result'; key: string; ok: boolean; now_ms: number; error?: string };
-
-interface DeliveryEvidence {
-  kind: 'delivery_result';
-  key: string;
-  rule_id: string;
-  /** Attempts made, this one included. */
-  attempts: number;
-  /** Queue depth after the result. */
-  queue_depth: number;
-}
-export type DeliveryDecision =
-  | (DeliveryEvidence & { outcome: 'delivered' })
-  | (DeliveryEvidence & {
-      outcome: 'retry_scheduled';
-      max_attempts: number;
-      delay_ms: number;
-      next_attempt_at_ms: number;
-      error?: string;
-    })
-  | (DeliveryEvidence & {
-      outcome: 'dead_lettered';
-      reason: 'delivery_failed';
-      max_attempts: number;
-      error?: string;
-    });
-
-export type AlertQueueDecision =
-  | ({ kind: 'enqueue' } & EnqueueDecision)
-  /** Deliver this alert now, then report a `delivery_result`. */
-  | { kind: 'deliver'; key: string; alert: Alert; attempt: number }
-  /** Nothing is due; poll again at `until_ms`. */
-  | { kind: 'wait'; until_ms: number; queue_depth: number }
-  | { kind: 'idle' }
-  | DeliveryDecision
-  /** A result for a key not in the queue; `status` is what the queue remembers of it. */
-  | { kind: 'unknown_key'; key: string; status: RememberedStatus | null };
-
-const ORDER_CHUNK = 32;
-const BUCKET_LOAD = 8;
+export const AlertQueueDecisionSchema = TaggedUnion('kind', [
+  NestedTaggedUnion('kind', 'enqueue', 'outcome', [
+    ...enqueueVariants({ kind: Type.Literal('enqueue') }),
+  ]),
+  Type.Object(
+    {
+      kind: Type.Literal('deliver'),
+      key: Type.String(),
+      alert: AlertSchema,
+      attempt: Type.Integer({ minimum: 1, description: 'This attempt, counting from 1.' }),
+    },
+    {
+      additionalProperties: false,
+      description: 'Deliver this alert now, then report a `delivery_result`.',
+    },
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('wait'),
+      until_ms: timeMs('The earliest next attempt: poll again then.'),
+      queue_depth: Type.Integer({ minimum: 1 }),
+    },
+    { additionalProperties: false, description: 'Nothing is due yet.' },
+  ),
+  Type.Object(
+    { kind: Type.Literal('idle') },
+    { additionalProperties: false, description: 'The queue is empty.' },
+  ),
+  DeliveryDecisionSchema,
+  Type.Object(
+    {
+      kind: Type.Literal('unknown_key'),
+      key: Type.String(),
+      status: Type.Union([RememberedStatusSchema, Type.Null()], {
+        description: 'What the queue remembers of the key; null when nothing.',
+      }),
+    },
+    { additionalProperties: false, description: 'A delivery result for a key not in the queue.' },
+  ),
+]);
+export type AlertQueueDecision = Static<typeof AlertQueueDecisionSchema>;
 
 export function initialAlertQueue(): AlertQueueState {
   return {

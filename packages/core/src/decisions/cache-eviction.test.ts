@@ -8,16 +8,31 @@ import {
   compileHistoryStore,
   countHistory,
   type EvictedEntry,
+  EvictedEntrySchema,
   type EvictionReason,
+  EvictionReasonSchema,
+  ExpireResultSchema,
   expireEntries,
   type HistoryEntryInput,
+  HistoryEntryInputSchema,
+  type HistoryFilter,
+  HistoryFilterSchema,
   type HistoryStoreState,
   HistoryStoreStateSchema,
+  InsertResultSchema,
   initialHistoryStore,
   insertEntry,
+  type ReadHistoryOptions,
+  ReadHistoryOptionsSchema,
   readHistory,
+  ScopeCountSchema,
 } from './cache-eviction.ts';
-import { compareEntries, entrySizeBytes, type HistoryEntry } from './history-entry.ts';
+import {
+  compareEntries,
+  entrySizeBytes,
+  type HistoryEntry,
+  HistoryEntrySchema,
+} from './history-entry.ts';
 
 const input = (over: Partial<HistoryEntryInput> = {}): HistoryEntryInput => ({
   created_at_ms: 0,
@@ -459,6 +474,7 @@ describe('input errors', () => {
     expect(WardwrightError.isInstance(error)).toBe(true);
     expect(error.code).toBe('invalid_argument');
     expect(error.message).toContain(message);
+    expect(schemaIssues(HistoryEntryInputSchema, item)).not.toEqual([]);
   });
 
   it('rejects a bad now_ms on insert and on sweep', () => {
@@ -499,6 +515,29 @@ describe('reads', () => {
     const error = thrown(() => readHistory(state, {}, { limit })) as WardwrightError;
     expect(error.code).toBe('invalid_argument');
     expect(error.message).toContain('limit must be a non-negative integer');
+    expect(schemaIssues(ReadHistoryOptionsSchema, { limit })).not.toEqual([]);
+  });
+});
+
+describe('output schemas', () => {
+  it('reject what the store never returns: unknown keys, unknown reasons, missing fields', () => {
+    const store = compileHistoryStore({ max_entries: 1 });
+    const first = insertEntry(store, initialHistoryStore(), input({ created_at_ms: 1 }), 1);
+    const result = insertEntry(store, first.state, input({ created_at_ms: 2 }), 2);
+    expect(schemaIssues(InsertResultSchema, result)).toEqual([]);
+    expect(schemaIssues(InsertResultSchema, { ...result, extra: 1 })).not.toEqual([]);
+    const { entry: _, ...withoutEntry } = result;
+    expect(schemaIssues(InsertResultSchema, withoutEntry)).not.toEqual([]);
+    const evicted = result.evicted[0]!;
+    expect(schemaIssues(EvictedEntrySchema, evicted)).toEqual([]);
+    expect(schemaIssues(EvictedEntrySchema, { ...evicted, reason: 'lru' })).not.toEqual([]);
+    expect(schemaIssues(EvictionReasonSchema, 'max_age')).toEqual([]);
+    expect(schemaIssues(ScopeCountSchema, { scope_value: 'a', count: 0 })).not.toEqual([]);
+    expect(
+      schemaIssues(ExpireResultSchema, { state: result.state, evicted: [], entry: result.entry }),
+    ).not.toEqual([]);
+    expect(schemaIssues(HistoryFilterSchema, { kind: 'k', scope: { a: 1 } })).not.toEqual([]);
+    expect(schemaIssues(ReadHistoryOptionsSchema, { newest_first: 'no' })).not.toEqual([]);
   });
 });
 
@@ -738,6 +777,98 @@ describe('history store properties', () => {
         expect(item).toEqual(itemSnapshot);
         expect(JSON.stringify(run(store, ops))).toBe(JSON.stringify(steps));
       }),
+    );
+  });
+
+  it('every output and every accepted input matches its schema', () => {
+    const arbitraryFilter: fc.Arbitrary<HistoryFilter> = fc.record(
+      {
+        kind: fc.constantFrom('request_text', 'tool_call', ''),
+        key: fc.constantFrom('', 'a'),
+        scope: fc.constantFrom({}, { session_id: 's1' }, { session_id: 's2', run_id: 'r1' }),
+      },
+      { requiredKeys: [] },
+    );
+    const arbitraryOptions: fc.Arbitrary<ReadHistoryOptions> = fc.record(
+      { limit: fc.integer({ min: 0, max: 10 }), newest_first: fc.boolean() },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(
+        arbitraryConfig,
+        arbitraryOps,
+        arbitraryFilter,
+        arbitraryOptions,
+        (config, ops, filter, options) => {
+          const store = compileHistoryStore(config);
+          let state = initialHistoryStore();
+          for (const op of ops) {
+            const result =
+              op.op === 'insert'
+                ? insertEntry(store, state, op.item, op.now_ms)
+                : expireEntries(store, state, op.now_ms);
+            if (op.op === 'insert') {
+              expect(schemaIssues(HistoryEntryInputSchema, op.item)).toEqual([]);
+              expect(schemaIssues(InsertResultSchema, result)).toEqual([]);
+            } else {
+              expect(schemaIssues(ExpireResultSchema, result)).toEqual([]);
+            }
+            for (const evicted of result.evicted) {
+              expect(schemaIssues(EvictedEntrySchema, evicted)).toEqual([]);
+              expect(schemaIssues(EvictionReasonSchema, evicted.reason)).toEqual([]);
+            }
+            state = result.state;
+            expect(schemaIssues(HistoryStoreStateSchema, state)).toEqual([]);
+            for (const count of state.scope_counts) {
+              expect(schemaIssues(ScopeCountSchema, count)).toEqual([]);
+            }
+          }
+          expect(schemaIssues(HistoryFilterSchema, filter)).toEqual([]);
+          expect(schemaIssues(ReadHistoryOptionsSchema, options)).toEqual([]);
+          for (const entry of readHistory(state, filter, options)) {
+            expect(schemaIssues(HistoryEntrySchema, entry)).toEqual([]);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('the entry input schema accepts exactly the inputs insertEntry accepts', () => {
+    const store = compileHistoryStore({});
+    const blank = fc.constantFrom('', ' ', '\t\n', '\u00a0', '\ufeff', '\u2028', ' k ');
+    const arbitraryRaw = fc.record(
+      {
+        created_at_ms: fc.oneof(
+          fc.integer({ min: -3, max: 50 }),
+          fc.double(),
+          fc.constantFrom(2 ** 53, Number.MAX_SAFE_INTEGER, '7', null),
+        ),
+        kind: fc.oneof(fc.string({ maxLength: 4 }), blank, fc.integer(), fc.constant(null)),
+        key: fc.oneof(fc.string({ maxLength: 4 }), fc.integer(), fc.constant(null)),
+        scope: fc.oneof(
+          fc.dictionary(fc.string({ maxLength: 3 }), fc.string({ maxLength: 3 }), { maxKeys: 3 }),
+          fc.dictionary(fc.string({ maxLength: 3 }), fc.oneof(fc.string(), fc.integer()), {
+            maxKeys: 3,
+          }),
+          fc.constantFrom(null, [], 'x'),
+        ),
+        text: fc.oneof(fc.string({ maxLength: 4 }), fc.boolean()),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(arbitraryRaw, (raw) => {
+        let accepted = true;
+        try {
+          insertEntry(store, initialHistoryStore(), raw as HistoryEntryInput, 0);
+        } catch (error) {
+          expect(WardwrightError.isInstance(error)).toBe(true);
+          accepted = false;
+        }
+        expect(schemaIssues(HistoryEntryInputSchema, raw).length === 0).toBe(accepted);
+      }),
+      { numRuns: 1000 },
     );
   });
 });

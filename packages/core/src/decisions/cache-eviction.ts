@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { WardwrightError } from '../errors/wardwright-error.ts';
+import { StringEnum } from '../schema/types.ts';
 import { parseWithSchema } from '../schema/validator.ts';
 import {
   compareEntries,
@@ -69,6 +70,17 @@ export interface CompiledHistoryStore {
   readonly max_bytes: number | null;
 }
 
+export const ScopeCountSchema = Type.Object(
+  {
+    scope_value: Type.String({
+      description: 'A value of the store’s `scope_key`; `""` groups the entries without one.',
+    }),
+    count: Type.Integer({ minimum: 1, description: 'Retained entries with that value.' }),
+  },
+  { additionalProperties: false },
+);
+export type ScopeCount = Static<typeof ScopeCountSchema>;
+
 export const HistoryStoreStateSchema = Type.Object(
   {
     entries: Type.Array(HistoryEntrySchema, {
@@ -76,16 +88,10 @@ export const HistoryStoreStateSchema = Type.Object(
     }),
     next_sequence: Type.Integer({ minimum: 1, description: 'Sequence the next insert gets.' }),
     total_bytes: Type.Integer({ minimum: 0, description: 'Sum of `entrySizeBytes` of entries.' }),
-    scope_counts: Type.Array(
-      Type.Object(
-        { scope_value: Type.String(), count: Type.Integer({ minimum: 1 }) },
-        { additionalProperties: false },
-      ),
-      {
-        description:
-          'Retained entries per value of the store’s `scope_key` (`""` for entries without one), sorted by `scope_value` in code-unit order.',
-      },
-    ),
+    scope_counts: Type.Array(ScopeCountSchema, {
+      description:
+        'Retained entries per value of the store’s `scope_key` (`""` for entries without one), sorted by `scope_value` in code-unit order.',
+    }),
   },
   { additionalProperties: false },
 );
@@ -96,39 +102,74 @@ export const HistoryStoreStateSchema = Type.Object(
  * start from `initialHistoryStore()`.
  */
 export type HistoryStoreState = Static<typeof HistoryStoreStateSchema>;
-export type ScopeCount = HistoryStoreState['scope_counts'][number];
 
+export const HistoryEntryInputSchema = Type.Object(
+  {
+    created_at_ms: Type.Integer({
+      minimum: 0,
+      // The store accepts what `Number.isSafeInteger` accepts.
+      maximum: Number.MAX_SAFE_INTEGER,
+      description: 'Unix time in milliseconds; may be older than the entries already held.',
+    }),
+    kind: Type.String({
+      minLength: 1,
+      // The store refuses a kind that is blank after trimming; `\s` is the set `trim` removes.
+      pattern: '\\S',
+      description: 'What was recorded; not blank. Stored as given (not trimmed).',
+    }),
+    key: Type.Optional(Type.String({ description: 'Sub-key within the kind. Default `""`.' })),
+    scope: Type.Optional(
+      Type.Record(Type.String(), Type.String(), {
+        description: 'Who it belongs to; copied on insert. Default `{}`.',
+      }),
+    ),
+    text: Type.Optional(Type.String({ description: 'Text regex rules look at. Default `""`.' })),
+  },
+  {
+    additionalProperties: false,
+    description: 'What a caller records; the store assigns `sequence`.',
+  },
+);
 /** What a caller records; the store assigns `sequence`. */
-export interface HistoryEntryInput {
-  created_at_ms: number;
-  kind: string;
-  key?: string;
-  scope?: Readonly<Record<string, string>>;
-  text?: string;
-}
+export type HistoryEntryInput = Static<typeof HistoryEntryInputSchema>;
 
-export type EvictionReason = 'max_entries_per_scope' | 'max_entries' | 'max_age' | 'max_bytes';
+export const EvictionReasonSchema = StringEnum(
+  ['max_entries_per_scope', 'max_entries', 'max_age', 'max_bytes'],
+  {
+    description:
+      'The first bound, in the order max_entries_per_scope, max_entries, max_age, max_bytes, that excluded the entry.',
+  },
+);
+export type EvictionReason = Static<typeof EvictionReasonSchema>;
 
-export interface EvictedEntry {
-  entry: HistoryEntry;
-  /** The first bound, in the order of this union, that excluded the entry. */
-  reason: EvictionReason;
-}
+export const EvictedEntrySchema = Type.Object(
+  { entry: HistoryEntrySchema, reason: EvictionReasonSchema },
+  { additionalProperties: false },
+);
+export type EvictedEntry = Static<typeof EvictedEntrySchema>;
 
-export interface InsertResult {
-  state: HistoryStoreState;
-  /** The stored entry, with its assigned sequence (it may also be in `evicted`). */
-  entry: HistoryEntry;
-  /** Oldest first. */
-  evicted: EvictedEntry[];
-}
+const evictedList = Type.Array(EvictedEntrySchema, {
+  description: 'Entries that left the store, oldest first by `(created_at_ms, sequence)`.',
+});
 
-export interface ExpireResult {
-  /** The input state itself when nothing expired. */
-  state: HistoryStoreState;
-  /** Oldest first. */
-  evicted: EvictedEntry[];
-}
+export const InsertResultSchema = Type.Object(
+  { state: HistoryStoreStateSchema, entry: HistoryEntrySchema, evicted: evictedList },
+  {
+    additionalProperties: false,
+    description:
+      '`entry` is the stored entry with its assigned sequence; it is also in `evicted` when its own insert excluded it.',
+  },
+);
+export type InsertResult = Static<typeof InsertResultSchema>;
+
+export const ExpireResultSchema = Type.Object(
+  { state: HistoryStoreStateSchema, evicted: evictedList },
+  {
+    additionalProperties: false,
+    description: '`state` is the input state itself when nothing expired.',
+  },
+);
+export type ExpireResult = Static<typeof ExpireResultSchema>;
 
 export function compileHistoryStore(config: unknown): CompiledHistoryStore {
   const parsed = parseWithSchema(HistoryStoreConfigSchema, config, 'history store config');
@@ -249,21 +290,40 @@ export function expireEntries(
   };
 }
 
-export interface HistoryFilter {
-  /** Exact kind; absent = any. */
-  kind?: string;
-  /** Exact key; absent = any. */
-  key?: string;
-  /** Every pair must equal the entry's scope value; extra entry scope keys are fine. */
-  scope?: Readonly<Record<string, string>>;
-}
+export const HistoryFilterSchema = Type.Object(
+  {
+    kind: Type.Optional(Type.String({ description: 'Exact kind; absent = any.' })),
+    key: Type.Optional(Type.String({ description: 'Exact key; absent = any.' })),
+    scope: Type.Optional(
+      Type.Record(Type.String(), Type.String(), {
+        description:
+          "Every pair must equal the entry's scope value; extra entry scope keys are fine.",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type HistoryFilter = Static<typeof HistoryFilterSchema>;
 
-export interface ReadHistoryOptions {
-  /** At most this many entries (the newest ones). Absent = all. */
-  limit?: number;
-  /** Order of the result; the selection is always the newest `limit`. Default true. */
-  newest_first?: boolean;
-}
+export const ReadHistoryOptionsSchema = Type.Object(
+  {
+    limit: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: Number.MAX_SAFE_INTEGER,
+        description: 'At most this many entries (the newest ones). Absent = all.',
+      }),
+    ),
+    newest_first: Type.Optional(
+      Type.Boolean({
+        description:
+          'Order of the result; the selection is always the newest `limit`. Default true.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ReadHistoryOptions = Static<typeof ReadHistoryOptionsSchema>;
 
 /** Retained entries matching `filter`, newest first by `(created_at_ms, sequence)`. */
 export function readHistory(

@@ -19,7 +19,9 @@ import {
   evaluateHistoryRule,
   evaluateHistoryRules,
   type HistoryRule,
+  HistoryRuleEvidenceSchema,
   type HistoryRuleOutcome,
+  HistoryRuleOutcomeKindSchema,
   HistoryRuleOutcomeSchema,
 } from './history-threshold.ts';
 
@@ -625,5 +627,63 @@ describe('history rule properties', () => {
         },
       ),
     );
+  });
+
+  it('every outcome, its evidence and its kind match their schemas, for any caller', () => {
+    const callers = fc.constantFrom<Record<string, string | undefined>>(
+      caller,
+      { session_id: 's2' },
+      { session_id: ' ' },
+      { session_id: undefined },
+      { run_id: 'r' },
+    );
+    fc.assert(
+      fc.property(
+        fc.array(arbitraryRule, { minLength: 1, maxLength: 3 }),
+        fc.array(arbitraryGenerated, { maxLength: 50 }),
+        callers,
+        now,
+        (rules, list, callerScope, now_ms) => {
+          const compiled = compileHistoryRules(rules.map((r, i) => ({ ...r, id: `r${i}` })));
+          for (const outcome of evaluateHistoryRules(
+            compiled,
+            toEntries(list),
+            callerScope,
+            now_ms,
+          )) {
+            expect(schemaIssues(HistoryRuleOutcomeSchema, outcome)).toEqual([]);
+            expect(schemaIssues(HistoryRuleEvidenceSchema, outcome.evidence)).toEqual([]);
+            expect(schemaIssues(HistoryRuleOutcomeKindSchema, outcome.kind)).toEqual([]);
+            const classified = classifyCount(outcome.count, outcome.threshold);
+            expect(schemaIssues(HistoryRuleOutcomeKindSchema, classified)).toEqual([]);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('the outcome schema rejects what the evaluator never returns', () => {
+    const outcome = evaluateHistoryRule(compileOne({ threshold: 1 }), [], {}, 0);
+    expect(outcome.evidence.reason).toBe('missing_scope');
+    expect(schemaIssues(HistoryRuleOutcomeSchema, outcome)).toEqual([]);
+    expect(schemaIssues(HistoryRuleOutcomeSchema, { ...outcome, extra: 1 })).not.toEqual([]);
+    expect(schemaIssues(HistoryRuleOutcomeSchema, { ...outcome, kind: 'maybe' })).not.toEqual([]);
+    const evidence = outcome.evidence;
+    expect(schemaIssues(HistoryRuleEvidenceSchema, { ...evidence, reason: 'other' })).not.toEqual(
+      [],
+    );
+    expect(
+      schemaIssues(HistoryRuleEvidenceSchema, {
+        ...evidence,
+        matched_sequences: Array.from({ length: 17 }, (_, i) => i + 1),
+      }),
+    ).not.toEqual([]);
+    expect(
+      schemaIssues(HistoryRuleEvidenceSchema, {
+        ...evidence,
+        window: { last: 0, within_ms: null },
+      }),
+    ).not.toEqual([]);
   });
 });

@@ -93,44 +93,59 @@ export type CompiledHistoryRule =
 
 export const MAX_MATCHED_SEQUENCES = 16;
 
+export const HistoryRuleOutcomeKindSchema = StringEnum(['triggered', 'not_triggered'], {
+  description: '`triggered` iff `count >= threshold`.',
+});
+export type HistoryRuleOutcomeKind = Static<typeof HistoryRuleOutcomeKindSchema>;
+
+export const HistoryRuleEvidenceSchema = Type.Object(
+  {
+    scope_key: Type.String({
+      minLength: 1,
+      description: 'The rule’s `scope`: the caller scope key it reads.',
+    }),
+    scope_value: Type.Union([Type.String(), Type.Null()], {
+      description: 'The caller’s value for `scope_key`; null when it has none.',
+    }),
+    reason: Type.Optional(
+      StringEnum(['missing_scope'], {
+        description: 'Present when the caller has no value for `scope_key`.',
+      }),
+    ),
+    window: Type.Object(
+      {
+        last: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+        within_ms: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+      },
+      { additionalProperties: false, description: 'The rule’s window; null: no such limit.' },
+    ),
+    considered: Type.Integer({
+      minimum: 0,
+      description: 'Entries in the window (in scope, matching the filter).',
+    }),
+    matched_sequences: Type.Array(Type.Integer({ minimum: 1 }), {
+      maxItems: MAX_MATCHED_SEQUENCES,
+      description: 'Sequences of the counted entries, newest first, at most 16.',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type HistoryRuleEvidence = Static<typeof HistoryRuleEvidenceSchema>;
+
 export const HistoryRuleOutcomeSchema = Type.Object(
   {
-    rule_id: Type.String(),
-    kind: StringEnum(['triggered', 'not_triggered']),
-    count: Type.Integer({ minimum: 0 }),
+    rule_id: Type.String({ minLength: 1, description: 'The `id` of the rule evaluated.' }),
+    kind: HistoryRuleOutcomeKindSchema,
+    count: Type.Integer({
+      minimum: 0,
+      description: 'Entries counted in the window (all of them, or those whose text matched).',
+    }),
     threshold: Type.Integer({ minimum: 1 }),
-    evidence: Type.Object(
-      {
-        scope_key: Type.String(),
-        scope_value: Type.Union([Type.String(), Type.Null()]),
-        reason: Type.Optional(
-          StringEnum(['missing_scope'], {
-            description: 'Present when the caller has no value for `scope_key`.',
-          }),
-        ),
-        window: Type.Object(
-          {
-            last: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
-            within_ms: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
-          },
-          { additionalProperties: false },
-        ),
-        considered: Type.Integer({
-          minimum: 0,
-          description: 'Entries in the window (in scope, matching the filter).',
-        }),
-        matched_sequences: Type.Array(Type.Integer({ minimum: 1 }), {
-          maxItems: MAX_MATCHED_SEQUENCES,
-          description: 'Sequences of the counted entries, newest first, at most 16.',
-        }),
-      },
-      { additionalProperties: false },
-    ),
+    evidence: HistoryRuleEvidenceSchema,
   },
   { additionalProperties: false },
 );
 export type HistoryRuleOutcome = Static<typeof HistoryRuleOutcomeSchema>;
-export type HistoryRuleOutcomeKind = HistoryRuleOutcome['kind'];
 
 /**
  * Validate and compile history rules. Issue paths start at `path` (default `$.rules`, the

@@ -2,11 +2,18 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors/config-error.ts';
 import { WardwrightError } from '../errors/wardwright-error.ts';
+import { schemaIssues } from '../schema/validator.ts';
 import {
   compileRouting,
   estimatePromptTokens,
   type RouteConstraints,
+  RouteConstraintsSchema,
+  RouteDecisionSchema,
+  RouteRequestSchema,
+  RouteSkipReasonSchema,
+  RouteSkipSchema,
   type RoutingConfig,
+  RoutingConfigSchema,
   selectRoute,
 } from './routes.ts';
 
@@ -396,6 +403,57 @@ describe('route selection properties', () => {
         },
       ),
     );
+  });
+});
+
+describe('route output schemas', () => {
+  it('every request and every decision over generated routings matches its schema', () => {
+    fc.assert(
+      fc.property(
+        arbitraryRouting,
+        arbitraryConstraints,
+        fc.array(model, { maxLength: 3 }),
+        fc.integer({ min: 0, max: 120 }),
+        (config, constraints, exclude_models, estimated_prompt_tokens) => {
+          expect(schemaIssues(RoutingConfigSchema, config)).toEqual([]);
+          const request = { estimated_prompt_tokens, constraints, exclude_models };
+          expect(schemaIssues(RouteRequestSchema, request)).toEqual([]);
+          expect(schemaIssues(RouteConstraintsSchema, constraints)).toEqual([]);
+          const decision = selectRoute(compileRouting(config), request);
+          expect(schemaIssues(RouteDecisionSchema, decision)).toEqual([]);
+          for (const skip of decision.skipped) {
+            expect(schemaIssues(RouteSkipSchema, skip)).toEqual([]);
+            expect(schemaIssues(RouteSkipReasonSchema, skip.reason)).toEqual([]);
+          }
+        },
+      ),
+    );
+  });
+
+  it('the schemas reject what the core never returns', () => {
+    const selected = selectRoute(routing, { estimated_prompt_tokens: 32 });
+    expect(schemaIssues(RouteDecisionSchema, selected)).toEqual([]);
+    expect(schemaIssues(RouteDecisionSchema, { ...selected, reason: 'no_target_fits' })).toEqual([
+      expect.objectContaining({ path: '$.reason' }),
+    ]);
+    expect(schemaIssues(RouteDecisionSchema, { ...selected, context_window: 0 })).toEqual([
+      { path: '$.context_window', message: 'must be >= 1, got 0' },
+    ]);
+    const blocked = selectRoute(routing, { estimated_prompt_tokens: 300 });
+    expect(schemaIssues(RouteDecisionSchema, blocked)).toEqual([]);
+    expect(schemaIssues(RouteDecisionSchema, { ...blocked, model: 'small/model' })).toEqual([
+      expect.objectContaining({ path: '$.model', message: 'is not a known key' }),
+    ]);
+    expect(schemaIssues(RouteSkipSchema, { model: 'small/model', reason: 'too_big' })).not.toEqual(
+      [],
+    );
+    expect(schemaIssues(RouteRequestSchema, { estimated_prompt_tokens: -1 })).toEqual([
+      { path: '$.estimated_prompt_tokens', message: 'must be >= 0, got -1' },
+    ]);
+    expect(schemaIssues(RouteRequestSchema, { estimated_prompt_tokens: 2.5 })).toEqual([]);
+    expect(schemaIssues(RouteConstraintsSchema, { forced_model: 'm', allowed: ['m'] })).toEqual([
+      expect.objectContaining({ path: '$.allowed', message: 'is not a known key' }),
+    ]);
   });
 });
 

@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox';
 import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
 import { WardwrightError } from '../errors/wardwright-error.ts';
+import { StringEnum, TaggedUnion } from '../schema/types.ts';
 import { joinPath, parseWithSchema } from '../schema/validator.ts';
 import { utf8Length } from '../text/utf8.ts';
 
@@ -43,55 +44,100 @@ export interface CompiledRouting {
   readonly by_model: ReadonlyMap<string, Readonly<RouteTarget>>;
 }
 
+const modelList = (description: string) =>
+  Type.Immutable(Type.Array(Type.String(), { description }));
+
 /** What request rules allow for routing (see `arbitrateActions`). */
-export interface RouteConstraints {
-  /** Only these models; absent = every target, empty = none. */
-  allowed_targets?: readonly string[];
-  /** This model and no other (unless `allow_fallback`). */
-  forced_model?: string;
-  /** When the forced model cannot be used, route normally instead of blocking. */
-  allow_fallback?: boolean;
-}
+export const RouteConstraintsSchema = Type.Object(
+  {
+    allowed_targets: Type.Optional(
+      modelList('Only these models; absent = every target, empty = none.'),
+    ),
+    forced_model: Type.Optional(
+      Type.String({ description: 'This model and no other (unless `allow_fallback`).' }),
+    ),
+    allow_fallback: Type.Optional(
+      Type.Boolean({
+        description: 'When the forced model cannot be used, route normally instead of blocking.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type RouteConstraints = Static<typeof RouteConstraintsSchema>;
 
-export interface RouteRequest {
-  estimated_prompt_tokens: number;
-  constraints?: RouteConstraints;
-  /** Models that must not be chosen, e.g. the one whose retry no longer fits. */
-  exclude_models?: readonly string[];
-}
+export const RouteRequestSchema = Type.Object(
+  {
+    estimated_prompt_tokens: Type.Number({
+      minimum: 0,
+      description: 'Prompt size in tokens, compared with each context window.',
+    }),
+    constraints: Type.Optional(RouteConstraintsSchema),
+    exclude_models: Type.Optional(
+      modelList('Models that must not be chosen, e.g. the one whose retry no longer fits.'),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type RouteRequest = Static<typeof RouteRequestSchema>;
 
-export type RouteSkipReason =
-  | 'unknown_model'
-  | 'not_allowed'
-  | 'excluded'
-  | 'context_window_too_small';
+export const RouteSkipReasonSchema = StringEnum([
+  'unknown_model',
+  'not_allowed',
+  'excluded',
+  'context_window_too_small',
+]);
+export type RouteSkipReason = Static<typeof RouteSkipReasonSchema>;
 
-export interface RouteSkip {
-  model: string;
-  reason: RouteSkipReason;
-}
+/** A model that was not chosen, and why. */
+export const RouteSkipSchema = Type.Object(
+  {
+    model: Type.String({ description: 'A target, or a forced model that is not one.' }),
+    reason: RouteSkipReasonSchema,
+  },
+  { additionalProperties: false },
+);
+export type RouteSkip = Static<typeof RouteSkipSchema>;
 
-export type RouteDecision =
-  | {
-      kind: 'selected';
-      model: string;
-      context_window: number;
-      reason: 'first_fit' | 'forced_model' | 'forced_model_fallback' | 'fallback_model';
-      /** Targets rejected, and why, in the order they were considered. */
-      skipped: RouteSkip[];
-      /** Other eligible models, in preference order, for a caller that fails over. */
-      fallback_models: string[];
-    }
-  | {
-      kind: 'blocked';
-      reason:
-        | 'no_allowed_target'
-        | 'forced_model_not_allowed'
-        | 'forced_model_excluded'
-        | 'forced_model_too_small'
-        | 'no_target_fits';
-      skipped: RouteSkip[];
-    };
+const skippedList = Type.Array(RouteSkipSchema, {
+  description:
+    'Targets rejected, and why, in the order they were considered; the forced model first.',
+});
+
+export const RouteDecisionSchema = TaggedUnion('kind', [
+  Type.Object(
+    {
+      kind: Type.Literal('selected'),
+      model: Type.String({ minLength: 1, description: 'The target chosen.' }),
+      context_window: Type.Integer({ minimum: 1, description: 'Its context window, in tokens.' }),
+      reason: StringEnum(['first_fit', 'forced_model', 'forced_model_fallback', 'fallback_model'], {
+        description:
+          'Which rule chose it; only `fallback_model` may have a context window below the estimate.',
+      }),
+      skipped: skippedList,
+      fallback_models: Type.Array(Type.String({ minLength: 1 }), {
+        uniqueItems: true,
+        description: 'Other eligible models, in preference order, for a caller that fails over.',
+      }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('blocked'),
+      reason: StringEnum([
+        'no_allowed_target',
+        'forced_model_not_allowed',
+        'forced_model_excluded',
+        'forced_model_too_small',
+        'no_target_fits',
+      ]),
+      skipped: skippedList,
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type RouteDecision = Static<typeof RouteDecisionSchema>;
 
 const SUBJECT = 'routing';
 

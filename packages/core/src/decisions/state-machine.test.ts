@@ -2,11 +2,18 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors/config-error.ts';
 import { WardwrightError } from '../errors/wardwright-error.ts';
+import { schemaIssues } from '../schema/validator.ts';
 import {
   compileStateMachine,
   nextTransition,
   type StateMachineConfig,
+  StateMachineFindingKindSchema,
+  StateMachineFindingSchema,
+  StateMachineRunSchema,
+  StateMachineSchema,
+  StateMachineStepSchema,
   simulateStateMachine,
+  TransitionDecisionSchema,
 } from './state-machine.ts';
 
 /** The review workflow of the original's vectors (§6.8), with `approved` as the end state. */
@@ -485,5 +492,162 @@ describe('state machine properties', () => {
     expect(config).toEqual(before);
     expect(a.findings).toEqual(b.findings);
     expect(a.machine.transitions).toEqual(b.machine.transitions);
+  });
+});
+
+/**
+ * Small machines of every shape: terminal or not, reachable or not, loops with and without
+ * budgets. The initial state is never terminal, and rows that could not compile (leaving a
+ * terminal state, repeating a `(from, event)` pair) are dropped.
+ */
+const arbitraryMachine: fc.Arbitrary<StateMachineConfig> = fc
+  .record({
+    count: fc.integer({ min: 1, max: 4 }),
+    terminal: fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }),
+    rows: fc.array(
+      fc.record({
+        from: fc.nat(3),
+        event: fc.constantFrom('x', 'y'),
+        to: fc.nat(3),
+        max_taken: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+        action: fc.option(fc.constantFrom('notify', 'escalate'), { nil: undefined }),
+      }),
+      { minLength: 1, maxLength: 10 },
+    ),
+  })
+  .map(({ count, terminal, rows }) => {
+    const names = ['s0', 's1', 's2', 's3'].slice(0, count);
+    const isTerminal = (i: number) => i > 0 && terminal[i] === true;
+    const states: StateMachineConfig['states'] = {};
+    names.forEach((name, i) => {
+      states[name] = isTerminal(i) ? { terminal: true } : {};
+    });
+    const pairs = new Set<string>();
+    const transitions: StateMachineConfig['transitions'] = [];
+    for (const row of rows) {
+      const from = row.from % count;
+      if (isTerminal(from) || pairs.has(`${from} ${row.event}`)) continue;
+      pairs.add(`${from} ${row.event}`);
+      transitions.push({
+        from: names[from]!,
+        event: row.event,
+        to: names[row.to % count]!,
+        rule_id: `t${transitions.length}`,
+        ...(row.max_taken === undefined ? {} : { max_taken: row.max_taken }),
+        ...(row.action === undefined ? {} : { action: row.action }),
+      });
+    }
+    return { id: 'm', initial: 's0', states, transitions };
+  })
+  .filter((config) => config.transitions.length > 0);
+
+describe('state machine output schemas', () => {
+  it('every finding, decision, step and run of generated machines matches its schema', () => {
+    fc.assert(
+      fc.property(
+        arbitraryMachine,
+        fc.array(fc.constantFrom('x', 'y', 'z'), { maxLength: 20 }),
+        (config, events) => {
+          expect(schemaIssues(StateMachineSchema, config)).toEqual([]);
+          const { machine, findings } = compileStateMachine(config);
+          for (const finding of findings) {
+            expect(schemaIssues(StateMachineFindingSchema, finding)).toEqual([]);
+            expect(schemaIssues(StateMachineFindingKindSchema, finding.kind)).toEqual([]);
+          }
+          const run = simulateStateMachine(machine, events);
+          expect(schemaIssues(StateMachineRunSchema, run)).toEqual([]);
+          for (const step of run.steps) {
+            expect(schemaIssues(StateMachineStepSchema, step)).toEqual([]);
+          }
+          for (const state of machine.states) {
+            for (const event of ['x', 'y', 'z']) {
+              const decision = nextTransition(machine, state, event, run.taken);
+              expect(schemaIssues(TransitionDecisionSchema, decision)).toEqual([]);
+            }
+          }
+        },
+      ),
+    );
+  });
+
+  it('the review workflow’s runs match the run schema, and so does every finding vector', () => {
+    const { machine } = compileStateMachine(review());
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom('submit', 'approve', 'request_changes', 'archive'), {
+          maxLength: 30,
+        }),
+        (events) => {
+          expect(
+            schemaIssues(StateMachineRunSchema, simulateStateMachine(machine, events)),
+          ).toEqual([]);
+        },
+      ),
+    );
+    const { findings } = compileStateMachine({
+      id: 'm',
+      initial: 'a',
+      states: { a: {}, b: {}, orphan: {} },
+      transitions: [
+        { from: 'a', event: 'go', to: 'b', rule_id: 't1' },
+        { from: 'b', event: 'go', to: 'a', rule_id: 't2' },
+      ],
+    });
+    expect(findings.map((f) => f.kind)).toEqual([
+      'no_terminal_state',
+      'unreachable_state',
+      'unbudgeted_cycle',
+    ]);
+    for (const finding of findings) {
+      expect(schemaIssues(StateMachineFindingSchema, finding)).toEqual([]);
+    }
+  });
+
+  it('the schemas reject what the core never returns', () => {
+    const transition = {
+      kind: 'transition',
+      from: 'draft',
+      event: 'submit',
+      to: 'reviewing',
+      action: 'transition',
+      rule_id: 'submit-for-review',
+    };
+    expect(schemaIssues(TransitionDecisionSchema, transition)).toEqual([]);
+    expect(schemaIssues(TransitionDecisionSchema, { ...transition, state: 'draft' })).toEqual([
+      expect.objectContaining({ path: '$.state', message: 'is not a known key' }),
+    ]);
+    expect(schemaIssues(TransitionDecisionSchema, { ...transition, rule_id: '' })).not.toEqual([]);
+    expect(
+      schemaIssues(TransitionDecisionSchema, {
+        kind: 'budget_exhausted',
+        from: 'a',
+        event: 'e',
+        to: 'b',
+        rule_id: 'r',
+        max_taken: 0,
+      }),
+    ).toEqual([{ path: '$.max_taken', message: 'must be >= 1, got 0' }]);
+    expect(schemaIssues(StateMachineStepSchema, transition)).toEqual([
+      { path: '$.index', message: 'is required' },
+    ]);
+    expect(
+      schemaIssues(StateMachineFindingSchema, {
+        kind: 'unreachable_state',
+        states: [],
+        message: 'm',
+      }),
+    ).not.toEqual([]);
+    expect(
+      schemaIssues(StateMachineFindingSchema, {
+        kind: 'no_terminal_state',
+        states: ['a'],
+        message: 'm',
+      }),
+    ).not.toEqual([]);
+    const run = { final_state: 'a', steps: [], taken: { 'line\nbreak': 1 } };
+    expect(schemaIssues(StateMachineRunSchema, run)).toEqual([]);
+    expect(schemaIssues(StateMachineRunSchema, { ...run, taken: { r: 0 } })).toEqual([
+      { path: '$.taken.r', message: 'must be >= 1, got 0' },
+    ]);
   });
 });

@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox';
 import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
 import { WardwrightError } from '../errors/wardwright-error.ts';
+import { StringEnum, TaggedUnion } from '../schema/types.ts';
 import { joinPath, nearest, parseWithSchema } from '../schema/validator.ts';
 import { assertNever } from '../util/assert-never.ts';
 import { compareStrings } from './history-entry.ts';
@@ -75,48 +76,124 @@ export interface CompiledStateMachine {
   readonly table: ReadonlyMap<string, ReadonlyMap<string, CompiledTransition>>;
 }
 
-export type StateMachineFindingKind =
-  | 'no_terminal_state'
-  | 'unreachable_state'
-  | 'no_terminal_path'
-  | 'unbudgeted_cycle';
+export const StateMachineFindingKindSchema = StringEnum([
+  'no_terminal_state',
+  'unreachable_state',
+  'no_terminal_path',
+  'unbudgeted_cycle',
+]);
+export type StateMachineFindingKind = Static<typeof StateMachineFindingKindSchema>;
 
-export interface StateMachineFinding {
-  kind: StateMachineFindingKind;
-  /** States concerned, in code-unit order; empty for `no_terminal_state`. */
-  states: string[];
-  message: string;
+function findingVariant<K extends StateMachineFindingKind>(
+  kind: K,
+  states: { minItems: number; maxItems?: number; description: string },
+) {
+  return Type.Object(
+    {
+      kind: Type.Literal(kind),
+      states: Type.Array(Type.String({ minLength: 1 }), states),
+      message: Type.String({ description: 'The finding as a sentence, naming the states.' }),
+    },
+    { additionalProperties: false },
+  );
 }
 
-export type TransitionDecision =
-  | {
-      kind: 'transition';
-      from: string;
-      event: string;
-      to: string;
-      action: string;
-      rule_id: string;
-    }
-  | { kind: 'no_op'; state: string; event: string }
-  | { kind: 'terminal'; state: string; event: string }
-  | {
-      kind: 'budget_exhausted';
-      from: string;
-      event: string;
-      to: string;
-      rule_id: string;
-      max_taken: number;
-    };
+/** A graph problem of a well-formed table: returned by `compileStateMachine`, thrown if strict. */
+export const StateMachineFindingSchema = TaggedUnion('kind', [
+  findingVariant('no_terminal_state', {
+    minItems: 0,
+    maxItems: 0,
+    description: 'Empty: the finding is about the machine as a whole.',
+  }),
+  findingVariant('unreachable_state', {
+    minItems: 1,
+    maxItems: 1,
+    description: 'The state concerned.',
+  }),
+  findingVariant('no_terminal_path', {
+    minItems: 1,
+    maxItems: 1,
+    description: 'The state concerned.',
+  }),
+  findingVariant('unbudgeted_cycle', {
+    minItems: 1,
+    description: 'The states of the loop, in code-unit order.',
+  }),
+]);
+export type StateMachineFinding = Static<typeof StateMachineFindingSchema>;
 
-export type StateMachineStep = TransitionDecision & { index: number };
+const stateName = (description: string) => Type.String({ minLength: 1, description });
+const eventName = Type.String({ description: 'The event, as given.' });
+const ruleId = Type.String({ minLength: 1, description: 'The transition row, by its rule_id.' });
 
-export interface StateMachineRun {
-  final_state: string;
-  /** One step per event, in order. */
-  steps: StateMachineStep[];
-  /** Times each transition was taken, by rule id, in order of first use. */
-  taken: Record<string, number>;
-}
+/** The fields of each outcome; a step is the same outcome plus its position in the run. */
+const outcomes = {
+  transition: {
+    kind: Type.Literal('transition'),
+    from: stateName('The state the row leaves.'),
+    event: eventName,
+    to: stateName('The new state.'),
+    action: Type.String({ minLength: 1, description: 'The row’s label; default `transition`.' }),
+    rule_id: ruleId,
+  },
+  no_op: {
+    kind: Type.Literal('no_op'),
+    state: stateName('The current state, unchanged: no row for (state, event).'),
+    event: eventName,
+  },
+  terminal: {
+    kind: Type.Literal('terminal'),
+    state: stateName('The current state, which is terminal and ignores every event.'),
+    event: eventName,
+  },
+  budget_exhausted: {
+    kind: Type.Literal('budget_exhausted'),
+    from: stateName('The current state, unchanged.'),
+    event: eventName,
+    to: stateName('The state the row would have entered.'),
+    rule_id: ruleId,
+    max_taken: Type.Integer({
+      minimum: 1,
+      description: 'The row’s budget, already used up by earlier steps.',
+    }),
+  },
+};
+
+/** What one event does in one state (`nextTransition`). */
+export const TransitionDecisionSchema = TaggedUnion('kind', [
+  Type.Object(outcomes.transition, { additionalProperties: false }),
+  Type.Object(outcomes.no_op, { additionalProperties: false }),
+  Type.Object(outcomes.terminal, { additionalProperties: false }),
+  Type.Object(outcomes.budget_exhausted, { additionalProperties: false }),
+]);
+export type TransitionDecision = Static<typeof TransitionDecisionSchema>;
+
+const stepIndex = {
+  index: Type.Integer({ minimum: 0, description: 'Position of the event in the run.' }),
+};
+
+export const StateMachineStepSchema = TaggedUnion('kind', [
+  Type.Object({ ...outcomes.transition, ...stepIndex }, { additionalProperties: false }),
+  Type.Object({ ...outcomes.no_op, ...stepIndex }, { additionalProperties: false }),
+  Type.Object({ ...outcomes.terminal, ...stepIndex }, { additionalProperties: false }),
+  Type.Object({ ...outcomes.budget_exhausted, ...stepIndex }, { additionalProperties: false }),
+]);
+export type StateMachineStep = Static<typeof StateMachineStepSchema>;
+
+/** A whole run of events from the initial state (`simulateStateMachine`). */
+export const StateMachineRunSchema = Type.Object(
+  {
+    final_state: stateName('The state after the last event.'),
+    steps: Type.Array(StateMachineStepSchema, { description: 'One step per event, in order.' }),
+    // Any rule id is a key: `[\s\S]` also matches ids with line breaks, which `.` would not.
+    taken: Type.Record(Type.String({ pattern: '^[\\s\\S]*$' }), Type.Integer({ minimum: 1 }), {
+      additionalProperties: false,
+      description: 'Times each transition was taken, by rule id, in order of first use.',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type StateMachineRun = Static<typeof StateMachineRunSchema>;
 
 const SUBJECT = 'state machine';
 
@@ -413,7 +490,7 @@ function findingIssue(finding: StateMachineFinding, machine: CompiledStateMachin
       return { path: joinPath('$.transitions', first.index), message: finding.message };
     }
     default:
-      return assertNever(finding.kind, 'state machine finding');
+      return assertNever(finding, 'state machine finding');
   }
 }
 

@@ -1,17 +1,19 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors/config-error.ts';
+import { schemaIssues } from '../schema/validator.ts';
 import { boundaryAtOrBefore } from '../text/graphemes.ts';
 import {
   consumeChunk,
   finishStream,
   governStream,
   type StreamState,
+  StreamStepSchema,
   type StreamTrigger,
   startStream,
   tickStream,
 } from './stream-governor.ts';
-import { compileStreamPolicy, type StreamPolicyConfig } from './stream-rules.ts';
+import { compileStreamPolicy, ReleaseModeSchema, type StreamPolicyConfig } from './stream-rules.ts';
 
 const encoder = new TextEncoder();
 const bytes = (text: string) => encoder.encode(text).length;
@@ -652,6 +654,43 @@ describe('TTSR properties', () => {
           expect(released.join('')).toBe(t.replaceAll('abc', '#'));
         },
       ),
+    );
+  });
+
+  it('every step and event matches the published schemas', () => {
+    fc.assert(
+      fc.property(textAndChunks, fc.nat(4), ({ chunks }, horizon) => {
+        const p = policy([
+          {
+            id: 'r',
+            action: 'rewrite_window',
+            contains: 'ab',
+            replacement: 'X',
+            horizon_bytes: horizon,
+            max_hold_ms: 2,
+          },
+          { id: 'd', action: 'drop_chunk', contains: 'é', horizon_bytes: horizon },
+          { id: 'n', action: 'annotate', regex: 'c+', horizon_bytes: horizon, message: 'c' },
+          { id: 'b', action: 'block', contains: 'cca', horizon_bytes: horizon },
+          {
+            id: 't',
+            action: 'retry_with_reminder',
+            contains: 'bbb',
+            reminder: 'no b',
+            horizon_bytes: horizon,
+          },
+        ]);
+        expect(schemaIssues(ReleaseModeSchema, p.mode)).toEqual([]);
+        let state = startStream();
+        for (const [i, chunk] of chunks.entries()) {
+          // Arrival times that sometimes exceed max_hold_ms, so hold-time failures occur too.
+          const step = consumeChunk(p, state, chunk, i * (i % 3));
+          expect(schemaIssues(StreamStepSchema, step)).toEqual([]);
+          state = step.state;
+        }
+        expect(schemaIssues(StreamStepSchema, finishStream(p, state, 99))).toEqual([]);
+        expect(schemaIssues(StreamStepSchema, tickStream(p, state, 99))).toEqual([]);
+      }),
     );
   });
 

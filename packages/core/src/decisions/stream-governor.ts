@@ -1,3 +1,5 @@
+import Type, { type Static } from 'typebox';
+import { StringEnum, TaggedUnion } from '../schema/types.ts';
 import { boundaryAtOrBefore, lastGraphemeStart } from '../text/graphemes.ts';
 import type { TextMatch } from '../text/pattern.ts';
 import { indexWithinBudget, isHighSurrogate, isLowSurrogate, utf8Length } from '../text/utf8.ts';
@@ -18,94 +20,141 @@ import type { CompiledStreamPolicy, CompiledStreamRule } from './stream-rules.ts
  * which for everything released is exactly the text the client received.
  */
 
-export type StreamStatus =
-  | 'streaming'
-  | 'completed'
-  | 'blocked'
-  | 'retry_required'
-  | 'latency_exceeded';
+export const StreamStatusSchema = StringEnum(
+  ['streaming', 'completed', 'blocked', 'retry_required', 'latency_exceeded'],
+  { description: 'Where the attempt stands; every status but `streaming` is final.' },
+);
+export type StreamStatus = Static<typeof StreamStatusSchema>;
 
-export type MatchScope = 'chunk' | 'window';
+export const MatchScopeSchema = StringEnum(['chunk', 'window'], {
+  description: '`chunk`: the match lies in the new chunk; `window`: it reaches into held text.',
+});
+export type MatchScope = Static<typeof MatchScopeSchema>;
 
-export interface StreamTrigger {
-  type: 'stream_policy.triggered';
-  rule_id: string;
-  action: CompiledStreamRule['action'];
-  /** `pipeline` when the rule fired in its turn; `release_gate` when a terminal rule matched text
-   * that a later rewrite produced, in the final check before release. */
-  stage: 'pipeline' | 'release_gate';
-  /** `chunk` when the first match lies inside the new chunk, `window` when it reaches back into
-   * held text. */
-  scope: MatchScope;
-  match_kind: 'literal' | 'regex';
-  chunk_index: number;
-  /** The chunk's position in the raw provider output. */
-  chunk_raw_start_byte: number;
-  chunk_raw_end_byte: number;
-  window_start_byte: number;
-  window_end_byte: number;
-  /** The first match acted on, in policy-stream bytes. */
-  match_start_byte: number;
-  match_end_byte: number;
-  /** How many matches the action covered (rewrites replace every new match). */
-  match_count: number;
-  reminder?: string;
-  message?: string;
-}
+const Bytes = (description: string) => Type.Integer({ minimum: 0, description });
 
-export interface StreamLatencyExceeded {
-  type: 'stream_policy.latency_exceeded';
-  chunk_index: number;
-  max_hold_ms: number;
-  observed_hold_ms: number;
-  held_bytes: number;
-}
+export const StreamTriggerSchema = Type.Object(
+  {
+    type: Type.Literal('stream_policy.triggered'),
+    rule_id: Type.String(),
+    action: StringEnum([
+      'annotate',
+      'rewrite_chunk',
+      'rewrite_window',
+      'drop_chunk',
+      'block',
+      'retry_with_reminder',
+    ]),
+    stage: StringEnum(['pipeline', 'release_gate'], {
+      description:
+        '`pipeline` when the rule fired in its turn; `release_gate` when a terminal rule matched ' +
+        'text a later rewrite produced, in the final check before release.',
+    }),
+    scope: MatchScopeSchema,
+    match_kind: StringEnum(['literal', 'regex']),
+    chunk_index: Type.Integer({ minimum: 0 }),
+    chunk_raw_start_byte: Bytes("The chunk's start in the raw provider output."),
+    chunk_raw_end_byte: Bytes("The chunk's end in the raw provider output."),
+    window_start_byte: Bytes('Policy-stream offset where the held window starts.'),
+    window_end_byte: Bytes('Policy-stream offset where the window ends.'),
+    match_start_byte: Bytes('The first match acted on, in policy-stream bytes.'),
+    match_end_byte: Bytes('End of the first match, in policy-stream bytes.'),
+    match_count: Type.Integer({
+      minimum: 1,
+      description: 'How many matches the action covered (rewrites replace every new match).',
+    }),
+    reminder: Type.Optional(Type.String()),
+    message: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+export type StreamTrigger = Static<typeof StreamTriggerSchema>;
 
-export type StreamEvent = StreamTrigger | StreamLatencyExceeded;
+export const StreamLatencyExceededSchema = Type.Object(
+  {
+    type: Type.Literal('stream_policy.latency_exceeded'),
+    chunk_index: Type.Integer({ minimum: 0 }),
+    max_hold_ms: Type.Integer({ minimum: 1 }),
+    observed_hold_ms: Type.Integer({ minimum: 0, description: 'Age of the oldest held byte.' }),
+    held_bytes: Bytes('Bytes held when the limit was exceeded.'),
+  },
+  { additionalProperties: false },
+);
+export type StreamLatencyExceeded = Static<typeof StreamLatencyExceededSchema>;
 
-/** When held text arrived: `bytes` of held text (in order, oldest first) arrived `at_ms`. */
-export interface HoldSegment {
-  bytes: number;
-  at_ms: number;
-}
+export const StreamEventSchema = TaggedUnion('type', [
+  StreamTriggerSchema,
+  StreamLatencyExceededSchema,
+]);
+export type StreamEvent = Static<typeof StreamEventSchema>;
 
-export interface StreamState {
-  status: StreamStatus;
-  attempt_index: number;
-  /** Policy-stream text generated but not released. */
-  held: string;
-  held_bytes: number;
-  /** Policy-stream offset of the first held byte (= bytes released so far). */
-  held_start_byte: number;
-  hold_segments: readonly HoldSegment[];
-  next_chunk_index: number;
-  generated_bytes: number;
-  released_bytes: number;
-  /** Provider bytes replaced by rewrites. */
-  rewritten_bytes: number;
-  /** Provider bytes removed by drop rules. */
-  dropped_bytes: number;
-  /** Bytes that were held when a block ended the attempt. */
-  blocked_bytes: number;
-  max_held_bytes: number;
-  max_observed_hold_ms: number;
-  trigger_count: number;
-  events: readonly StreamEvent[];
-  /** The rule that ended the attempt, for a block or retry. */
-  terminal_rule: TerminalRule | null;
-}
+export const HoldSegmentSchema = Type.Object(
+  {
+    bytes: Type.Integer({ minimum: 1 }),
+    at_ms: Type.Integer({ description: 'When these held bytes arrived.' }),
+  },
+  { additionalProperties: false, description: 'Held bytes, oldest first, with arrival times.' },
+);
+export type HoldSegment = Static<typeof HoldSegmentSchema>;
 
-export type TerminalRule =
-  | { action: 'block'; rule_id: string; message: string | null }
-  | { action: 'retry_with_reminder'; rule_id: string; reminder: string; max_retries: number };
+export const TerminalRuleSchema = TaggedUnion('action', [
+  Type.Object(
+    {
+      action: Type.Literal('block'),
+      rule_id: Type.String(),
+      message: Type.Union([Type.String(), Type.Null()]),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      action: Type.Literal('retry_with_reminder'),
+      rule_id: Type.String(),
+      reminder: Type.String(),
+      max_retries: Type.Integer({ minimum: 0 }),
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type TerminalRule = Static<typeof TerminalRuleSchema>;
 
-export interface StreamStep {
-  /** `halt` once the attempt has ended (blocked, retry required, latency exceeded, completed). */
-  control: 'continue' | 'halt';
-  state: StreamState;
-  /** Text to send to the client now (possibly empty). */
-  released: string;
-}
+export const StreamStateSchema = Type.Object(
+  {
+    status: StreamStatusSchema,
+    attempt_index: Type.Integer({ minimum: 0 }),
+    held: Type.String({ description: 'Policy-stream text generated but not released.' }),
+    held_bytes: Bytes('UTF-8 size of `held`.'),
+    held_start_byte: Bytes('Policy-stream offset of the first held byte (= bytes released).'),
+    hold_segments: Type.Array(HoldSegmentSchema),
+    next_chunk_index: Type.Integer({ minimum: 0 }),
+    generated_bytes: Bytes('Bytes received from the provider.'),
+    released_bytes: Bytes('Bytes sent to the client.'),
+    rewritten_bytes: Bytes('Provider bytes replaced by rewrites.'),
+    dropped_bytes: Bytes('Provider bytes removed by drop rules.'),
+    blocked_bytes: Bytes('Bytes held when a block ended the attempt.'),
+    max_held_bytes: Bytes('The most bytes held after any chunk.'),
+    max_observed_hold_ms: Type.Integer({ minimum: 0 }),
+    trigger_count: Type.Integer({ minimum: 0 }),
+    events: Type.Array(StreamEventSchema),
+    terminal_rule: Type.Union([TerminalRuleSchema, Type.Null()], {
+      description: 'The rule that ended the attempt, for a block or retry.',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type StreamState = Static<typeof StreamStateSchema>;
+
+export const StreamStepSchema = Type.Object(
+  {
+    control: StringEnum(['continue', 'halt'], {
+      description: '`halt` once the attempt has ended.',
+    }),
+    state: StreamStateSchema,
+    released: Type.String({ description: 'Text to send to the client now (possibly empty).' }),
+  },
+  { additionalProperties: false },
+);
+export type StreamStep = Static<typeof StreamStepSchema>;
 
 export function startStream(options: { attempt_index?: number } = {}): StreamState {
   return {
@@ -517,11 +566,11 @@ function failLate(
  * under-reported.
  */
 function appendSegment(
-  segments: readonly HoldSegment[],
+  segments: HoldSegment[],
   addedBytes: number,
   now_ms: number,
   work: Work,
-): readonly HoldSegment[] {
+): HoldSegment[] {
   if (work.changedFrom === null) {
     return addedBytes > 0 ? [...segments, { bytes: addedBytes, at_ms: now_ms }] : segments;
   }
@@ -543,10 +592,7 @@ function appendSegment(
   return kept;
 }
 
-function dropReleased(
-  segments: readonly HoldSegment[],
-  releasedBytes: number,
-): readonly HoldSegment[] {
+function dropReleased(segments: HoldSegment[], releasedBytes: number): HoldSegment[] {
   if (releasedBytes === 0) return segments;
   let remaining = releasedBytes;
   let i = 0;

@@ -1,10 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { schemaIssues } from '../schema/validator.ts';
 import { compileRouting } from './routes.ts';
 import { governStream, type StreamState } from './stream-governor.ts';
 import {
   type AttemptEnd,
   decideStreamRetry,
+  StreamRetryDecisionSchema,
   type StreamRetryLedger,
   startRetryLedger,
 } from './stream-retry.ts';
@@ -277,6 +279,49 @@ describe('stream retry budgets', () => {
   });
 });
 
+describe('stream retry decision schema', () => {
+  it('describes every kind of decision the arbiter returns', () => {
+    const routing = compileRouting({
+      targets: [
+        { model: 'tiny', context_window: 8 },
+        { model: 'large', context_window: 256 },
+      ],
+    });
+    const policy = compileStreamPolicy({
+      rules: [
+        { id: 'r', action: 'retry_with_reminder', contains: 'x', reminder: 'remember '.repeat(4) },
+      ],
+    });
+    const route = { routing, current_model: 'tiny', prompt_tokens: 4 };
+    const decisions = [
+      decideStreamRetry(policy, startRetryLedger(), attempt(policy, ['done'])),
+      decideStreamRetry(policy, startRetryLedger(), {
+        status: 'provider_error',
+        released_bytes: 0,
+        terminal_rule: null,
+      }),
+      decideStreamRetry(policy, startRetryLedger(), retryEnd('r', 'x', 1, 5)),
+      decideStreamRetry(policy, startRetryLedger(), retryEnd('r', 'x', 0)),
+      decideStreamRetry(policy, startRetryLedger(), attempt(policy, ['x']), route),
+      decideStreamRetry(policy, startRetryLedger(), attempt(policy, ['x']), {
+        ...route,
+        constraints: { allowed_targets: ['tiny'] },
+      }),
+    ];
+    expect(decisions.map((d) => d.kind)).toEqual([
+      'complete',
+      'fail',
+      'skip_after_release',
+      'exhausted',
+      'retry',
+      'context_exceeded',
+    ]);
+    for (const decision of decisions) {
+      expect(schemaIssues(StreamRetryDecisionSchema, decision)).toEqual([]);
+    }
+  });
+});
+
 describe('stream retry outcomes other than retry', () => {
   it('passes provider errors, blocks and hold-time failures through, saying whether bytes went out', () => {
     const end = (status: AttemptEnd['status'], released_bytes: number): AttemptEnd => ({
@@ -339,6 +384,7 @@ describe('stream retry outcomes other than retry', () => {
             retryEnd(id, `r${id}`, id === 'a' ? 2 : 1),
           );
           expect(ledger).toEqual(before);
+          expect(schemaIssues(StreamRetryDecisionSchema, decision)).toEqual([]);
           if (decision.kind !== 'retry') {
             expect(decision.kind).toBe('exhausted');
             continue;

@@ -1,12 +1,14 @@
+import Type, { type Static } from 'typebox';
+import { StringEnum, TaggedUnion } from '../schema/types.ts';
 import { assertNever } from '../util/assert-never.ts';
 import {
   type CompiledRouting,
   estimatePromptTokens,
   type RouteConstraints,
-  type RouteSkip,
+  RouteSkipSchema,
   selectRoute,
 } from './routes.ts';
-import type { StreamStatus, TerminalRule } from './stream-governor.ts';
+import { StreamStatusSchema, TerminalRuleSchema } from './stream-governor.ts';
 import type { CompiledStreamPolicy } from './stream-rules.ts';
 
 /**
@@ -19,20 +21,30 @@ import type { CompiledStreamPolicy } from './stream-rules.ts';
  * has bytes, the stream cannot be rewound.
  */
 
-/** What a request has spent on retries so far. Plain JSON, carried between attempts. */
-export interface StreamRetryLedger {
-  retries_total: number;
-  retries_by_rule: Readonly<Record<string, number>>;
-  /** Reminders injected so far, de-duplicated, in the order they were first triggered. */
-  reminders: readonly string[];
-}
+export const StreamRetryLedgerSchema = Type.Object(
+  {
+    retries_total: Type.Integer({ minimum: 0 }),
+    retries_by_rule: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
+    reminders: Type.Array(Type.String(), {
+      description: 'Reminders injected so far, de-duplicated, in the order first triggered.',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description: 'What a request has spent on retries so far; carried between attempts.',
+  },
+);
+export type StreamRetryLedger = Static<typeof StreamRetryLedgerSchema>;
 
-/** The end of an attempt; a final `StreamState` satisfies this. */
-export interface AttemptEnd {
-  status: StreamStatus | 'provider_error';
-  released_bytes: number;
-  terminal_rule: TerminalRule | null;
-}
+export const AttemptEndSchema = Type.Object(
+  {
+    status: Type.Union([StreamStatusSchema, Type.Literal('provider_error')]),
+    released_bytes: Type.Integer({ minimum: 0 }),
+    terminal_rule: Type.Union([TerminalRuleSchema, Type.Null()]),
+  },
+  { description: 'The end of an attempt; a final `StreamState` satisfies this.' },
+);
+export type AttemptEnd = Static<typeof AttemptEndSchema>;
 
 /** Where the request is routed, to check that the retried prompt still fits. */
 export interface RetryRouteContext {
@@ -43,56 +55,87 @@ export interface RetryRouteContext {
   constraints?: RouteConstraints;
 }
 
-export type StreamRetryDecision =
-  | { kind: 'complete'; status: 'completed' }
-  | {
-      kind: 'fail';
-      status: 'stream_policy_blocked' | 'stream_policy_latency_exceeded' | 'provider_error';
-      rule_id: string | null;
-      /** True when the client already received part of the answer (send a terminal event). */
-      released_to_consumer: boolean;
-    }
-  | {
-      kind: 'retry';
-      rule_id: string;
-      /** The reminders to add, as system messages, to the original request for the next attempt. */
-      reminders: readonly string[];
-      retry_number: number;
-      ledger: StreamRetryLedger;
-      /** Set when the retry moves to another model because the reminders no longer fit. */
-      reroute: RetryReroute | null;
-    }
-  | {
-      kind: 'skip_after_release';
-      status: 'stream_policy_retry_skipped_after_release';
-      rule_id: string;
-      released_bytes: number;
-    }
-  | {
-      kind: 'exhausted';
-      status: 'stream_policy_retry_required';
-      rule_id: string;
-      budget: 'rule' | 'request';
-      retries_used: number;
-      max_retries: number;
-    }
-  | {
-      kind: 'context_exceeded';
-      status: 'stream_policy_retry_context_exceeded';
-      rule_id: string;
-      estimated_prompt_tokens: number;
-      context_window: number;
-      skipped: readonly RouteSkip[];
-    };
+export const RetryRerouteSchema = Type.Object(
+  {
+    reason: Type.Literal('retry_prompt_exceeded_context'),
+    from_model: Type.String(),
+    from_context_window: Type.Integer({ minimum: 1 }),
+    to_model: Type.String(),
+    to_context_window: Type.Integer({ minimum: 1 }),
+    estimated_prompt_tokens: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type RetryReroute = Static<typeof RetryRerouteSchema>;
 
-export interface RetryReroute {
-  reason: 'retry_prompt_exceeded_context';
-  from_model: string;
-  from_context_window: number;
-  to_model: string;
-  to_context_window: number;
-  estimated_prompt_tokens: number;
-}
+export const StreamRetryDecisionSchema = TaggedUnion('kind', [
+  Type.Object(
+    { kind: Type.Literal('complete'), status: Type.Literal('completed') },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('fail'),
+      status: StringEnum([
+        'stream_policy_blocked',
+        'stream_policy_latency_exceeded',
+        'provider_error',
+      ]),
+      rule_id: Type.Union([Type.String(), Type.Null()]),
+      released_to_consumer: Type.Boolean({
+        description: 'The client already has part of the answer: send a terminal event.',
+      }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('retry'),
+      rule_id: Type.String(),
+      reminders: Type.Array(Type.String(), {
+        description: 'System messages to add to the original request for the next attempt.',
+      }),
+      retry_number: Type.Integer({ minimum: 1 }),
+      ledger: StreamRetryLedgerSchema,
+      reroute: Type.Union([RetryRerouteSchema, Type.Null()], {
+        description: 'Set when the retry moves to a model the reminders fit.',
+      }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('skip_after_release'),
+      status: Type.Literal('stream_policy_retry_skipped_after_release'),
+      rule_id: Type.String(),
+      released_bytes: Type.Integer({ minimum: 1 }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('exhausted'),
+      status: Type.Literal('stream_policy_retry_required'),
+      rule_id: Type.String(),
+      budget: StringEnum(['rule', 'request']),
+      retries_used: Type.Integer({ minimum: 0 }),
+      max_retries: Type.Integer({ minimum: 0 }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('context_exceeded'),
+      status: Type.Literal('stream_policy_retry_context_exceeded'),
+      rule_id: Type.String(),
+      estimated_prompt_tokens: Type.Integer({ minimum: 0 }),
+      context_window: Type.Integer({ minimum: 1 }),
+      skipped: Type.Array(RouteSkipSchema),
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type StreamRetryDecision = Static<typeof StreamRetryDecisionSchema>;
 
 export function startRetryLedger(): StreamRetryLedger {
   return { retries_total: 0, retries_by_rule: {}, reminders: [] };

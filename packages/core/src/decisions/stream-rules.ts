@@ -104,9 +104,21 @@ interface RuleBase {
   pattern: TextPattern;
 }
 
-export type ReleaseMode =
-  | { kind: 'horizon'; horizon_bytes: number }
-  | { kind: 'full_buffer'; reason: 'rule_without_horizon'; rule_id: string };
+export const ReleaseModeSchema = TaggedUnion('kind', [
+  Type.Object(
+    { kind: Type.Literal('horizon'), horizon_bytes: Type.Integer({ minimum: 0 }) },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('full_buffer'),
+      reason: Type.Literal('rule_without_horizon'),
+      rule_id: Type.String({ description: 'The first active rule without a horizon.' }),
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type ReleaseMode = Static<typeof ReleaseModeSchema>;
 
 export interface CompiledStreamPolicy {
   /** Active rules (every action but `pass`), in declaration order. */
