@@ -185,28 +185,10 @@ export function consumeChunk(
   chunk: string,
   now_ms: number,
 ): StreamStep {
-  if (state.status !== 'streaming') return { control: 'halt', state, released: '' };
-  const late = holdExceeded(policy, state, now_ms);
-  if (late !== null) return failLate(state, late, chunk, now_ms);
-
+  const stop = stopped(policy, state, chunk, now_ms);
+  if (stop !== null) return stop;
   const chunkBytes = utf8Length(chunk);
-  const chunkIndex = state.next_chunk_index;
-  const work: Work = {
-    policy,
-    state,
-    window: state.held + chunk,
-    // Rules look only at text they have not seen: matches must end after `fresh` (or, for the
-    // chunk-scoped actions, start at or after it). Held text was fully checked on earlier chunks.
-    fresh: state.held.length,
-    chunkStart: state.held.length,
-    chunkIndex,
-    chunkRawStart: state.generated_bytes,
-    chunkRawEnd: state.generated_bytes + chunkBytes,
-    changedFrom: null,
-    rewrittenBytes: 0,
-    droppedBytes: 0,
-    events: [],
-  };
+  const work = startWork(policy, state, chunk, chunkBytes);
 
   if (
     isHighSurrogate(state.held.charCodeAt(state.held.length - 1)) &&
@@ -237,23 +219,9 @@ export function finishStream(
   state: StreamState,
   now_ms: number,
 ): StreamStep {
-  if (state.status !== 'streaming') return { control: 'halt', state, released: '' };
-  const late = holdExceeded(policy, state, now_ms);
-  if (late !== null) return failLate(state, late, '', now_ms);
-  const work: Work = {
-    policy,
-    state,
-    window: state.held,
-    fresh: state.held.length,
-    chunkStart: state.held.length,
-    chunkIndex: state.next_chunk_index,
-    chunkRawStart: state.generated_bytes,
-    chunkRawEnd: state.generated_bytes,
-    changedFrom: null,
-    rewrittenBytes: 0,
-    droppedBytes: 0,
-    events: [],
-  };
+  const stop = stopped(policy, state, '', now_ms);
+  if (stop !== null) return stop;
+  const work = startWork(policy, state, '', 0);
   return release(work, 0, now_ms, true);
 }
 
@@ -266,10 +234,7 @@ export function tickStream(
   state: StreamState,
   now_ms: number,
 ): StreamStep {
-  if (state.status !== 'streaming') return { control: 'halt', state, released: '' };
-  const late = holdExceeded(policy, state, now_ms);
-  if (late !== null) return failLate(state, late, '', now_ms);
-  return { control: 'continue', state, released: '' };
+  return stopped(policy, state, '', now_ms) ?? { control: 'continue', state, released: '' };
 }
 
 /** Run a whole attempt: start, every chunk (each with its arrival time), finish. */
@@ -290,6 +255,45 @@ export function governStream(
   const end = finishStream(policy, state, finished_at_ms);
   if (end.released !== '') released.push(end.released);
   return { state: end.state, released };
+}
+
+/**
+ * The step that ends here, before any rule runs: the attempt is over, or held text has waited
+ * too long. Null when processing may go on.
+ */
+function stopped(
+  policy: CompiledStreamPolicy,
+  state: StreamState,
+  chunk: string,
+  now_ms: number,
+): StreamStep | null {
+  if (state.status !== 'streaming') return { control: 'halt', state, released: '' };
+  const late = holdExceeded(policy, state, now_ms);
+  return late === null ? null : failLate(state, late, chunk, now_ms);
+}
+
+function startWork(
+  policy: CompiledStreamPolicy,
+  state: StreamState,
+  chunk: string,
+  chunkBytes: number,
+): Work {
+  return {
+    policy,
+    state,
+    window: state.held + chunk,
+    // Rules look only at text they have not seen: matches must end after `fresh` (or, for the
+    // chunk-scoped actions, start at or after it). Held text was fully checked on earlier chunks.
+    fresh: state.held.length,
+    chunkStart: state.held.length,
+    chunkIndex: state.next_chunk_index,
+    chunkRawStart: state.generated_bytes,
+    chunkRawEnd: state.generated_bytes + chunkBytes,
+    changedFrom: null,
+    rewrittenBytes: 0,
+    droppedBytes: 0,
+    events: [],
+  };
 }
 
 interface Work {
