@@ -132,13 +132,12 @@ describe('patterns', () => {
     });
   });
 
-  it('matches in linear time on an input that makes backtracking engines explode', () => {
+  it('answers on an input where a backtracking engine would never return', () => {
+    // `(a+)+$` against 5000 a's and a '!' takes exponential time in a backtracking engine
+    // (V8's included); with RE2 this call simply returns.
     const compiled = compileRegex('(a+)+$', '$.r');
     if (!compiled.ok) throw new Error('expected a valid regex');
-    const input = `${'a'.repeat(5000)}!`;
-    const t0 = performance.now();
-    expect(compiled.pattern.test(input)).toBe(false);
-    // Not a timing assertion: a backtracking engine would not return at all on this input.
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(0);
+    expect(compiled.pattern.test(`${'a'.repeat(5000)}!`)).toBe(false);
+    expect(compiled.pattern.test('aaa')).toBe(true);
   });
 });
