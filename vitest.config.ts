@@ -4,9 +4,16 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: {
     // Tests run against the TypeScript sources; the packaging test checks the built output.
-    alias: {
-      '@wardwright/core': fileURLToPath(new URL('./packages/core/src/index.ts', import.meta.url)),
-    },
+    alias: [
+      {
+        find: /^@wardwright\/core$/,
+        replacement: fileURLToPath(new URL('./packages/core/src/index.ts', import.meta.url)),
+      },
+      {
+        find: /^@wardwright\/core\/node$/,
+        replacement: fileURLToPath(new URL('./packages/core/src/node/index.ts', import.meta.url)),
+      },
+    ],
   },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],

@@ -33,6 +33,8 @@ export {
   NormalizedActionSchema,
   normalizeAction,
   parseActions,
+  type RuleAction,
+  RuleActionSchema,
 } from './decisions/actions.ts';
 export {
   type Alert,
@@ -160,7 +162,6 @@ export {
   type ValidationResult as GuardValidationResult,
   ValidationResultSchema as GuardValidationResultSchema,
 } from './decisions/guard-validation-result.ts';
-
 export {
   compareEntries,
   entrySizeBytes,
@@ -189,7 +190,6 @@ export {
   type ResolvedJsonPointer,
   resolveJsonPointer,
 } from './decisions/json-pointer.ts';
-
 export {
   type CompiledRouting,
   compileRouting,
@@ -210,7 +210,6 @@ export {
   RoutingConfigSchema,
   selectRoute,
 } from './decisions/routes.ts';
-
 export {
   type CompiledStateMachine,
   type CompiledTransition,
@@ -281,6 +280,155 @@ export {
   type StreamRule,
   StreamRuleSchema,
 } from './decisions/stream-rules.ts';
+export {
+  type AlertEnqueueDecision,
+  type AlertQueue,
+  type AlertQueueOptions,
+  createAlertQueue,
+  DEFAULT_STOP_GRACE_MS,
+} from './engine/alert-queue.ts';
+export {
+  ALERT_PAYLOAD_SCHEMA,
+  type AlertDelivery,
+  type AlertPayload,
+  type AlertSink,
+  alertPayload,
+  DEFAULT_WEBHOOK_TIMEOUT_MS,
+  type MemoryAlertSink,
+  memoryAlertSink,
+  type WebhookAlertSinkOptions,
+  webhookAlertSink,
+} from './engine/alert-sinks.ts';
+export {
+  ARTIFACT_SCHEMA_ID,
+  type Artifact,
+  ArtifactSchema,
+  type ArtifactStateMachine,
+  type MatchTarget,
+  type RequestRule,
+  type RequestRuleKind,
+  RequestRuleSchema,
+  type Script,
+  ScriptSchema,
+  type ToolPhase,
+} from './engine/artifact.ts';
+export {
+  createEngine,
+  type Engine,
+  type EngineOptions,
+  type EngineResult,
+  type HandleOptions,
+  InvalidRequestError,
+  ShadowDivergenceError,
+} from './engine/engine.ts';
+export {
+  evaluateRequest,
+  type MachineState,
+  type RequestEvaluation,
+  type RequestPhaseInput,
+  routeRequest,
+} from './engine/evaluate-request.ts';
+export {
+  type CompiledMachine,
+  type CompiledRequestRule,
+  type CompiledScript,
+  type CompileOptions,
+  compileArtifact,
+  type Plan,
+} from './engine/plan.ts';
+export {
+  type Effect,
+  type Phase,
+  type Projection,
+  ProjectionSchema,
+} from './engine/projection.ts';
+export {
+  type Clock,
+  ManualClock,
+  type Provider,
+  type ProviderCall,
+  type ProviderReply,
+  systemClock,
+} from './engine/provider.ts';
+export {
+  type AlertRecord,
+  type AttemptRecord,
+  type FinalStatus,
+  FinalStatusSchema,
+  httpStatusOf,
+  RECEIPT_SCHEMA_ID,
+  type Receipt,
+  ReceiptSchema,
+  type RuleOutcome,
+  type SandboxRecord,
+  type ShadowDifference,
+  type ShadowRecord,
+  type StateTransitionRecord,
+  type StreamAttemptRecord,
+} from './engine/receipt.ts';
+export {
+  DEFAULT_MAX_RECEIPTS,
+  DEFAULT_RECEIPT_PAGE,
+  MAX_RECEIPT_PAGE,
+  memoryReceiptStore,
+  type ReceiptPage,
+  type ReceiptQuery,
+  type ReceiptStore,
+  type StoredReceipt,
+} from './engine/receipt-store.ts';
+export {
+  type Caller,
+  CallerSchema,
+  type ChatMessage,
+  type ChatRequest,
+  ChatRequestSchema,
+  type ToolContext,
+} from './engine/request.ts';
+export {
+  DEFAULT_SANDBOX_LIMITS,
+  type InvokeResult,
+  type JsonValue,
+  type LoadedPolicy,
+  type PolicyLanguage,
+  type PolicySource,
+  type SandboxBackend,
+  type SandboxCapabilities,
+  type SandboxFailure,
+  type SandboxFailureKind,
+  SandboxFailureKindSchema,
+  SandboxFailureSchema,
+  type SandboxLimits,
+  SandboxLimitsSchema,
+  SandboxLoadError,
+  type SandboxUsage,
+} from './engine/sandbox.ts';
+export {
+  checkExpectation,
+  type Expectation,
+  type ExpectationFailure,
+  ExpectationSchema,
+  FIXTURE_SCHEMA_ID,
+  type Fixture,
+  FixtureSchema,
+  runScenarios,
+  SCENARIO_SCHEMA_ID,
+  type Scenario,
+  type ScenarioCase,
+  type ScenarioReport,
+  type ScenarioResult,
+  ScenarioSchema,
+  type SimulateOptions,
+  type SimulationResult,
+  simulate,
+} from './engine/simulate.ts';
+export {
+  type HistoryStore,
+  type MachineRecord,
+  memoryHistoryStore,
+  memoryStateStore,
+  type StateStore,
+} from './engine/stores.ts';
+export { trustedBackend } from './engine/trusted-backend.ts';
 export {
   ConfigError,
   type ConfigIssue,

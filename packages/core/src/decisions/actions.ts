@@ -27,6 +27,15 @@ function variant<A extends string, P extends Record<string, TSchema>>(action: A,
   );
 }
 
+/** An action as a rule declares it: the rule's id is filled in by whoever applies it. */
+function declared<A extends string, P extends Record<string, TSchema>>(action: A, extra: P) {
+  const { rule_id: _ruleId, ...rest } = common;
+  return Type.Object(
+    { action: Type.Literal(action), ...rest, ...extra },
+    { additionalProperties: false },
+  );
+}
+
 export const AlertSeveritySchema = StringEnum(['info', 'warning', 'critical'], { default: 'info' });
 export type AlertSeverity = Static<typeof AlertSeveritySchema>;
 
@@ -73,6 +82,18 @@ export const ActionSchema = TaggedUnion('action', [
 ]);
 export type Action = Static<typeof ActionSchema>;
 export type ActionName = Action['action'];
+
+/** `ActionSchema` without `rule_id`: what an artifact rule lists under `then`. */
+export const RuleActionSchema = TaggedUnion('action', [
+  declared('annotate', {}),
+  declared('alert', own.alert),
+  declared('block', own.block),
+  declared('restrict_routes', own.restrict_routes),
+  declared('switch_model', own.switch_model),
+  declared('inject_reminder', own.inject_reminder),
+  declared('transition_state', own.transition_state),
+]);
+export type RuleAction = Static<typeof RuleActionSchema>;
 
 const ActionListSchema = Type.Array(ActionSchema);
 

@@ -6,7 +6,11 @@
  * global registry and exposes `isInstance`, which checks the marker instead of the prototype.
  */
 
-export type WardwrightErrorCode = 'config_invalid' | 'invalid_argument';
+export type WardwrightErrorCode =
+  | 'config_invalid'
+  | 'invalid_argument'
+  | 'policy_load_failed'
+  | 'shadow_diverged';
 
 const baseMarker = Symbol.for('wardwright.error');
 

@@ -1,0 +1,376 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  type Alert,
+  type AlertQueueDecision,
+  compileAlertQueue,
+  retryDelayMs,
+} from '../decisions/alert-backpressure.ts';
+import { WardwrightError } from '../errors/wardwright-error.ts';
+import { type AlertQueueOptions, createAlertQueue } from './alert-queue.ts';
+import { type AlertDelivery, type AlertSink, memoryAlertSink } from './alert-sinks.ts';
+
+function alert(key: string): Alert {
+  return { idempotency_key: key, rule_id: `rule-${key}`, severity: 'warning', message: key };
+}
+
+function queueWith(
+  config: unknown,
+  sink: AlertSink = memoryAlertSink(),
+  extra: Partial<AlertQueueOptions> = {},
+) {
+  const decisions: AlertQueueDecision[] = [];
+  const queue = createAlertQueue({
+    config: compileAlertQueue(config),
+    sink,
+    model_id: 'm',
+    model_version: '7',
+    now: () => Date.now(),
+    onDecision: (d) => decisions.push(d),
+    ...extra,
+  });
+  return { queue, decisions };
+}
+
+/** A sink whose deliveries stay pending until the test settles them. */
+function manualSink(name = 'manual') {
+  const calls: { delivery: AlertDelivery; resolve: () => void; reject: (e: Error) => void }[] = [];
+  const sink: AlertSink = {
+    name,
+    deliver: (delivery) =>
+      new Promise<void>((resolve, reject) => calls.push({ delivery, resolve, reject })),
+  };
+  return { sink, calls };
+}
+
+const kinds = (decisions: AlertQueueDecision[]) =>
+  decisions.map((d) => ('outcome' in d ? `${d.kind}:${d.outcome}` : d.kind));
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('createAlertQueue: enqueue and drain', () => {
+  it('delivers queued alerts in order and reports every decision', async () => {
+    const sink = memoryAlertSink();
+    const { queue, decisions } = queueWith({}, sink);
+    expect(queue.sink_name).toBe('memory');
+    const first = queue.enqueue(alert('a'), 100);
+    expect(first).toMatchObject({ kind: 'enqueue', outcome: 'queued', key: 'a', queue_depth: 1 });
+    queue.enqueue(alert('b'), 101);
+    expect(queue.depth()).toBe(2);
+
+    const drained = await queue.drain(200);
+    expect(kinds(drained)).toEqual([
+      'deliver',
+      'delivery_result:delivered',
+      'deliver',
+      'delivery_result:delivered',
+      'idle',
+    ]);
+    expect(queue.depth()).toBe(0);
+    expect(sink.delivered.map((d) => [d.alert.idempotency_key, d.attempt])).toEqual([
+      ['a', 1],
+      ['b', 1],
+    ]);
+    expect(sink.delivered[0]).toMatchObject({ model_id: 'm', model_version: '7' });
+    expect(sink.delivered[0]!.signal.aborted).toBe(false);
+    expect(decisions).toEqual([
+      expect.objectContaining({ kind: 'enqueue', key: 'a' }),
+      expect.objectContaining({ kind: 'enqueue', key: 'b' }),
+      ...drained,
+    ]);
+    expect(queue.snapshot().counters).toMatchObject({ queued: 2, delivered: 2 });
+    expect(await queue.drain(300)).toEqual([{ kind: 'idle' }]);
+  });
+
+  it('retries a failed delivery at the core delay: nothing is delivered before it', async () => {
+    const config = { retry: { base_delay_ms: 100, multiplier: 3, max_delay_ms: 1000 } };
+    const sink = memoryAlertSink();
+    const { queue } = queueWith(config, sink);
+    queue.enqueue(alert('a'), 1000);
+    sink.failNext(2, 'receiver down');
+
+    const first = await queue.drain(1000);
+    const delay1 = retryDelayMs(compileAlertQueue(config), 1);
+    expect(delay1).toBe(100);
+    expect(first).toEqual([
+      { kind: 'deliver', key: 'a', alert: alert('a'), attempt: 1 },
+      expect.objectContaining({
+        kind: 'delivery_result',
+        outcome: 'retry_scheduled',
+        attempts: 1,
+        delay_ms: delay1,
+        next_attempt_at_ms: 1000 + delay1,
+        error: 'receiver down',
+      }),
+      { kind: 'wait', until_ms: 1100, queue_depth: 1 },
+    ]);
+    expect(await queue.drain(1099)).toEqual([{ kind: 'wait', until_ms: 1100, queue_depth: 1 }]);
+    expect(sink.delivered).toHaveLength(0);
+
+    const second = await queue.drain(1100);
+    expect(second[1]).toMatchObject({ outcome: 'retry_scheduled', delay_ms: 300 });
+    expect(second[2]).toEqual({ kind: 'wait', until_ms: 1400, queue_depth: 1 });
+    expect(kinds(await queue.drain(1400))).toEqual([
+      'deliver',
+      'delivery_result:delivered',
+      'idle',
+    ]);
+    expect(sink.delivered.map((d) => d.attempt)).toEqual([3]);
+  });
+
+  it('dead-letters an alert after max_attempts failed deliveries', async () => {
+    const sink = memoryAlertSink();
+    const { queue } = queueWith({ retry: { max_attempts: 2, base_delay_ms: 0 } }, sink);
+    queue.enqueue(alert('a'), 0);
+    sink.failNext(5, 'still down');
+    const drained = await queue.drain(0);
+    expect(kinds(drained)).toEqual([
+      'deliver',
+      'delivery_result:retry_scheduled',
+      'deliver',
+      'delivery_result:dead_lettered',
+      'idle',
+    ]);
+    expect(drained[3]).toMatchObject({
+      reason: 'delivery_failed',
+      attempts: 2,
+      max_attempts: 2,
+      error: 'still down',
+    });
+    expect(queue.snapshot().dead_letters).toEqual([
+      expect.objectContaining({ key: 'a', reason: 'delivery_failed', attempts: 2 }),
+    ]);
+    expect(queue.depth()).toBe(0);
+  });
+
+  it.each([
+    ['dead_letter', 'dead_lettered'],
+    ['drop', 'dropped'],
+    ['fail_closed', 'failed_closed'],
+  ] as const)('applies on_full %s when the queue is full', async (on_full, outcome) => {
+    const { queue } = queueWith({ capacity: 1, on_full });
+    expect(queue.enqueue(alert('a'), 0).outcome).toBe('queued');
+    expect(queue.enqueue(alert('b'), 1)).toMatchObject({
+      kind: 'enqueue',
+      outcome,
+      reason: 'queue_full',
+      queue_depth: 1,
+      capacity: 1,
+    });
+    expect(queue.enqueue(alert('a'), 2).outcome).toBe('duplicate_suppressed');
+    expect(queue.depth()).toBe(1);
+    await queue.drain(3);
+    expect(queue.enqueue(alert('c'), 4).outcome).toBe('queued'); // the drain made room
+  });
+
+  it('counts a sink that throws synchronously, or rejects with a non-Error, as a failed attempt', async () => {
+    let calls = 0;
+    const sink: AlertSink = {
+      name: 'odd',
+      deliver() {
+        calls++;
+        if (calls === 1) throw new Error('sync boom');
+        if (calls === 2) return Promise.reject('just a string');
+        if (calls === 3) return Promise.reject(new TypeError(''));
+        return Promise.resolve();
+      },
+    };
+    const { queue } = queueWith({ retry: { base_delay_ms: 0 } }, sink);
+    queue.enqueue(alert('a'), 0);
+    const drained = await queue.drain(0);
+    const errors = drained.flatMap((d) =>
+      d.kind === 'delivery_result' && d.outcome === 'retry_scheduled' ? [d.error] : [],
+    );
+    expect(errors).toEqual(['sync boom', 'just a string', 'TypeError']);
+    expect(drained.at(-2)).toMatchObject({ outcome: 'delivered', attempts: 4 });
+  });
+
+  it('ignores an onDecision that throws', async () => {
+    const sink = memoryAlertSink();
+    const { queue } = queueWith({}, sink, {
+      onDecision: () => {
+        throw new Error('observer bug');
+      },
+    });
+    expect(queue.enqueue(alert('a'), 0).outcome).toBe('queued');
+    await queue.drain(0);
+    expect(sink.delivered).toHaveLength(1);
+  });
+
+  it('serialises concurrent drains, so an alert is handed out once', async () => {
+    const { sink, calls } = manualSink();
+    const { queue } = queueWith({}, sink);
+    queue.enqueue(alert('a'), 0);
+    const one = queue.drain(0);
+    const two = queue.drain(0);
+    await vi.waitFor(() => expect(calls).toHaveLength(1));
+    calls[0]!.resolve();
+    expect(kinds(await one)).toEqual(['deliver', 'delivery_result:delivered', 'idle']);
+    expect(await two).toEqual([{ kind: 'idle' }]);
+    expect(calls).toHaveLength(1);
+  });
+
+  it('validates its options and times with invalid_argument', () => {
+    const base: AlertQueueOptions = {
+      config: compileAlertQueue({}),
+      sink: memoryAlertSink(),
+      model_id: 'm',
+      model_version: '1',
+      now: () => 0,
+    };
+    const make = (patch: Record<string, unknown>) => () =>
+      createAlertQueue({ ...base, ...patch } as AlertQueueOptions);
+    expect(make({ config: {} })).toThrow(/config must be the result of compileAlertQueue/);
+    expect(make({ config: null })).toThrow(/config/);
+    expect(make({ sink: { name: 'x' } })).toThrow(/sink must be an AlertSink/);
+    expect(make({ sink: null })).toThrow(/sink must be an AlertSink/);
+    expect(make({ model_id: 1 })).toThrow(/model_id must be a string, got 1/);
+    expect(make({ model_version: null })).toThrow(/model_version must be a string, got null/);
+    expect(make({ now: 5 })).toThrow(/now must be a function/);
+    expect(make({ onDecision: 'x' })).toThrow(/onDecision must be a function/);
+    expect(make({ stop_grace_ms: -1 })).toThrow(/stop_grace_ms must be an integer/);
+    expect(make({ extra: 1 })).toThrow(/unknown option `extra`/);
+    const queue = createAlertQueue(base);
+    expect(() => queue.enqueue(alert('a'), Number.NaN)).toThrow(
+      /enqueue: now_ms must be a finite number, got NaN/,
+    );
+    expect(() => queue.drain('1' as unknown as number)).toThrow(
+      /drain: now_ms must be a finite number, got "1"/,
+    );
+    try {
+      make({ now: undefined })();
+      expect.unreachable();
+    } catch (error) {
+      expect(WardwrightError.isInstance(error)).toBe(true);
+      expect((error as WardwrightError).code).toBe('invalid_argument');
+    }
+  });
+});
+
+describe('createAlertQueue: background worker', () => {
+  it('delivers an alert enqueued while idle, and one enqueued mid-delivery', async () => {
+    const { sink, calls } = manualSink();
+    const { queue } = queueWith({}, sink);
+    queue.start();
+    queue.start(); // already running: no second worker
+    queue.enqueue(alert('a'), Date.now());
+    await vi.waitFor(() => expect(calls).toHaveLength(1));
+    queue.enqueue(alert('b'), Date.now());
+    calls[0]!.resolve();
+    await vi.waitFor(() => expect(calls).toHaveLength(2));
+    calls[1]!.resolve();
+    await vi.waitFor(() => expect(queue.depth()).toBe(0));
+    expect(calls.map((c) => c.delivery.alert.idempotency_key)).toEqual(['a', 'b']);
+    await queue.stop();
+  });
+
+  it('waits on a real timer for a retry, then delivers', async () => {
+    const sink = memoryAlertSink();
+    const { queue, decisions } = queueWith({ retry: { base_delay_ms: 30 } }, sink);
+    sink.failNext(1, 'flaky');
+    queue.start();
+    queue.enqueue(alert('a'), Date.now());
+    await vi.waitFor(() => expect(sink.delivered).toHaveLength(1), { timeout: 2000 });
+    expect(sink.delivered[0]!.attempt).toBe(2);
+    const retry = decisions.find((d) => d.kind === 'delivery_result');
+    expect(retry).toMatchObject({ outcome: 'retry_scheduled', delay_ms: 30 });
+    expect(decisions.some((d) => d.kind === 'wait')).toBe(true);
+    await queue.stop();
+  });
+
+  it('stops promptly when idle, and a restarted worker picks up where it left off', async () => {
+    const sink = memoryAlertSink();
+    const { queue } = queueWith({}, sink);
+    queue.start();
+    await queue.stop();
+    queue.enqueue(alert('a'), Date.now());
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sink.delivered).toHaveLength(0); // stopped: nothing delivers
+    queue.start();
+    await vi.waitFor(() => expect(sink.delivered).toHaveLength(1));
+    await queue.stop();
+    await queue.stop();
+  });
+
+  it('lets an in-flight delivery finish within the grace period on stop', async () => {
+    const { sink, calls } = manualSink();
+    const { queue } = queueWith({}, sink, { stop_grace_ms: 5000 });
+    queue.start();
+    queue.enqueue(alert('a'), Date.now());
+    await vi.waitFor(() => expect(calls).toHaveLength(1));
+    const stopped = queue.stop();
+    calls[0]!.resolve();
+    await stopped;
+    expect(calls[0]!.delivery.signal.aborted).toBe(false);
+    expect(queue.snapshot().counters.delivered).toBe(1);
+  });
+
+  it('aborts a hanging delivery on stop after the grace period (default 1 s)', async () => {
+    vi.useFakeTimers();
+    const { sink, calls } = manualSink('hang');
+    const { queue } = queueWith({}, sink);
+    queue.enqueue(alert('a'), 0);
+    const drained = queue.drain(0);
+    await vi.waitFor(() => expect(calls).toHaveLength(1));
+    let stopped = false;
+    const stopping = queue.stop().then(() => {
+      stopped = true;
+    });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(calls[0]!.delivery.signal.aborted).toBe(false);
+    expect(stopped).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(calls[0]!.delivery.signal.aborted).toBe(true);
+    await vi.advanceTimersByTimeAsync(1); // the queue gives a sink one macrotask to react
+    await stopping;
+    // This sink ignores its signal; the queue ends the attempt anyway, as a failure.
+    expect(kinds(await drained)).toEqual(['deliver', 'delivery_result:retry_scheduled', 'wait']);
+    expect((await drained)[1]).toMatchObject({ error: 'hang: delivery aborted' });
+  });
+
+  it('aborts a hanging worker delivery through its signal', async () => {
+    let started = 0;
+    const sink: AlertSink = {
+      name: 'slow',
+      deliver: ({ signal }) => {
+        started++;
+        return new Promise((_, reject) =>
+          signal.addEventListener('abort', () => reject(new Error('gave up on abort'))),
+        );
+      },
+    };
+    const { queue, decisions } = queueWith({}, sink, { stop_grace_ms: 10 });
+    queue.start();
+    queue.enqueue(alert('a'), Date.now());
+    await vi.waitFor(() => expect(started).toBe(1));
+    await queue.stop();
+    expect(decisions.at(-1)).toMatchObject({
+      kind: 'delivery_result',
+      outcome: 'retry_scheduled',
+      error: 'gave up on abort',
+    });
+    expect(queue.snapshot().queue).toEqual([expect.objectContaining({ key: 'a', attempts: 1 })]);
+    expect(started).toBe(1); // the stopped worker made no further attempt
+  });
+
+  it('survives a clock that throws: backs off and carries on', async () => {
+    vi.useFakeTimers();
+    let broken = true;
+    const sink = memoryAlertSink();
+    const { queue } = queueWith({}, sink, {
+      now: () => {
+        if (broken) throw new Error('clock broken');
+        return 0;
+      },
+    });
+    queue.start();
+    await vi.advanceTimersByTimeAsync(0);
+    broken = false;
+    await vi.advanceTimersByTimeAsync(1000);
+    queue.enqueue(alert('a'), 0);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sink.delivered).toHaveLength(1);
+    await queue.stop();
+  });
+});

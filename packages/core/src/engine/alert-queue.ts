@@ -1,0 +1,292 @@
+import {
+  type Alert,
+  type AlertQueueDecision,
+  type AlertQueueEvent,
+  type AlertQueueState,
+  type CompiledAlertQueue,
+  initialAlertQueue,
+  stepAlertQueue,
+} from '../decisions/alert-backpressure.ts';
+import { WardwrightError } from '../errors/wardwright-error.ts';
+import { type AlertSink, abortedError } from './alert-sinks.ts';
+import { checkOptions, describeValue } from './receipt-store.ts';
+
+/**
+ * The stateful shell around the alert backpressure core: it holds the queue state of one sink,
+ * hands due alerts to that sink and feeds the results back, so retries, backoff and dead
+ * letters are exactly what `stepAlertQueue` decides. One queue per sink, so a slow or failing
+ * sink never delays another.
+ */
+
+export interface AlertQueueOptions {
+  config: CompiledAlertQueue;
+  sink: AlertSink;
+  model_id: string;
+  model_version: string;
+  /** The worker's clock (`drain` takes its time as an argument instead). */
+  now: () => number;
+  /** Every decision, as it is made; an exception it throws is ignored. */
+  onDecision?: (decision: AlertQueueDecision) => void;
+  /** How long `stop` lets an in-flight delivery finish before aborting it; default 1000. */
+  stop_grace_ms?: number;
+}
+
+export type AlertEnqueueDecision = Extract<AlertQueueDecision, { kind: 'enqueue' }>;
+
+export interface AlertQueue {
+  readonly sink_name: string;
+  /** Decide on one alert now (never waits for delivery). */
+  enqueue(alert: Alert, now_ms: number): AlertEnqueueDecision;
+  depth(): number;
+  /** The current core state; immutable, so it is returned as is. */
+  snapshot(): AlertQueueState;
+  /**
+   * Deliver everything due at `now_ms`, one at a time in queue order, and return every
+   * decision made, ending with the `wait` or `idle` that stopped it. Deterministic given the
+   * sink's answers; delivery results are stamped `now_ms` too.
+   */
+  drain(now_ms: number): Promise<AlertQueueDecision[]>;
+  /** Run a background worker on `now` until `stop`. */
+  start(): void;
+  /** Stop the worker; resolves once no delivery is in flight (aborting one after the grace). */
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_STOP_GRACE_MS = 1000;
+// setTimeout fires at once for longer delays; a longer wait is slept in several steps.
+const MAX_TIMER_MS = 2_147_483_647;
+/** After an unexpected error (a clock that throws), the worker retries this much later. */
+const WORKER_BACKOFF_MS = 1000;
+
+type DeliverDecision = Extract<AlertQueueDecision, { kind: 'deliver' }>;
+
+export function createAlertQueue(options: AlertQueueOptions): AlertQueue {
+  checkOptions(
+    options,
+    ['config', 'sink', 'model_id', 'model_version', 'now', 'onDecision', 'stop_grace_ms'],
+    'createAlertQueue',
+  );
+  const { config, sink, model_id, model_version, now, onDecision } = options;
+  const stop_grace_ms = options.stop_grace_ms ?? DEFAULT_STOP_GRACE_MS;
+  validate(options, stop_grace_ms);
+
+  let state = initialAlertQueue();
+  /** Serialises deliveries (worker and `drain`), so an alert is never handed out twice. */
+  let lock: Promise<unknown> = Promise.resolve();
+  let inFlight: { controller: AbortController; done: Promise<unknown> } | undefined;
+  /** The running worker's identity: a stopped worker notices it is no longer the one. */
+  let worker: object | undefined;
+  let workerDone: Promise<void> = Promise.resolve();
+  /** Bumped by every queued alert, so a worker about to sleep sees what it just missed. */
+  let generation = 0;
+  let wake: (() => void) | undefined;
+
+  function step(event: AlertQueueEvent): AlertQueueDecision {
+    const result = stepAlertQueue(config, state, event);
+    state = result.state;
+    if (onDecision !== undefined) {
+      try {
+        onDecision(result.decision);
+      } catch {
+        // An observer must not break delivery.
+      }
+    }
+    return result.decision;
+  }
+
+  function exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = lock.then(fn);
+    lock = run.catch(() => {});
+    return run;
+  }
+
+  /** One attempt; resolves to the error text of a failure, never rejects. */
+  async function attempt(decision: DeliverDecision): Promise<string | undefined> {
+    const controller = new AbortController();
+    const signal = controller.signal;
+    let onAbort: (() => void) | undefined;
+    const run = (async () => {
+      try {
+        const delivered = sink.deliver({
+          alert: decision.alert,
+          model_id,
+          model_version,
+          attempt: decision.attempt,
+          signal,
+        });
+        // Stop must not wait on a sink that ignores its signal: an abort ends the attempt here,
+        // one macrotask later, so a sink that does honour it reports its own error first.
+        const aborted = new Promise<never>((_, reject) => {
+          onAbort = () => setTimeout(() => reject(abortedError(sink.name, signal)), 0);
+          signal.addEventListener('abort', onAbort, { once: true });
+        });
+        await Promise.race([delivered, aborted]);
+        return undefined;
+      } catch (error) {
+        return errorText(error);
+      } finally {
+        if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+      }
+    })();
+    inFlight = { controller, done: run };
+    try {
+      return await run;
+    } finally {
+      inFlight = undefined;
+    }
+  }
+
+  async function deliverAndRecord(
+    decision: DeliverDecision,
+    resultAt: () => number,
+  ): Promise<AlertQueueDecision> {
+    const error = await attempt(decision);
+    return step(
+      error === undefined
+        ? { type: 'delivery_result', key: decision.key, ok: true, now_ms: resultAt() }
+        : { type: 'delivery_result', key: decision.key, ok: false, now_ms: resultAt(), error },
+    );
+  }
+
+  function sleep(ms: number | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const done = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        wake = undefined;
+        resolve();
+      };
+      wake = done;
+      if (ms !== undefined) {
+        timer = setTimeout(done, Math.min(Math.max(0, ms), MAX_TIMER_MS));
+        // A queue waiting to retry must not keep the process alive on its own.
+        (timer as { unref?: () => void }).unref?.();
+      }
+    });
+  }
+
+  async function work(self: object): Promise<void> {
+    while (worker === self) {
+      try {
+        const seen = generation;
+        const next = await exclusive(async () => {
+          if (worker !== self) return undefined;
+          const decision = step({ type: 'poll', now_ms: now() });
+          if (decision.kind === 'deliver') await deliverAndRecord(decision, now);
+          return decision;
+        });
+        if (next === undefined || worker !== self || generation !== seen) continue;
+        if (next.kind === 'wait') await sleep(next.until_ms - now());
+        else if (next.kind === 'idle') await sleep(undefined);
+      } catch {
+        if (worker === self) await sleep(WORKER_BACKOFF_MS);
+      }
+    }
+  }
+
+  return {
+    sink_name: sink.name,
+
+    enqueue(alert, now_ms) {
+      checkTime(now_ms, 'enqueue');
+      const decision = step({ type: 'enqueue', alert, now_ms }) as AlertEnqueueDecision;
+      if (decision.outcome === 'queued') {
+        generation++;
+        wake?.();
+      }
+      return decision;
+    },
+
+    depth: () => state.queue.length,
+
+    snapshot: () => state,
+
+    drain(now_ms) {
+      checkTime(now_ms, 'drain');
+      return exclusive(async () => {
+        const decisions: AlertQueueDecision[] = [];
+        for (;;) {
+          const decision = step({ type: 'poll', now_ms });
+          decisions.push(decision);
+          if (decision.kind !== 'deliver') return decisions;
+          decisions.push(await deliverAndRecord(decision, () => now_ms));
+        }
+      });
+    },
+
+    start() {
+      if (worker !== undefined) return;
+      const self = {};
+      worker = self;
+      const previous = workerDone;
+      workerDone = previous.then(() => work(self));
+    },
+
+    async stop() {
+      worker = undefined;
+      wake?.();
+      const current = inFlight;
+      // Not unref'd: the caller is waiting for this stop, at most the grace period.
+      const grace =
+        current === undefined
+          ? undefined
+          : setTimeout(
+              () => current.controller.abort(new Error('alert queue stopped')),
+              stop_grace_ms,
+            );
+      try {
+        await current?.done;
+        await workerDone;
+      } finally {
+        if (grace !== undefined) clearTimeout(grace);
+      }
+    },
+  };
+}
+
+function validate(options: AlertQueueOptions, stop_grace_ms: number): void {
+  const { config, sink, model_id, model_version, now, onDecision } = options;
+  if (typeof config !== 'object' || config === null || typeof config.retry !== 'object') {
+    throw invalid('createAlertQueue: config must be the result of compileAlertQueue');
+  }
+  if (
+    typeof sink !== 'object' ||
+    sink === null ||
+    typeof sink.name !== 'string' ||
+    typeof sink.deliver !== 'function'
+  ) {
+    throw invalid('createAlertQueue: sink must be an AlertSink (a name and a deliver function)');
+  }
+  for (const [key, value] of [
+    ['model_id', model_id],
+    ['model_version', model_version],
+  ] as const) {
+    if (typeof value !== 'string') {
+      throw invalid(`createAlertQueue: ${key} must be a string, got ${describeValue(value)}`);
+    }
+  }
+  if (typeof now !== 'function') throw invalid('createAlertQueue: now must be a function');
+  if (onDecision !== undefined && typeof onDecision !== 'function') {
+    throw invalid('createAlertQueue: onDecision must be a function');
+  }
+  if (!Number.isInteger(stop_grace_ms) || stop_grace_ms < 0 || stop_grace_ms > MAX_TIMER_MS) {
+    throw invalid(
+      `createAlertQueue: stop_grace_ms must be an integer from 0 to ${MAX_TIMER_MS}, got ${describeValue(stop_grace_ms)}`,
+    );
+  }
+}
+
+function checkTime(now_ms: unknown, method: string): void {
+  if (typeof now_ms !== 'number' || !Number.isFinite(now_ms)) {
+    throw invalid(`${method}: now_ms must be a finite number, got ${describeValue(now_ms)}`);
+  }
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof Error) return error.message === '' ? error.name : error.message;
+  return String(error);
+}
+
+function invalid(message: string): WardwrightError {
+  return new WardwrightError({ code: 'invalid_argument', message });
+}

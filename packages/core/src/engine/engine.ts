@@ -1,0 +1,788 @@
+import { defaultIdempotencyKey } from '../decisions/alert-backpressure.ts';
+import type { GuardFeedback } from '../decisions/guard-feedback.ts';
+import {
+  type GuardLoopFinalDecision,
+  type GuardLoopState,
+  startGuardLoop,
+  stepGuardLoop,
+} from '../decisions/guard-loop.ts';
+import type { RouteDecision } from '../decisions/routes.ts';
+import {
+  consumeChunk,
+  finishStream,
+  type StreamState,
+  startStream,
+} from '../decisions/stream-governor.ts';
+import {
+  decideStreamRetry,
+  type StreamRetryDecision,
+  type StreamRetryLedger,
+  startRetryLedger,
+} from '../decisions/stream-retry.ts';
+import type { ConfigIssue } from '../errors/config-error.ts';
+import { hasMarker, WardwrightError } from '../errors/wardwright-error.ts';
+import { schemaIssues } from '../schema/validator.ts';
+import { utf8Length } from '../text/utf8.ts';
+import { digestJson, sha256 } from '../util/hash.ts';
+import { type AlertQueue, createAlertQueue } from './alert-queue.ts';
+import type { AlertSink } from './alert-sinks.ts';
+import { memoryAlertSink } from './alert-sinks.ts';
+import {
+  evaluateRequest,
+  type MachineState,
+  REMINDER_NAME,
+  type RequestEvaluation,
+  routeRequest,
+} from './evaluate-request.ts';
+import type { Plan } from './plan.ts';
+import type { Clock, Provider, ProviderReply } from './provider.ts';
+import { systemClock } from './provider.ts';
+import {
+  type AlertRecord,
+  type AttemptRecord,
+  type FinalStatus,
+  httpStatusOf,
+  RECEIPT_SCHEMA_ID,
+  type Receipt,
+  type SandboxRecord,
+  type ShadowDifference,
+  type ShadowRecord,
+  type StreamAttemptRecord,
+} from './receipt.ts';
+import type { ReceiptStore } from './receipt-store.ts';
+import {
+  type Caller,
+  CallerSchema,
+  type ChatMessage,
+  type ChatRequest,
+  ChatRequestSchema,
+  lastUserMessage,
+} from './request.ts';
+import {
+  type HistoryStore,
+  memoryHistoryStore,
+  memoryStateStore,
+  type StateStore,
+} from './stores.ts';
+
+/**
+ * The engine: one plan, its stores and sinks, and `handle(request)` running
+ * request → route → response (stream governor and/or guard loop around the provider) → receipt.
+ * Every decision it takes is made by a pure core; the engine only threads state, calls the
+ * provider, and writes down what happened.
+ */
+
+export interface EngineOptions {
+  plan: Plan;
+  provider: Provider;
+  clock?: Clock;
+  history?: HistoryStore;
+  states?: StateStore;
+  receipts?: ReceiptStore<Receipt>;
+  /** Sinks by name; the artifact's `alerts.sinks` picks among them. Default: a memory sink. */
+  alert_sinks?: Readonly<Record<string, AlertSink>>;
+  /** Called with every finalized receipt; errors it throws are reported, never propagated. */
+  onDecision?: (receipt: Receipt) => void;
+  /** Evaluate another plan beside this one; its decisions are compared, never applied. */
+  shadow?: { plan: Plan; strict?: boolean };
+  /** Marks receipts as simulated. */
+  simulation?: boolean;
+  /**
+   * Keep backend-measured CPU time and memory in receipts. They differ from run to run, so
+   * simulation turns this off to keep receipts byte-identical. Default true.
+   */
+  record_resource_usage?: boolean;
+  /** Where hook failures go. Default `console.error`. */
+  onError?: (error: unknown, where: string) => void;
+}
+
+export interface HandleOptions {
+  caller?: Caller;
+  signal?: AbortSignal;
+  /** Streaming: called with each piece of text as the governor releases it. */
+  onRelease?: (text: string) => void | Promise<void>;
+  /** Simulation of the request phase only: no provider call (status `simulated`). */
+  dry_run?: boolean;
+}
+
+export interface EngineResult {
+  receipt: Receipt;
+  status: FinalStatus;
+  http_status: number;
+  /** The whole text returned to the client; null when none. */
+  text: string | null;
+  /** For failures: a sentence the client can read. */
+  message?: string;
+}
+
+export interface Engine {
+  readonly plan: Plan;
+  handle(request: unknown, options?: HandleOptions): Promise<EngineResult>;
+  /** The alert queue of each sink, by sink name. */
+  readonly alert_queues: ReadonlyMap<string, AlertQueue>;
+  readonly history: HistoryStore;
+  readonly states: StateStore;
+  /** Stop alert workers; does not dispose the plan. */
+  close(): Promise<void>;
+}
+
+const invalidMarker = Symbol.for('wardwright.error.invalid_request');
+
+/** A request or caller that does not have the expected shape. Gateways answer 400. */
+export class InvalidRequestError extends WardwrightError {
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: read via the registry symbol in isInstance
+  private readonly [invalidMarker] = true;
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(subject: string, issues: readonly ConfigIssue[]) {
+    const lines = issues.map(
+      (i) =>
+        `  - ${i.path.replace(/^\$/, subject)}: ${i.message}${i.expected === undefined ? '' : ` (expected ${i.expected})`}`,
+    );
+    super({ code: 'invalid_argument', message: [`invalid ${subject}:`, ...lines].join('\n') });
+    this.name = 'InvalidRequestError';
+    this.issues = issues.map((i) => ({ ...i, path: i.path.replace(/^\$/, subject) }));
+  }
+
+  static override isInstance(error: unknown): error is InvalidRequestError {
+    return hasMarker(error, invalidMarker);
+  }
+}
+
+const shadowMarker = Symbol.for('wardwright.error.shadow_diverged');
+
+/** Strict shadow mode: the candidate plan decided differently. */
+export class ShadowDivergenceError extends WardwrightError {
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: read via the registry symbol in isInstance
+  private readonly [shadowMarker] = true;
+  readonly differences: readonly ShadowDifference[];
+
+  constructor(differences: readonly ShadowDifference[]) {
+    const first = differences[0]!;
+    super({
+      code: 'shadow_diverged',
+      message: `shadow plan diverged on ${first.label}: active=${JSON.stringify(first.active)} candidate=${JSON.stringify(first.candidate)}${differences.length > 1 ? ` (and ${differences.length - 1} more)` : ''}`,
+    });
+    this.name = 'ShadowDivergenceError';
+    this.differences = differences;
+  }
+
+  static override isInstance(error: unknown): error is ShadowDivergenceError {
+    return hasMarker(error, shadowMarker);
+  }
+}
+
+export function createEngine(options: EngineOptions): Engine {
+  const plan = options.plan;
+  const clock = options.clock ?? systemClock;
+  const history = options.history ?? memoryHistoryStore(plan.history);
+  const states = options.states ?? memoryStateStore();
+  const recordUsage = options.record_resource_usage ?? true;
+  const onError =
+    options.onError ?? ((error, where) => console.error(`wardwright: ${where}:`, error));
+  const sinks = options.alert_sinks ?? { memory: memoryAlertSink() };
+  const queues = new Map<string, AlertQueue>();
+  for (const name of plan.alerts.sinks) {
+    const sink = sinks[name];
+    if (sink === undefined) {
+      throw new WardwrightError({
+        code: 'invalid_argument',
+        message: `alert sink ${JSON.stringify(name)} (artifact alerts.sinks) was not given to createEngine; known sinks: ${Object.keys(sinks).join(', ') || 'none'}`,
+      });
+    }
+    queues.set(
+      name,
+      createAlertQueue({
+        config: plan.alerts.queue,
+        sink,
+        model_id: plan.model.id,
+        model_version: plan.model.version,
+        now: () => clock.now(),
+      }),
+    );
+  }
+  let sequence = 0;
+
+  const stateOf = (machine_id: string, caller: Caller): MachineState | null => {
+    const compiled = plan.state_machines.get(machine_id);
+    if (compiled === undefined) return null;
+    const value = (caller as Record<string, string | undefined>)[compiled.scope_key];
+    if (typeof value !== 'string') return null;
+    const record = states.get(machine_id, value);
+    return {
+      scope_value: value,
+      state: record?.state ?? compiled.machine.initial,
+      taken: record?.taken ?? {},
+    };
+  };
+
+  async function handle(raw: unknown, handleOptions: HandleOptions = {}): Promise<EngineResult> {
+    const requestIssues = schemaIssues(ChatRequestSchema, raw);
+    if (requestIssues.length > 0) throw new InvalidRequestError('request', requestIssues);
+    const caller = handleOptions.caller ?? {};
+    const callerIssues = schemaIssues(CallerSchema, caller);
+    if (callerIssues.length > 0) throw new InvalidRequestError('caller', callerIssues);
+    const request = raw as ChatRequest;
+
+    const started = clock.now();
+    const input_digest = digestJson({ request, caller });
+    const receipt_id = `rcpt_${sha256(`${plan.artifact_hash}|${input_digest}|${started}|${sequence++}`).slice(7, 23)}`;
+
+    // The request counts toward its own thresholds: it is recorded before rules run.
+    const scope = callerScope(caller);
+    const userText = lastUserMessage(request.messages);
+    history.insert(
+      { created_at_ms: started, kind: 'request_text', scope, text: userText },
+      started,
+    );
+    const evaluationInput = {
+      request,
+      caller,
+      now_ms: started,
+      history: history.entries(),
+      stateOf: (id: string) => stateOf(id, caller),
+    };
+    const evaluation = await evaluateRequest(plan, evaluationInput);
+    if (
+      evaluation.tool_context.phase === 'result_interpretation' &&
+      evaluation.tool_context.names[0] !== undefined
+    ) {
+      history.insert(
+        {
+          created_at_ms: started,
+          kind: 'tool_call',
+          key: evaluation.tool_context.names[0],
+          scope,
+          text: evaluation.tool_context.arguments ?? '',
+        },
+        started,
+      );
+    }
+    let shadow: ShadowRecord | null = null;
+    if (options.shadow !== undefined) {
+      const candidate = await evaluateRequest(options.shadow.plan, evaluationInput);
+      shadow = compareDecisions(plan, evaluation, options.shadow.plan, candidate);
+      if (shadow.diverged && options.shadow.strict === true) {
+        throw new ShadowDivergenceError(shadow.differences);
+      }
+    }
+    for (const t of evaluation.transitions) {
+      if (t.decision?.kind !== 'transition' || t.scope_value === null) continue;
+      const before = states.get(t.machine_id, t.scope_value);
+      states.set(t.machine_id, t.scope_value, {
+        state: t.decision.to,
+        taken: {
+          ...(before?.taken ?? {}),
+          [t.decision.rule_id]: (before?.taken[t.decision.rule_id] ?? 0) + 1,
+        },
+      });
+    }
+
+    const alerts: AlertRecord[] = [];
+    for (const alert of evaluation.arbitration.alerts) {
+      const idempotency_key =
+        alert.idempotency_key ??
+        defaultIdempotencyKey({
+          receipt_id,
+          rule_id: alert.rule_id,
+          message: alert.message ?? '',
+          severity: alert.severity,
+        });
+      for (const [sink, queue] of queues) {
+        const { kind: _kind, ...decision } = queue.enqueue(
+          {
+            idempotency_key,
+            rule_id: alert.rule_id,
+            severity: alert.severity,
+            message: alert.message ?? '',
+            ...(caller.session_id === undefined ? {} : { session_id: caller.session_id }),
+          },
+          started,
+        );
+        alerts.push({ sink, rule_id: alert.rule_id, idempotency_key, decision });
+      }
+    }
+    const alertFailedClosed = alerts.some((a) => a.decision.outcome === 'failed_closed');
+    const route =
+      evaluation.arbitration.blocked || alertFailedClosed ? null : routeRequest(plan, evaluation);
+    const routed = clock.now();
+
+    const usage = (records: SandboxRecord[]) =>
+      // Measured usage differs run to run; without it a receipt depends only on its inputs.
+      recordUsage ? records : records.map((r) => ({ ...r, usage: { wall_ms: 0 } }));
+
+    let outcome: ResponseOutcome;
+    if (evaluation.arbitration.blocked) {
+      const reasons = evaluation.arbitration.applied.filter((a) => a.action === 'block');
+      outcome = failure(
+        'policy_blocked',
+        `blocked by policy: ${reasons.map((r) => r.rule_id).join(', ')}`,
+      );
+    } else if (alertFailedClosed) {
+      outcome = failure(
+        'alert_failed_closed',
+        'an alert could not be queued and its queue fails closed; retry later',
+      );
+    } else if (route === null || route.kind === 'blocked') {
+      outcome = failure(
+        'route_blocked',
+        `no target can serve the request (${route?.reason ?? 'blocked'})`,
+      );
+    } else if (handleOptions.dry_run === true) {
+      outcome = {
+        status: 'simulated',
+        text: null,
+        attempts: [],
+        guard: null,
+        stream: null,
+        model: route.model,
+      };
+    } else {
+      outcome = await respond(
+        plan,
+        options.provider,
+        clock,
+        request,
+        evaluation,
+        route,
+        handleOptions,
+      );
+    }
+
+    const finished = clock.now();
+    if (outcome.text !== null) {
+      history.insert(
+        { created_at_ms: finished, kind: 'response_text', scope, text: outcome.text },
+        finished,
+      );
+    }
+    const status = outcome.status;
+    const http_status = httpStatusOf(status, plan.guard?.on_exhausted ?? 'block');
+    const receipt: Receipt = {
+      receipt_schema: RECEIPT_SCHEMA_ID,
+      receipt_id,
+      created_at_ms: started,
+      simulation: options.simulation === true,
+      artifact_hash: plan.artifact_hash,
+      model: { id: plan.model.id, version: plan.model.version },
+      session_id: caller.session_id ?? null,
+      run_id: caller.run_id ?? null,
+      caller: { ...caller },
+      input_digest,
+      request: {
+        requested_model: request.model ?? null,
+        stream: request.stream === true,
+        message_count: request.messages.length,
+        estimated_prompt_tokens: evaluation.estimated_prompt_tokens,
+        prompt_transforms: evaluation.prompt_transforms,
+        tool_context: evaluation.tool_context,
+      },
+      rules: evaluation.rules,
+      decision: {
+        blocked: evaluation.arbitration.blocked,
+        determining_rule_ids: evaluation.determining_rule_ids,
+        actions: evaluation.arbitration.applied,
+        conflicts: evaluation.arbitration.conflicts,
+        reminders: evaluation.arbitration.reminders,
+        route_constraints: evaluation.arbitration.route_constraints,
+        route,
+        state_transitions: evaluation.transitions,
+      },
+      alerts,
+      attempts: outcome.attempts,
+      guard: outcome.guard,
+      stream: outcome.stream,
+      sandbox: usage(evaluation.sandbox),
+      shadow,
+      final: {
+        status,
+        http_status,
+        selected_model: outcome.model,
+        released_bytes: outcome.text === null ? 0 : utf8Length(outcome.text),
+        output_digest: outcome.text === null ? null : sha256(outcome.text),
+        ...(outcome.message === undefined ? {} : { message: outcome.message }),
+      },
+      timings: {
+        started_at_ms: started,
+        finished_at_ms: finished,
+        duration_ms: finished - started,
+        request_phase_ms: routed - started,
+        response_phase_ms: finished - routed,
+      },
+    };
+    if (options.receipts !== undefined) await options.receipts.append(receipt);
+    if (options.onDecision !== undefined) {
+      try {
+        options.onDecision(receipt);
+      } catch (error) {
+        onError(error, 'onDecision hook');
+      }
+    }
+    const result: EngineResult = { receipt, status, http_status, text: outcome.text };
+    if (outcome.message !== undefined) result.message = outcome.message;
+    return result;
+  }
+
+  return {
+    plan,
+    handle,
+    alert_queues: queues,
+    history,
+    states,
+    async close() {
+      await Promise.all([...queues.values()].map((q) => q.stop()));
+    },
+  };
+}
+
+function callerScope(caller: Caller): Record<string, string> {
+  const scope: Record<string, string> = {};
+  for (const [key, value] of Object.entries(caller))
+    if (typeof value === 'string') scope[key] = value;
+  return scope;
+}
+
+interface ResponseOutcome {
+  status: FinalStatus;
+  text: string | null;
+  message?: string;
+  attempts: AttemptRecord[];
+  guard: Receipt['guard'];
+  stream: Receipt['stream'];
+  model: string | null;
+}
+
+function failure(status: FinalStatus, message: string): ResponseOutcome {
+  return { status, text: null, message, attempts: [], guard: null, stream: null, model: null };
+}
+
+/** Upper bound on attempts whatever the budgets say, so no configuration can loop forever. */
+const MAX_ATTEMPTS = 32;
+
+async function respond(
+  plan: Plan,
+  provider: Provider,
+  clock: Clock,
+  request: ChatRequest,
+  evaluation: RequestEvaluation,
+  route: Extract<RouteDecision, { kind: 'selected' }>,
+  options: HandleOptions,
+): Promise<ResponseOutcome> {
+  const streaming = request.stream === true;
+  const policy = plan.stream;
+  // Structured output is checked on whole answers; a stream is already on its way out.
+  const guardPlan = streaming ? null : plan.guard;
+  let guardState: GuardLoopState | null = guardPlan === null ? null : startGuardLoop(guardPlan);
+  let ledger: StreamRetryLedger = startRetryLedger();
+  const attempts: AttemptRecord[] = [];
+  const streamAttempts: StreamAttemptRecord[] = [];
+  const retries: StreamRetryDecision[] = [];
+  let model = route.model;
+  let feedback: GuardFeedback | null = null;
+  let streamReminders: string[] = [];
+  let releasedTotal = '';
+
+  const finish = (
+    status: FinalStatus,
+    text: string | null,
+    guardDecision: GuardLoopFinalDecision | null,
+    message?: string,
+  ): ResponseOutcome => {
+    const outcome: ResponseOutcome = {
+      status,
+      text,
+      attempts,
+      guard:
+        guardPlan === null || guardState === null || guardDecision === null
+          ? null
+          : { events: guardState.events, decision: guardDecision },
+      stream:
+        policy === null
+          ? null
+          : {
+              mode: policy.mode,
+              attempts: streamAttempts,
+              retries,
+              released_bytes: utf8Length(releasedTotal),
+            },
+      model,
+    };
+    if (message !== undefined) outcome.message = message;
+    return outcome;
+  };
+
+  for (let index = 0; index < MAX_ATTEMPTS; index++) {
+    const messages: ChatMessage[] = [...evaluation.messages];
+    for (const reminder of streamReminders)
+      messages.push({ role: 'system', name: REMINDER_NAME, content: reminder });
+    if (feedback !== null)
+      messages.push({ role: 'system', name: feedback.name, content: feedback.content });
+    const controller = new AbortController();
+    const abortFromClient = () => controller.abort(options.signal?.reason);
+    options.signal?.addEventListener('abort', abortFromClient, { once: true });
+    const attemptStart = clock.now();
+    const record: AttemptRecord = {
+      index,
+      model,
+      status: 'completed',
+      reminders: [...streamReminders],
+      guard_feedback: feedback !== null,
+      started_at_ms: attemptStart,
+      duration_ms: 0,
+      output_bytes: 0,
+    };
+    attempts.push(record);
+
+    let reply: ProviderReply;
+    try {
+      reply = await provider({
+        model,
+        messages,
+        stream: streaming,
+        attempt_index: index,
+        request,
+        signal: controller.signal,
+      });
+    } catch (error) {
+      reply = {
+        kind: 'error',
+        status: 'provider_exception',
+        message: error instanceof Error ? error.message : String(error),
+      };
+    }
+
+    // Govern the attempt's output: the stream governor when stream rules exist, else pass through.
+    let state: StreamState | null = policy === null ? null : startStream({ attempt_index: index });
+    let produced = '';
+    let released = '';
+    let providerError: { status: string; message?: string } | null = null;
+    const release = async (text: string) => {
+      if (text === '') return;
+      released += text;
+      if (streaming && options.onRelease !== undefined) await options.onRelease(text);
+    };
+    const feed = async (chunk: string): Promise<boolean> => {
+      produced += chunk;
+      if (state === null || policy === null) {
+        await release(chunk);
+        return true;
+      }
+      const step = consumeChunk(policy, state, chunk, clock.now());
+      state = step.state;
+      await release(step.released);
+      return step.control === 'continue';
+    };
+    try {
+      if (reply.kind === 'error') {
+        providerError =
+          reply.message === undefined
+            ? { status: reply.status }
+            : { status: reply.status, message: reply.message };
+      } else if (reply.kind === 'text') {
+        await feed(reply.text);
+      } else {
+        for await (const chunk of reply.chunks) {
+          if (!(await feed(chunk))) {
+            controller.abort('stream policy halted the attempt');
+            break;
+          }
+        }
+      }
+    } catch (error) {
+      providerError = {
+        status: 'stream_error',
+        message: error instanceof Error ? error.message : String(error),
+      };
+    } finally {
+      options.signal?.removeEventListener('abort', abortFromClient);
+    }
+    if (
+      state !== null &&
+      policy !== null &&
+      (state as StreamState).status === 'streaming' &&
+      providerError === null
+    ) {
+      const end = finishStream(policy, state, clock.now());
+      state = end.state;
+      await release(end.released);
+    }
+    releasedTotal += released;
+    record.duration_ms = clock.now() - attemptStart;
+    record.output_bytes = utf8Length(produced);
+    if (providerError !== null) {
+      record.status = 'provider_error';
+      record.error =
+        providerError.message === undefined
+          ? { status: providerError.status }
+          : {
+              status: providerError.status,
+              message: providerError.message.split('\n', 1)[0]!.slice(0, 500),
+            };
+    }
+
+    if (state !== null && policy !== null) {
+      const s = state as StreamState;
+      streamAttempts.push({
+        attempt_index: index,
+        status: s.status,
+        events: s.events,
+        generated_bytes: s.generated_bytes,
+        released_bytes: s.released_bytes,
+        rewritten_bytes: s.rewritten_bytes,
+        dropped_bytes: s.dropped_bytes,
+        blocked_bytes: s.blocked_bytes,
+        max_held_bytes: s.max_held_bytes,
+        max_observed_hold_ms: s.max_observed_hold_ms,
+      });
+      if (providerError === null && s.status !== 'completed') record.status = 'stream_halted';
+      const decision = decideStreamRetry(
+        policy,
+        ledger,
+        providerError === null
+          ? s
+          : { status: 'provider_error', released_bytes: s.released_bytes, terminal_rule: null },
+        {
+          routing: plan.routing,
+          current_model: model,
+          prompt_tokens: evaluation.estimated_prompt_tokens,
+          constraints: routeConstraints(evaluation),
+        },
+      );
+      if (decision.kind !== 'complete') retries.push(decision);
+      switch (decision.kind) {
+        case 'complete':
+          break;
+        case 'retry':
+          ledger = decision.ledger;
+          streamReminders = decision.reminders;
+          if (decision.reroute !== null) model = decision.reroute.to_model;
+          continue;
+        case 'fail':
+          if (decision.status === 'provider_error') {
+            return finish('provider_error', null, null, providerMessage(providerError));
+          }
+          return finish(
+            decision.status,
+            null,
+            null,
+            `stream stopped by rule ${decision.rule_id ?? 'unknown'}`,
+          );
+        case 'skip_after_release':
+        case 'exhausted':
+        case 'context_exceeded':
+          return finish(
+            decision.status,
+            null,
+            null,
+            `stream retry not possible (rule ${decision.rule_id})`,
+          );
+        default:
+          return assertUnreachable(decision);
+      }
+    } else if (providerError !== null) {
+      if (guardPlan !== null && guardState !== null) {
+        const step = stepGuardLoop(guardPlan, guardState, {
+          kind: 'provider_failed',
+          status: providerError.status,
+          ...(providerError.message === undefined ? {} : { message: providerError.message }),
+        });
+        guardState = step.state;
+        return finish(
+          'provider_error',
+          null,
+          step.decision.kind === 'retry' ? null : step.decision,
+          providerMessage(providerError),
+        );
+      }
+      return finish('provider_error', null, null, providerMessage(providerError));
+    }
+
+    if (guardPlan === null || guardState === null) return finish('completed', released, null);
+    const step = stepGuardLoop(guardPlan, guardState, { kind: 'completed', text: released });
+    guardState = step.state;
+    const decision = step.decision;
+    switch (decision.kind) {
+      case 'accept':
+        return finish(decision.status, released, decision);
+      case 'retry':
+        feedback = decision.feedback;
+        streamReminders = [];
+        continue;
+      case 'exhausted':
+        return finish(
+          decision.status,
+          decision.on_exhausted === 'allow_last' ? (decision.last_text ?? released) : null,
+          decision,
+          decision.on_exhausted === 'allow_last'
+            ? undefined
+            : `structured output failed ${decision.status === 'exhausted_rule_budget' ? `rule ${decision.rule_id}` : 'every attempt'}`,
+        );
+      case 'provider_failed':
+        return finish('provider_error', null, decision, decision.message ?? decision.status);
+      default:
+        return assertUnreachable(decision);
+    }
+  }
+  return finish('provider_error', null, null, `gave up after ${MAX_ATTEMPTS} attempts`);
+}
+
+function providerMessage(error: { status: string; message?: string } | null): string {
+  if (error === null) return 'the provider failed';
+  return `the provider failed (${error.status})${error.message === undefined ? '' : `: ${error.message.split('\n', 1)[0]!.slice(0, 200)}`}`;
+}
+
+function routeConstraints(evaluation: RequestEvaluation) {
+  const c = evaluation.arbitration.route_constraints;
+  return {
+    ...(c.allowed_targets === undefined ? {} : { allowed_targets: c.allowed_targets }),
+    ...(c.forced_model === undefined ? {} : { forced_model: c.forced_model }),
+    allow_fallback: c.allow_fallback,
+  };
+}
+
+function assertUnreachable(value: never): never {
+  throw new Error(`unexpected decision ${JSON.stringify(value)}`);
+}
+
+/** What the shadow compares: the request-phase decisions both plans made on the same input. */
+function compareDecisions(
+  activePlan: Plan,
+  active: RequestEvaluation,
+  candidatePlan: Plan,
+  candidate: RequestEvaluation,
+): ShadowRecord {
+  const differences: ShadowDifference[] = [];
+  const compare = (label: string, a: unknown, b: unknown) => {
+    if (digestJson(a) !== digestJson(b)) differences.push({ label, active: a, candidate: b });
+  };
+  compare('blocked', active.arbitration.blocked, candidate.arbitration.blocked);
+  compare('determining_rule_ids', active.determining_rule_ids, candidate.determining_rule_ids);
+  compare(
+    'actions',
+    active.arbitration.applied.map((a) => `${a.rule_id}:${a.action}`),
+    candidate.arbitration.applied.map((a) => `${a.rule_id}:${a.action}`),
+  );
+  compare(
+    'route_constraints',
+    active.arbitration.route_constraints,
+    candidate.arbitration.route_constraints,
+  );
+  compare('reminders', active.arbitration.reminders, candidate.arbitration.reminders);
+  compare('state_events', active.arbitration.state_events, candidate.arbitration.state_events);
+  const routeA = routeRequest(activePlan, active);
+  const routeB = routeRequest(candidatePlan, candidate);
+  compare('route', routeLabel(routeA), routeLabel(routeB));
+  return {
+    candidate: {
+      artifact_hash: candidatePlan.artifact_hash,
+      model_version: candidatePlan.model.version,
+    },
+    diverged: differences.length > 0,
+    differences,
+  };
+}
+
+function routeLabel(route: RouteDecision | null): string {
+  if (route === null) return 'not routed (blocked)';
+  return route.kind === 'selected' ? `selected ${route.model}` : `blocked ${route.reason}`;
+}

@@ -1,0 +1,363 @@
+import Type, { type Static } from 'typebox';
+import {
+  ActionConflictSchema,
+  ArbitratedRouteConstraintsSchema,
+  NormalizedActionSchema,
+} from '../decisions/actions.ts';
+import { EnqueueDecisionSchema } from '../decisions/alert-backpressure.ts';
+import { GuardEventSchema, GuardLoopFinalDecisionSchema } from '../decisions/guard-loop.ts';
+import { HistoryRuleOutcomeSchema } from '../decisions/history-threshold.ts';
+import { RouteDecisionSchema } from '../decisions/routes.ts';
+import { TransitionDecisionSchema } from '../decisions/state-machine.ts';
+import { StreamEventSchema, StreamStatusSchema } from '../decisions/stream-governor.ts';
+import { StreamRetryDecisionSchema } from '../decisions/stream-retry.ts';
+import { ReleaseModeSchema } from '../decisions/stream-rules.ts';
+import { StringEnum, TaggedUnion } from '../schema/types.ts';
+import { CallerSchema, ToolContextSchema } from './request.ts';
+import { SandboxFailureSchema, SandboxUsageSchema } from './sandbox.ts';
+
+/**
+ * `wardwright.receipt.v1`: the decision log of one request, built only from the plan, the
+ * request, the injected clock and the provider's replies, so the same inputs give a
+ * byte-identical receipt. Every nested decision uses the schema of the core that made it.
+ */
+
+export const RECEIPT_SCHEMA_ID = 'wardwright.receipt.v1';
+
+export const FinalStatusSchema = StringEnum(
+  [
+    'completed',
+    'completed_after_guard',
+    'simulated',
+    'policy_blocked',
+    'route_blocked',
+    'alert_failed_closed',
+    'exhausted_guard_budget',
+    'exhausted_rule_budget',
+    'provider_error',
+    'stream_policy_blocked',
+    'stream_policy_latency_exceeded',
+    'stream_policy_retry_required',
+    'stream_policy_retry_skipped_after_release',
+    'stream_policy_retry_context_exceeded',
+  ],
+  { description: 'How the request ended; see the HTTP status mapping in the docs.' },
+);
+export type FinalStatus = Static<typeof FinalStatusSchema>;
+
+const Text = (maxLength: number, description: string) => Type.String({ maxLength, description });
+
+const ruleBase = {
+  rule_id: Type.String({ minLength: 1 }),
+  action_count: Type.Integer({ minimum: 0, description: 'Actions the rule asked for.' }),
+};
+
+const Skipped = Type.Object(
+  {
+    outcome: Type.Literal('skipped'),
+    reason: Type.Literal('state_gate'),
+    machine: Type.String(),
+    state: Type.Union([Type.String(), Type.Null()], {
+      description: 'The machine’s state for this caller; null when the caller has no scope.',
+    }),
+    required: Type.Array(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+function ruleOutcome<K extends string>(kind: K, evidence: ReturnType<typeof Type.Object>) {
+  return Type.Object(
+    {
+      kind: Type.Literal(kind),
+      ...ruleBase,
+      outcome: StringEnum(['matched', 'not_matched', 'skipped', 'failed']),
+      evidence: Type.Union([evidence, Skipped]),
+    },
+    { additionalProperties: false },
+  );
+}
+
+export const RuleOutcomeSchema = TaggedUnion('kind', [
+  ruleOutcome(
+    'match',
+    Type.Object(
+      {
+        outcome: StringEnum(['matched', 'not_matched']),
+        target: StringEnum(['request_text', 'last_user_message']),
+        matcher: StringEnum(['contains', 'regex']),
+        match_index: Type.Optional(
+          Type.Integer({ minimum: 0, description: 'UTF-16 index of the first match.' }),
+        ),
+        excerpt: Type.Optional(Text(80, 'The matched text, at most 80 characters.')),
+      },
+      { additionalProperties: false },
+    ),
+  ),
+  ruleOutcome(
+    'history',
+    Type.Object(
+      { outcome: StringEnum(['matched', 'not_matched']), result: HistoryRuleOutcomeSchema },
+      { additionalProperties: false },
+    ),
+  ),
+  ruleOutcome(
+    'tool',
+    Type.Object(
+      { outcome: StringEnum(['matched', 'not_matched']), tool_context: ToolContextSchema },
+      { additionalProperties: false },
+    ),
+  ),
+  ruleOutcome(
+    'script',
+    Type.Object(
+      {
+        outcome: StringEnum(['matched', 'not_matched', 'failed']),
+        script: Type.String(),
+        backend: Type.String(),
+        entry: Type.String(),
+        on_failure: StringEnum(['fail_closed', 'fail_open']),
+        failure: Type.Optional(SandboxFailureSchema),
+      },
+      { additionalProperties: false },
+    ),
+  ),
+]);
+export type RuleOutcome = Static<typeof RuleOutcomeSchema>;
+
+export const StateTransitionRecordSchema = Type.Object(
+  {
+    machine_id: Type.String(),
+    scope_key: Type.String(),
+    scope_value: Type.Union([Type.String(), Type.Null()]),
+    rule_id: Type.String({ description: 'The request rule that sent the event.' }),
+    event: Type.String(),
+    decision: Type.Union([TransitionDecisionSchema, Type.Null()], {
+      description: 'null when the caller has no value for the machine’s scope: nothing changes.',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type StateTransitionRecord = Static<typeof StateTransitionRecordSchema>;
+
+export const AlertRecordSchema = Type.Object(
+  {
+    sink: Type.String(),
+    rule_id: Type.String(),
+    idempotency_key: Type.String(),
+    decision: EnqueueDecisionSchema,
+  },
+  { additionalProperties: false },
+);
+export type AlertRecord = Static<typeof AlertRecordSchema>;
+
+export const AttemptRecordSchema = Type.Object(
+  {
+    index: Type.Integer({ minimum: 0 }),
+    model: Type.String(),
+    status: StringEnum(['completed', 'provider_error', 'stream_halted'], {
+      description: '`stream_halted`: the governor stopped the stream (see `stream`).',
+    }),
+    reminders: Type.Array(Type.String(), { description: 'System reminders sent with it.' }),
+    guard_feedback: Type.Boolean({ description: 'Guard feedback was appended to the request.' }),
+    started_at_ms: Type.Integer({ minimum: 0 }),
+    duration_ms: Type.Integer({ minimum: 0 }),
+    output_bytes: Type.Integer({ minimum: 0, description: 'Bytes the provider produced.' }),
+    error: Type.Optional(
+      Type.Object(
+        { status: Type.String(), message: Type.Optional(Text(500, 'One line.')) },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type AttemptRecord = Static<typeof AttemptRecordSchema>;
+
+const Bytes = Type.Integer({ minimum: 0 });
+
+export const StreamAttemptRecordSchema = Type.Object(
+  {
+    attempt_index: Type.Integer({ minimum: 0 }),
+    status: StreamStatusSchema,
+    events: Type.Array(StreamEventSchema),
+    generated_bytes: Bytes,
+    released_bytes: Bytes,
+    rewritten_bytes: Bytes,
+    dropped_bytes: Bytes,
+    blocked_bytes: Bytes,
+    max_held_bytes: Bytes,
+    max_observed_hold_ms: Type.Number({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type StreamAttemptRecord = Static<typeof StreamAttemptRecordSchema>;
+
+export const SandboxRecordSchema = Type.Object(
+  {
+    rule_id: Type.String(),
+    script: Type.String(),
+    backend: Type.String(),
+    entry: Type.String(),
+    ok: Type.Boolean(),
+    usage: SandboxUsageSchema,
+    failure: Type.Optional(SandboxFailureSchema),
+  },
+  { additionalProperties: false },
+);
+export type SandboxRecord = Static<typeof SandboxRecordSchema>;
+
+export const ShadowDifferenceSchema = Type.Object(
+  {
+    label: Type.String({ description: 'Which decision differs, e.g. `route.model`.' }),
+    active: Type.Unknown(),
+    candidate: Type.Unknown(),
+  },
+  { additionalProperties: false },
+);
+export type ShadowDifference = Static<typeof ShadowDifferenceSchema>;
+
+export const ShadowRecordSchema = Type.Object(
+  {
+    candidate: Type.Object(
+      { artifact_hash: Type.String(), model_version: Type.String() },
+      { additionalProperties: false },
+    ),
+    diverged: Type.Boolean(),
+    differences: Type.Array(ShadowDifferenceSchema),
+  },
+  { additionalProperties: false },
+);
+export type ShadowRecord = Static<typeof ShadowRecordSchema>;
+
+const Ms = Type.Integer({ minimum: 0 });
+
+export const ReceiptSchema = Type.Object(
+  {
+    receipt_schema: Type.Literal(RECEIPT_SCHEMA_ID),
+    receipt_id: Type.String({ pattern: '^rcpt_[0-9a-f]{16}$' }),
+    created_at_ms: Ms,
+    simulation: Type.Boolean(),
+    artifact_hash: Type.String({ pattern: '^sha256:[0-9a-f]{64}$' }),
+    model: Type.Object(
+      { id: Type.String(), version: Type.String() },
+      { additionalProperties: false },
+    ),
+    session_id: Type.Union([Type.String(), Type.Null()]),
+    run_id: Type.Union([Type.String(), Type.Null()]),
+    caller: CallerSchema,
+    input_digest: Type.String({
+      pattern: '^sha256:[0-9a-f]{64}$',
+      description: 'Digest of the canonical JSON of `{request, caller}`.',
+    }),
+    request: Type.Object(
+      {
+        requested_model: Type.Union([Type.String(), Type.Null()]),
+        stream: Type.Boolean(),
+        message_count: Type.Integer({ minimum: 1 }),
+        estimated_prompt_tokens: Type.Integer({ minimum: 0 }),
+        prompt_transforms: Type.Array(StringEnum(['preamble', 'postscript'])),
+        tool_context: ToolContextSchema,
+      },
+      { additionalProperties: false },
+    ),
+    rules: Type.Array(RuleOutcomeSchema, {
+      description: 'Every request rule, in declaration order.',
+    }),
+    decision: Type.Object(
+      {
+        blocked: Type.Boolean(),
+        determining_rule_ids: Type.Array(Type.String(), {
+          description:
+            'Rules that decided the outcome: the blocking rules when blocked, else every rule whose action changed the request or its route.',
+        }),
+        actions: Type.Array(NormalizedActionSchema, { description: 'In application order.' }),
+        conflicts: Type.Array(ActionConflictSchema),
+        reminders: Type.Array(Type.String()),
+        route_constraints: ArbitratedRouteConstraintsSchema,
+        route: Type.Union([RouteDecisionSchema, Type.Null()], {
+          description: 'null when the request was blocked before routing.',
+        }),
+        state_transitions: Type.Array(StateTransitionRecordSchema),
+      },
+      { additionalProperties: false },
+    ),
+    alerts: Type.Array(AlertRecordSchema),
+    attempts: Type.Array(AttemptRecordSchema),
+    guard: Type.Union([
+      Type.Object(
+        {
+          events: Type.Array(GuardEventSchema),
+          decision: GuardLoopFinalDecisionSchema,
+        },
+        { additionalProperties: false },
+      ),
+      Type.Null(),
+    ]),
+    stream: Type.Union([
+      Type.Object(
+        {
+          mode: ReleaseModeSchema,
+          attempts: Type.Array(StreamAttemptRecordSchema),
+          retries: Type.Array(StreamRetryDecisionSchema),
+          released_bytes: Bytes,
+        },
+        { additionalProperties: false },
+      ),
+      Type.Null(),
+    ]),
+    sandbox: Type.Array(SandboxRecordSchema),
+    shadow: Type.Union([ShadowRecordSchema, Type.Null()]),
+    final: Type.Object(
+      {
+        status: FinalStatusSchema,
+        http_status: Type.Integer({ minimum: 100, maximum: 599 }),
+        selected_model: Type.Union([Type.String(), Type.Null()]),
+        released_bytes: Bytes,
+        output_digest: Type.Union([Type.String(), Type.Null()], {
+          description: 'Digest of the text returned to the client; null when none.',
+        }),
+        message: Type.Optional(Text(500, 'Why the request failed, for the client.')),
+      },
+      { additionalProperties: false },
+    ),
+    timings: Type.Object(
+      {
+        started_at_ms: Ms,
+        finished_at_ms: Ms,
+        duration_ms: Ms,
+        request_phase_ms: Ms,
+        response_phase_ms: Ms,
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type Receipt = Static<typeof ReceiptSchema>;
+
+/** The HTTP status a gateway answers with for a final status (before any byte was streamed). */
+export function httpStatusOf(status: FinalStatus, onExhausted: 'block' | 'allow_last'): number {
+  switch (status) {
+    case 'completed':
+    case 'completed_after_guard':
+    case 'simulated':
+      return 200;
+    case 'policy_blocked':
+    case 'route_blocked':
+      return 403;
+    case 'alert_failed_closed':
+      return 503;
+    case 'exhausted_guard_budget':
+    case 'exhausted_rule_budget':
+      return onExhausted === 'allow_last' ? 200 : 422;
+    case 'provider_error':
+      return 502;
+    case 'stream_policy_blocked':
+    case 'stream_policy_latency_exceeded':
+    case 'stream_policy_retry_context_exceeded':
+      return 422;
+    case 'stream_policy_retry_required':
+    case 'stream_policy_retry_skipped_after_release':
+      return 409;
+  }
+}

@@ -1,0 +1,173 @@
+import Type, { type Static } from 'typebox';
+import { hasMarker, WardwrightError } from '../errors/wardwright-error.ts';
+import { StringEnum } from '../schema/types.ts';
+
+/**
+ * The contract between the engine and a sandbox backend (isolated-vm, QuickJS, Starlark, or the
+ * trusted in-process backend for tests). A policy is a pure function of JSON: the engine computes
+ * what a script may read, passes it in, validates what comes back, and applies effects itself.
+ * Failures are values, never exceptions, so a misbehaving script fails closed in a receipt.
+ */
+
+/** Any JSON value: what crosses the sandbox boundary in either direction. */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | JsonValue[]
+  | { [key: string]: JsonValue };
+
+export type PolicyLanguage = 'javascript' | 'starlark';
+
+export interface PolicySource {
+  /** Names the policy in errors and receipts, e.g. the script id in the artifact. */
+  name: string;
+  language: PolicyLanguage;
+  code: string;
+  /** Where the code came from, for error locations; e.g. a file path. */
+  filename?: string;
+}
+
+export const SandboxLimitsSchema = Type.Object(
+  {
+    timeout_ms: Type.Integer({ minimum: 1, description: 'Wall-clock budget per call.' }),
+    memory_bytes: Type.Integer({ minimum: 1, description: 'Memory the guest may use.' }),
+    max_steps: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
+      description: 'Step budget per call where the backend counts steps; null: none.',
+    }),
+    max_output_bytes: Type.Integer({ minimum: 1, description: 'Size of the JSON result.' }),
+    max_input_bytes: Type.Integer({ minimum: 1, description: 'Size of the JSON input.' }),
+  },
+  { additionalProperties: false },
+);
+export type SandboxLimits = Static<typeof SandboxLimitsSchema>;
+
+export const DEFAULT_SANDBOX_LIMITS: Readonly<SandboxLimits> = Object.freeze({
+  timeout_ms: 50,
+  memory_bytes: 32 * 1024 * 1024,
+  max_steps: null,
+  max_output_bytes: 64 * 1024,
+  max_input_bytes: 1024 * 1024,
+});
+
+export const SandboxFailureKindSchema = StringEnum(
+  [
+    'timeout',
+    'step_limit',
+    'memory_limit',
+    'stack_overflow',
+    'output_limit',
+    'input_limit',
+    'runtime_error',
+    'compile_error',
+    'invalid_output',
+    'missing_entry',
+    'backend_failure',
+  ],
+  { description: 'Why a policy call failed; the same kind for the same cause on every backend.' },
+);
+export type SandboxFailureKind = Static<typeof SandboxFailureKindSchema>;
+
+export const SandboxLocationSchema = Type.Object(
+  {
+    filename: Type.Optional(Type.String()),
+    line: Type.Integer({ minimum: 1 }),
+    column: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+export const SandboxFailureSchema = Type.Object(
+  {
+    kind: SandboxFailureKindSchema,
+    message: Type.String({ description: 'One line, at most 500 characters.' }),
+    location: Type.Optional(SandboxLocationSchema),
+  },
+  { additionalProperties: false },
+);
+export type SandboxFailure = Static<typeof SandboxFailureSchema>;
+
+export const SandboxUsageSchema = Type.Object(
+  {
+    wall_ms: Type.Number({ minimum: 0, description: 'Wall-clock time of the call.' }),
+    cpu_ms: Type.Optional(Type.Number({ minimum: 0 })),
+    steps: Type.Optional(Type.Integer({ minimum: 0 })),
+    memory_bytes: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+export type SandboxUsage = Static<typeof SandboxUsageSchema>;
+
+export type InvokeResult =
+  | { ok: true; value: JsonValue; usage: SandboxUsage }
+  | { ok: false; failure: SandboxFailure; usage: SandboxUsage };
+
+export interface SandboxCapabilities {
+  wallClock: true;
+  steps: 'exact' | 'coarse' | 'none';
+  memory: 'hard' | 'soft' | 'none';
+  cpuTime: boolean;
+  /** A runaway guest is stopped preemptively (not only checked after it returns). */
+  hardKill: boolean;
+}
+
+export interface LoadedPolicy {
+  /** Functions the policy defines that the engine may call. */
+  readonly entries: readonly string[];
+  invoke(entry: string, input: JsonValue, limits?: Partial<SandboxLimits>): Promise<InvokeResult>;
+  dispose(): Promise<void>;
+}
+
+/** `specificationVersion: 'v1'`; a backend never throws from `invoke`, it returns failures. */
+export interface SandboxBackend {
+  readonly specificationVersion: 'v1';
+  readonly name: string;
+  readonly language: PolicyLanguage;
+  readonly capabilities: SandboxCapabilities;
+  /** Rejects with a `SandboxLoadError` when the source does not compile. */
+  load(source: PolicySource, limits?: Partial<SandboxLimits>): Promise<LoadedPolicy>;
+  dispose(): Promise<void>;
+}
+
+const loadMarker = Symbol.for('wardwright.error.sandbox_load');
+
+/** A policy that cannot be loaded: it does not compile, or defines no callable entry. */
+export class SandboxLoadError extends WardwrightError {
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: read via the registry symbol in isInstance
+  private readonly [loadMarker] = true;
+  readonly failure: SandboxFailure;
+
+  constructor(policy: string, failure: SandboxFailure) {
+    super({ code: 'policy_load_failed', message: `policy ${policy}: ${failure.message}` });
+    this.name = 'SandboxLoadError';
+    this.failure = failure;
+  }
+
+  static override isInstance(error: unknown): error is SandboxLoadError {
+    return hasMarker(error, loadMarker);
+  }
+}
+
+/** Resolve limits: call overrides over load-time overrides over defaults. */
+export function resolveLimits(
+  ...layers: (Partial<SandboxLimits> | undefined)[]
+): Readonly<SandboxLimits> {
+  const limits: SandboxLimits = { ...DEFAULT_SANDBOX_LIMITS };
+  for (const layer of layers) {
+    if (layer === undefined) continue;
+    for (const key of Object.keys(layer) as (keyof SandboxLimits)[]) {
+      const value = layer[key];
+      if (value !== undefined) (limits as Record<string, unknown>)[key] = value;
+    }
+  }
+  return limits;
+}
+
+/** Messages cross into receipts: one line, bounded, no control characters. */
+export function sanitizeFailureMessage(message: string): string {
+  const line = message.split('\n', 1)[0] ?? '';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point
+  const clean = line.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
+  return clean.length > 500 ? `${clean.slice(0, 497)}...` : clean;
+}

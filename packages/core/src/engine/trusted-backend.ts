@@ -1,0 +1,175 @@
+import {
+  type InvokeResult,
+  type JsonValue,
+  type LoadedPolicy,
+  type PolicySource,
+  resolveLimits,
+  type SandboxBackend,
+  type SandboxFailure,
+  type SandboxLimits,
+  SandboxLoadError,
+  sanitizeFailureMessage,
+} from './sandbox.ts';
+
+/**
+ * The trusted backend: JavaScript policies run in the host process, as plain functions.
+ * It is NOT a sandbox — no memory limit, and a runaway loop blocks the thread until it ends
+ * (the time limit is checked after the call returns). It exists for tests, for simulation of
+ * policies you wrote yourself, and as the reference the real sandboxes are compared against.
+ * What it does enforce like the others: JSON in and out, input and output size, the failure
+ * taxonomy, and no state shared between policies.
+ */
+
+const FUNCTION_DECLARATION = /^\s*(?:export\s+)?(?:async\s+)?function\s*\*?\s*([A-Za-z_$][\w$]*)/gm;
+
+export function trustedBackend(options: { name?: string } = {}): SandboxBackend {
+  const name = options.name ?? 'trusted';
+  const loaded = new Set<LoadedPolicy>();
+  return {
+    specificationVersion: 'v1',
+    name,
+    language: 'javascript',
+    capabilities: {
+      wallClock: true,
+      steps: 'none',
+      memory: 'none',
+      cpuTime: false,
+      hardKill: false,
+    },
+    async load(source: PolicySource, loadLimits?: Partial<SandboxLimits>): Promise<LoadedPolicy> {
+      if (source.language !== 'javascript') {
+        throw new SandboxLoadError(source.name, {
+          kind: 'compile_error',
+          message: `the ${name} backend runs javascript, not ${source.language}`,
+        });
+      }
+      const names = [...new Set([...source.code.matchAll(FUNCTION_DECLARATION)].map((m) => m[1]!))];
+      // `export` is accepted so a policy file can also be imported by its own unit tests.
+      const body = source.code.replace(/^(\s*)export\s+(?=(?:async\s+)?function)/gm, '$1');
+      let table: Record<string, unknown>;
+      try {
+        const factory = new Function(
+          `"use strict";\n${body}\n;return {${names.map((n) => `${JSON.stringify(n)}: typeof ${n} === 'function' ? ${n} : undefined`).join(', ')}};`,
+        );
+        table = factory() as Record<string, unknown>;
+      } catch (error) {
+        throw new SandboxLoadError(source.name, {
+          kind: error instanceof SyntaxError ? 'compile_error' : 'runtime_error',
+          message: sanitizeFailureMessage(
+            error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+          ),
+        });
+      }
+      const functions = new Map<string, (input: unknown) => unknown>();
+      for (const fn of names) {
+        const value = table[fn];
+        if (typeof value === 'function') functions.set(fn, value as (input: unknown) => unknown);
+      }
+      const policy: LoadedPolicy = {
+        entries: Object.freeze([...functions.keys()]),
+        async invoke(
+          entry: string,
+          input: JsonValue,
+          callLimits?: Partial<SandboxLimits>,
+        ): Promise<InvokeResult> {
+          const limits = resolveLimits(loadLimits, callLimits);
+          const start = performance.now();
+          const fail = (failure: SandboxFailure): InvokeResult => ({
+            ok: false,
+            failure,
+            usage: { wall_ms: performance.now() - start },
+          });
+          const fn = functions.get(entry);
+          if (fn === undefined) {
+            return fail({
+              kind: 'missing_entry',
+              message: `the policy defines no function ${entry}`,
+            });
+          }
+          const inputJson = JSON.stringify(input);
+          if (inputJson.length > limits.max_input_bytes) {
+            return fail({
+              kind: 'input_limit',
+              message: `input is larger than ${limits.max_input_bytes} bytes`,
+            });
+          }
+          let value: unknown;
+          try {
+            value = fn(JSON.parse(inputJson));
+          } catch (error) {
+            if (error instanceof RangeError && /call stack/i.test(error.message)) {
+              return fail({ kind: 'stack_overflow', message: 'maximum call stack size exceeded' });
+            }
+            return fail({
+              kind: 'runtime_error',
+              message: sanitizeFailureMessage(
+                error instanceof Error
+                  ? `${error.name}: ${error.message}`
+                  : `threw ${describe(error)}`,
+              ),
+            });
+          }
+          const elapsed = performance.now() - start;
+          if (elapsed > limits.timeout_ms) {
+            return fail({
+              kind: 'timeout',
+              message: `ran ${Math.round(elapsed)} ms, over the ${limits.timeout_ms} ms limit`,
+            });
+          }
+          if (
+            typeof value === 'object' &&
+            value !== null &&
+            typeof (value as { then?: unknown }).then === 'function'
+          ) {
+            return fail({
+              kind: 'invalid_output',
+              message: 'returned a promise; a policy returns its result directly',
+            });
+          }
+          let output: string | undefined;
+          try {
+            output = JSON.stringify(value);
+          } catch (error) {
+            return fail({
+              kind: 'invalid_output',
+              message: sanitizeFailureMessage(
+                `result is not JSON: ${error instanceof Error ? error.message : String(error)}`,
+              ),
+            });
+          }
+          if (output === undefined)
+            return fail({
+              kind: 'invalid_output',
+              message: 'returned undefined, not a JSON value',
+            });
+          if (output.length > limits.max_output_bytes) {
+            return fail({
+              kind: 'output_limit',
+              message: `result is larger than ${limits.max_output_bytes} bytes`,
+            });
+          }
+          return {
+            ok: true,
+            value: JSON.parse(output) as JsonValue,
+            usage: { wall_ms: performance.now() - start },
+          };
+        },
+        async dispose() {
+          loaded.delete(policy);
+          functions.clear();
+        },
+      };
+      loaded.add(policy);
+      return policy;
+    },
+    async dispose() {
+      await Promise.all([...loaded].map((p) => p.dispose()));
+    },
+  };
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, 100));
+  if (value === null || typeof value !== 'object') return String(value);
+  return Object.prototype.toString.call(value);
+}

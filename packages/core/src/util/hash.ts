@@ -1,0 +1,42 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Canonical JSON (object keys sorted by code unit, no whitespace, `undefined` members dropped)
+ * so that the same value always hashes the same, whatever order its keys were written in.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    const text = JSON.stringify(value);
+    return text === undefined ? 'null' : text;
+  }
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      out += canonicalJson(value[i]);
+    }
+    return `${out}]`;
+  }
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record).sort();
+  let out = '{';
+  let first = true;
+  for (const key of keys) {
+    const member = record[key];
+    if (member === undefined) continue;
+    if (!first) out += ',';
+    first = false;
+    out += `${JSON.stringify(key)}:${canonicalJson(member)}`;
+  }
+  return `${out}}`;
+}
+
+/** `sha256:` + hex of the UTF-8 bytes of `text`. */
+export function sha256(text: string): string {
+  return `sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
+}
+
+/** The digest of a JSON value's canonical form. */
+export function digestJson(value: unknown): string {
+  return sha256(canonicalJson(value));
+}
