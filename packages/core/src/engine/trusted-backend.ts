@@ -20,7 +20,9 @@ import {
  * taxonomy, and no state shared between policies.
  */
 
-const FUNCTION_DECLARATION = /^\s*(?:export\s+)?(?:async\s+)?function\s*\*?\s*([A-Za-z_$][\w$]*)/gm;
+// Candidate names only: a nested or expression function matches too, and is dropped below when
+// `typeof name` at the top level of the policy is not a function.
+const FUNCTION_DECLARATION = /\bfunction\s*\*?\s*([A-Za-z_$][\w$]*)\s*\(/g;
 
 export function trustedBackend(options: { name?: string } = {}): SandboxBackend {
   const name = options.name ?? 'trusted';

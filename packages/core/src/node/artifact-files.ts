@@ -4,6 +4,7 @@ import { type CompileOptions, compileArtifact, type Plan } from '../engine/plan.
 import { type Scenario, type ScenarioCase, ScenarioSchema } from '../engine/simulate.ts';
 import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
 import { schemaIssues } from '../schema/validator.ts';
+import { jsonErrorOffset, lineColumn } from './json-error.ts';
 
 /**
  * Artifacts and scenarios on disk: JSON files, with script `path`s and scenario `artifact`s
@@ -16,21 +17,10 @@ export async function readJsonFile(path: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    const position = /position (\d+)/.exec(message);
-    let where = '';
-    if (position !== null) {
-      const offset = Number(position[1]);
-      const before = text.slice(0, offset);
-      const line = before.split('\n').length;
-      const column = offset - before.lastIndexOf('\n');
-      where = ` at line ${line}, column ${column}`;
-    }
+    const { line, column } = lineColumn(text, jsonErrorOffset(text));
+    const reason = (error instanceof Error ? error.message : String(error)).split(/,| in JSON/)[0];
     throw new ConfigError(path, [
-      {
-        path: '$',
-        message: `is not valid JSON${where}: ${message.replace(/ in JSON at position \d+.*$/, '')}`,
-      },
+      { path: '$', message: `is not valid JSON at line ${line}, column ${column}: ${reason}` },
     ]);
   }
 }
