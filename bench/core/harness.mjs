@@ -2,10 +2,13 @@
 // `batch` times, so the timer's own cost (~50 ns per sample) is spread over the batch; samples
 // are then reported per operation. Noise is reported, not hidden: median, p99, quartiles, min
 // and max over all samples, plus the sample count.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 
-/** @typedef {{ name: string, group: string, unit_ops: number, fn: () => unknown, batch?: number, target?: { max_ns_per_unit?: number, min_ops_per_s?: number, label: string } }} Case */
+/** @typedef {{ name: string, group: string, unit_ops: number, fn: () => unknown, async?: boolean, batch?: number, target?: { max_ns_per_unit?: number, min_ops_per_s?: number, label: string } }} Case */
 
 /** @type {unknown} */
 let sink;
@@ -25,9 +28,16 @@ export async function runCases(cases, options) {
   for (const c of cases) {
     const batch = c.batch ?? 1;
     const fn = c.fn;
-    bench.add(c.name, () => {
-      for (let i = 0; i < batch; i++) sink = fn();
-    });
+    if (c.async === true) {
+      // Awaiting each call is part of what is measured: it is what a caller pays.
+      bench.add(c.name, async () => {
+        for (let i = 0; i < batch; i++) sink = await fn();
+      });
+    } else {
+      bench.add(c.name, () => {
+        for (let i = 0; i < batch; i++) sink = fn();
+      });
+    }
   }
   await bench.run();
   return cases.map((c, i) => {
@@ -91,4 +101,60 @@ function round(n) {
 
 export function keepAlive() {
   return sink;
+}
+
+/** Options every runner takes: --quick (shorter), --smoke (just runs), --out DIR. */
+export function runnerArgs() {
+  const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
+  const smoke = args.includes('--smoke');
+  const outIndex = args.indexOf('--out');
+  const outDir =
+    (outIndex >= 0 ? args[outIndex + 1] : undefined) ??
+    fileURLToPath(new URL('../results/', import.meta.url));
+  const mode = smoke ? 'smoke' : quick ? 'quick' : 'full';
+  const timing = smoke
+    ? { timeMs: 5, warmupMs: 1 }
+    : quick
+      ? { timeMs: 150, warmupMs: 50 }
+      : { timeMs: 1500, warmupMs: 300 };
+  return { mode, outDir, timing };
+}
+
+/** @param {number} ns */
+const fmt = (ns) => (ns < 1000 ? `${ns} ns` : `${Math.round(ns / 10) / 100} µs`);
+
+/**
+ * Write `<suite>.json` (every sample statistic, machine and Node info) and `<suite>.md` (the
+ * table the docs copy), and print the table.
+ * @param {{ suite: string, title: string, column: string, note: string, mode: string, outDir: string, started: number, results: Awaited<ReturnType<typeof runCases>> }} r
+ */
+export function writeReport(r) {
+  const report = {
+    suite: r.suite,
+    date: new Date().toISOString(),
+    mode: r.mode,
+    duration_s: Math.round((Date.now() - r.started) / 100) / 10,
+    machine: machineInfo(),
+    results: r.results,
+  };
+  const lines = [
+    `# ${r.title} (${report.mode})`,
+    '',
+    `${report.date.slice(0, 10)} · Node ${report.machine.node} · ${report.machine.cpu} (${report.machine.cores} cores) · ${report.duration_s} s`,
+    '',
+    `| ${r.column} | case | ops/s | p50 | p99 | target |`,
+    '|---|---|---:|---:|---:|---|',
+    ...r.results.map(
+      (x) =>
+        `| ${x.group} | ${x.name} | ${x.units_per_s.toLocaleString('en-US')} | ${fmt(x.ns_per_unit.p50)} | ${fmt(x.ns_per_unit.p99)} | ${x.target === undefined ? '' : `${x.target.label} ${x.target.met ? '✅' : '❌'}`} |`,
+    ),
+    '',
+    r.note,
+  ];
+  mkdirSync(r.outDir, { recursive: true });
+  writeFileSync(join(r.outDir, `${r.suite}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(r.outDir, `${r.suite}.md`), `${lines.join('\n')}\n`);
+  console.log(lines.join('\n'));
+  console.log(`\nwrote ${join(r.outDir, `${r.suite}.json`)} and ${r.suite}.md`);
 }

@@ -1,9 +1,6 @@
 // `npm run bench:core`: ops/s and per-decision latency of every decision core on realistic
 // inputs, with the targets of the core issue checked. Writes JSON and a markdown table to
 // bench/results/. Options: --quick (shorter runs), --out DIR.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   arbitrateActions,
   compileAlertQueue,
@@ -25,16 +22,9 @@ import {
   stepAlertQueue,
   validateOutput,
 } from '@wardwright/core';
-import { keepAlive, machineInfo, runCases } from './harness.mjs';
+import { keepAlive, runCases, runnerArgs, writeReport } from './harness.mjs';
 
-const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-// --smoke: a few milliseconds per case, to check that every case still runs (the test suite).
-const smoke = args.includes('--smoke');
-const outIndex = args.indexOf('--out');
-const outDir =
-  (outIndex >= 0 ? args[outIndex + 1] : undefined) ??
-  fileURLToPath(new URL('../results/', import.meta.url));
+const { mode, outDir, timing } = runnerArgs();
 
 // ---------------------------------------------------------------------------------------------
 // Inputs, built once
@@ -382,42 +372,15 @@ const cases = [
 // ---------------------------------------------------------------------------------------------
 
 const started = Date.now();
-const results = await runCases(
-  cases,
-  smoke
-    ? { timeMs: 5, warmupMs: 1 }
-    : quick
-      ? { timeMs: 150, warmupMs: 50 }
-      : { timeMs: 1500, warmupMs: 300 },
-);
+const results = await runCases(cases, timing);
 keepAlive();
-const report = {
+writeReport({
   suite: 'core',
-  date: new Date().toISOString(),
-  mode: smoke ? 'smoke' : quick ? 'quick' : 'full',
-  duration_s: Math.round((Date.now() - started) / 100) / 10,
-  machine: machineInfo(),
+  title: 'Core decision benchmarks',
+  column: 'core',
+  note: 'ops/s is 1 / p50. Each sample times a batch of calls; p50/p99 are per call (per chunk for TTSR).',
+  mode,
+  outDir,
+  started,
   results,
-};
-
-/** @param {number} ns */
-const fmt = (ns) => (ns < 1000 ? `${ns} ns` : `${Math.round(ns / 10) / 100} µs`);
-const lines = [
-  `# Core decision benchmarks (${report.mode})`,
-  '',
-  `${report.date.slice(0, 10)} · Node ${report.machine.node} · ${report.machine.cpu} (${report.machine.cores} cores) · ${report.duration_s} s`,
-  '',
-  '| core | case | ops/s | p50 | p99 | target |',
-  '|---|---|---:|---:|---:|---|',
-  ...results.map(
-    (r) =>
-      `| ${r.group} | ${r.name} | ${r.units_per_s.toLocaleString('en-US')} | ${fmt(r.ns_per_unit.p50)} | ${fmt(r.ns_per_unit.p99)} | ${r.target === undefined ? '' : `${r.target.label} ${r.target.met ? '✅' : '❌'}`} |`,
-  ),
-  '',
-  'ops/s is 1 / p50. Each sample times a batch of calls; p50/p99 are per call (per chunk for TTSR).',
-];
-mkdirSync(outDir, { recursive: true });
-writeFileSync(join(outDir, 'core.json'), `${JSON.stringify(report, null, 2)}\n`);
-writeFileSync(join(outDir, 'core.md'), `${lines.join('\n')}\n`);
-console.log(lines.join('\n'));
-console.log(`\nwrote ${join(outDir, 'core.json')} and core.md`);
+});

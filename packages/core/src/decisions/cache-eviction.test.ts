@@ -22,6 +22,7 @@ import {
   InsertResultSchema,
   initialHistoryStore,
   insertEntry,
+  insertEntryInPlace,
   type ReadHistoryOptions,
   ReadHistoryOptionsSchema,
   readHistory,
@@ -669,6 +670,32 @@ function run(store: CompiledHistoryStore, ops: readonly Op[]) {
 }
 
 describe('history store properties', () => {
+  it('inserting in place gives the same states, entries and evictions as insertEntry', () => {
+    fc.assert(
+      fc.property(arbitraryConfig, arbitraryOps, (config, ops) => {
+        const store = compileHistoryStore(config);
+        let pure = initialHistoryStore();
+        let owned: HistoryStoreState = initialHistoryStore();
+        for (const op of ops) {
+          if (op.op === 'expire') {
+            pure = expireEntries(store, pure, op.now_ms).state;
+            owned = expireEntries(store, owned, op.now_ms).state;
+            continue;
+          }
+          const before = structuredClone(pure);
+          const a = insertEntry(store, pure, op.item, op.now_ms);
+          const b = insertEntryInPlace(store, owned, op.item, op.now_ms);
+          expect(pure).toEqual(before);
+          expect(b.state).toEqual(a.state);
+          expect(b.evicted).toEqual(a.evicted);
+          expect(b.entry).toEqual(a.entry);
+          pure = a.state;
+          owned = b.state;
+        }
+      }),
+    );
+  });
+
   it('E2 with only a global bound, the retained set is the top-c by (created_at, sequence)', () => {
     fc.assert(
       fc.property(

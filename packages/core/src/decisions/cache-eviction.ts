@@ -196,6 +196,30 @@ export function insertEntry(
   input: HistoryEntryInput,
   now_ms: number,
 ): InsertResult {
+  return insert(store, state, input, now_ms, false);
+}
+
+/**
+ * `insertEntry` for a store that owns its state and never shares it: `state.entries` and
+ * `state.scope_counts` are updated in place (and returned in the new state), so an insert costs
+ * the evictions it makes instead of a copy of the whole store. Internal to the SDK's stores.
+ */
+export function insertEntryInPlace(
+  store: CompiledHistoryStore,
+  state: HistoryStoreState,
+  input: HistoryEntryInput,
+  now_ms: number,
+): InsertResult {
+  return insert(store, state, input, now_ms, true);
+}
+
+function insert(
+  store: CompiledHistoryStore,
+  state: HistoryStoreState,
+  input: HistoryEntryInput,
+  now_ms: number,
+  inPlace: boolean,
+): InsertResult {
   checkTime(now_ms, 'now_ms');
   const entry = normaliseEntry(input, state.next_sequence);
   if (store.max_bytes !== null && entrySizeBytes(entry) > store.max_bytes) {
@@ -216,9 +240,16 @@ export function insertEntry(
     n === 0 || old[n - 1]!.created_at_ms <= entry.created_at_ms
       ? n
       : firstCreatedAfter(old, entry.created_at_ms);
-  // The one copy of the array an insert makes; evictions then trim it in place.
-  const candidates = old.toSpliced(position, 0, entry);
-  const counts = state.scope_counts.slice();
+  // The one copy of the array an insert makes (none in place); evictions then trim it.
+  let candidates: HistoryEntry[];
+  if (inPlace) {
+    candidates = old as HistoryEntry[];
+    if (position === n) candidates.push(entry);
+    else candidates.splice(position, 0, entry);
+  } else {
+    candidates = old.toSpliced(position, 0, entry);
+  }
+  const counts = inPlace ? (state.scope_counts as ScopeCount[]) : state.scope_counts.slice();
   const group = groupOf(entry.scope, store.scope_key);
   const members = adjustCount(counts, group, 1);
   const total = state.total_bytes + entrySizeBytes(entry);

@@ -266,6 +266,7 @@ export function evaluateHistoryRule(
   // Window is (now_ms - within_ms, now_ms]: an entry exactly within_ms old has left it.
   const oldest = rule.within_ms === null ? Number.NEGATIVE_INFINITY : now_ms - rule.within_ms;
   const pattern = patternOf(rule);
+  const memo = pattern === null ? undefined : memoOf(pattern);
   const matched: number[] = [];
   let considered = 0;
   let count = 0;
@@ -278,7 +279,7 @@ export function evaluateHistoryRule(
     if (filter_kind !== null && entry.kind !== filter_kind) continue;
     if (filter_key !== null && entry.key !== filter_key) continue;
     considered++;
-    if (pattern === null || pattern.test(entry.text)) {
+    if (pattern === null || matches(pattern, memo!, entry)) {
       count++;
       if (matched.length < MAX_MATCHED_SEQUENCES) matched.push(entry.sequence);
     }
@@ -296,6 +297,35 @@ export function evaluateHistoryRule(
       matched_sequences: matched,
     },
   };
+}
+
+/**
+ * Each request re-reads the same history, and an entry never changes once stored, so whether a
+ * pattern matches an entry is computed once and remembered for as long as the entry lives.
+ * Purely a cache: the outcome is the same with or without it.
+ */
+const matchMemo = new WeakMap<TextPattern, WeakMap<HistoryEntry, boolean>>();
+
+function memoOf(pattern: TextPattern): WeakMap<HistoryEntry, boolean> {
+  let memo = matchMemo.get(pattern);
+  if (memo === undefined) {
+    memo = new WeakMap();
+    matchMemo.set(pattern, memo);
+  }
+  return memo;
+}
+
+function matches(
+  pattern: TextPattern,
+  memo: WeakMap<HistoryEntry, boolean>,
+  entry: HistoryEntry,
+): boolean {
+  let hit = memo.get(entry);
+  if (hit === undefined) {
+    hit = pattern.test(entry.text);
+    memo.set(entry, hit);
+  }
+  return hit;
 }
 
 /** The regex a rule counts with; `null` counts every entry in the window. */

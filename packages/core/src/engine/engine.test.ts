@@ -5,7 +5,7 @@ import { memoryAlertSink } from './alert-sinks.ts';
 import { planOf, userRequest } from './engine.fixtures.ts';
 import { createEngine, InvalidRequestError, ShadowDivergenceError } from './engine.ts';
 import { ManualClock, type Provider, type ProviderCall } from './provider.ts';
-import { ReceiptSchema } from './receipt.ts';
+import { type Receipt, ReceiptSchema } from './receipt.ts';
 import { memoryReceiptStore } from './receipt-store.ts';
 
 /** A provider that answers each attempt from a list and remembers what it was sent. */
@@ -41,7 +41,7 @@ describe('engine: request phase outcomes', () => {
       ],
     });
     const { provider, calls } = scripted('hello');
-    const receipts = memoryReceiptStore();
+    const receipts = memoryReceiptStore<Receipt>();
     const seen: string[] = [];
     const engine = createEngine({
       plan,

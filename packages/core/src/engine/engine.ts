@@ -23,7 +23,7 @@ import type { ConfigIssue } from '../errors/config-error.ts';
 import { hasMarker, WardwrightError } from '../errors/wardwright-error.ts';
 import { schemaIssues } from '../schema/validator.ts';
 import { utf8Length } from '../text/utf8.ts';
-import { digestJson, sha256 } from '../util/hash.ts';
+import { digestJson, hash64Hex, sha256 } from '../util/hash.ts';
 import { type AlertQueue, createAlertQueue } from './alert-queue.ts';
 import type { AlertSink } from './alert-sinks.ts';
 import { memoryAlertSink } from './alert-sinks.ts';
@@ -225,8 +225,9 @@ export function createEngine(options: EngineOptions): Engine {
     const request = raw as ChatRequest;
 
     const started = clock.now();
-    const input_digest = digestJson({ request, caller });
-    const receipt_id = `rcpt_${sha256(`${plan.artifact_hash}|${input_digest}|${started}|${sequence++}`).slice(7, 23)}`;
+    // The request as received (its key order included): what a replay must send again.
+    const input_digest = sha256(JSON.stringify({ request, caller }));
+    const receipt_id = `rcpt_${hash64Hex(`${plan.artifact_hash}|${input_digest}|${started}|${sequence++}`)}`;
 
     // The request counts toward its own thresholds: it is recorded before rules run.
     const scope = callerScope(caller);
@@ -240,6 +241,9 @@ export function createEngine(options: EngineOptions): Engine {
       caller,
       now_ms: started,
       history: history.entries(),
+      ...(history.scoped === undefined
+        ? {}
+        : { scoped: (key: string, value: string) => history.scoped!(key, value) }),
       stateOf: (id: string) => stateOf(id, caller),
     };
     const evaluation = await evaluateRequest(plan, evaluationInput);
@@ -517,9 +521,18 @@ async function respond(
       messages.push({ role: 'system', name: REMINDER_NAME, content: reminder });
     if (feedback !== null)
       messages.push({ role: 'system', name: feedback.name, content: feedback.content });
-    const controller = new AbortController();
-    const abortFromClient = () => controller.abort(options.signal?.reason);
-    options.signal?.addEventListener('abort', abortFromClient, { once: true });
+    // Created when the provider first reads `signal`: a provider that never listens (scripted
+    // replies) costs no controller, and a halt or a client abort still reaches one that does.
+    let controller: AbortController | undefined;
+    const abortFromClient = () => controller?.abort(options.signal?.reason);
+    const signalFor = () => {
+      if (controller === undefined) {
+        controller = new AbortController();
+        if (options.signal?.aborted === true) controller.abort(options.signal.reason);
+        else options.signal?.addEventListener('abort', abortFromClient, { once: true });
+      }
+      return controller.signal;
+    };
     const attemptStart = clock.now();
     const record: AttemptRecord = {
       index,
@@ -541,7 +554,9 @@ async function respond(
         stream: streaming,
         attempt_index: index,
         request,
-        signal: controller.signal,
+        get signal() {
+          return signalFor();
+        },
       });
     } catch (error) {
       reply = {
@@ -583,7 +598,7 @@ async function respond(
       } else {
         for await (const chunk of reply.chunks) {
           if (!(await feed(chunk))) {
-            controller.abort('stream policy halted the attempt');
+            controller?.abort('stream policy halted the attempt');
             break;
           }
         }

@@ -45,6 +45,8 @@ export interface RequestPhaseInput {
   now_ms: number;
   /** History ascending by `(created_at_ms, sequence)`, this request's entries included. */
   history: readonly HistoryEntry[];
+  /** The entries of one scope value, when the store indexes that key (see `HistoryStore`). */
+  scoped?: (scope_key: string, value: string) => readonly HistoryEntry[] | undefined;
   /** The caller's current state of a machine, or null when it has no scope value. */
   stateOf: (machine_id: string) => MachineState | null;
 }
@@ -121,7 +123,12 @@ export async function evaluateRequest(
         break;
       }
       case 'history': {
-        const result = evaluateHistoryRule(rule.rule, input.history, input.caller, input.now_ms);
+        const result = evaluateHistoryRule(
+          rule.rule,
+          historyOf(input, rule.rule.scope),
+          input.caller,
+          input.now_ms,
+        );
         const matched = result.kind === 'triggered';
         rules.push(
           outcome(
@@ -494,8 +501,9 @@ function historyFor(
   const oldest =
     query.within_ms === null ? Number.NEGATIVE_INFINITY : input.now_ms - query.within_ms;
   const picked: JsonValue[] = [];
-  for (let i = input.history.length - 1; i >= 0 && picked.length < Math.min(query.last, 64); i--) {
-    const entry = input.history[i]!;
+  const history = historyOf(input, query.scope);
+  for (let i = history.length - 1; i >= 0 && picked.length < Math.min(query.last, 64); i--) {
+    const entry = history[i]!;
     if (entry.created_at_ms > input.now_ms) continue;
     if (entry.created_at_ms <= oldest) break;
     if (entry.scope[query.scope] !== value) continue;
@@ -508,4 +516,11 @@ function historyFor(
     });
   }
   return picked.reverse();
+}
+
+/** The smallest list that holds the caller's entries for `scope_key`. */
+function historyOf(input: RequestPhaseInput, scope_key: string): readonly HistoryEntry[] {
+  const value = (input.caller as Record<string, string | undefined>)[scope_key];
+  if (typeof value !== 'string' || input.scoped === undefined) return input.history;
+  return input.scoped(scope_key, value) ?? input.history;
 }

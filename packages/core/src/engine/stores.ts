@@ -4,9 +4,9 @@ import {
   type HistoryStoreState,
   type InsertResult,
   initialHistoryStore,
-  insertEntry,
+  insertEntryInPlace,
 } from '../decisions/cache-eviction.ts';
-import type { HistoryEntry } from '../decisions/history-entry.ts';
+import { compareEntries, type HistoryEntry } from '../decisions/history-entry.ts';
 
 /**
  * The engine's synchronous stores for history and state-machine state. Synchronous on purpose:
@@ -17,20 +17,63 @@ import type { HistoryEntry } from '../decisions/history-entry.ts';
 export interface HistoryStore {
   /** Every entry, ascending by `(created_at_ms, sequence)`. */
   entries(): readonly HistoryEntry[];
+  /**
+   * The entries of one scope value, ascending, when the store keeps an index for `scope_key`;
+   * `undefined` otherwise (the engine then filters `entries()`). Rules then read their window
+   * without walking every other session's history.
+   */
+  scoped?(scope_key: string, value: string): readonly HistoryEntry[] | undefined;
   insert(entry: HistoryEntryInput, now_ms: number): InsertResult;
 }
 
-/** A bounded in-memory history store: the eviction core, holding its own state. */
+/**
+ * A bounded in-memory history store: the eviction core holding its own state, plus an index of
+ * the entries of each value of the store's `scope_key` (kept in step with every insert and
+ * eviction).
+ */
 export function memoryHistoryStore(
   config: CompiledHistoryStore,
   initial: HistoryStoreState = initialHistoryStore(),
 ): HistoryStore & { state(): HistoryStoreState } {
-  let state = initial;
+  // A private copy: inserts update it in place, so the caller's state is never touched.
+  let state: HistoryStoreState = {
+    ...initial,
+    entries: [...initial.entries],
+    scope_counts: [...initial.scope_counts],
+  };
+  const key = config.scope_key;
+  const index = new Map<string, HistoryEntry[]>();
+  const add = (entry: HistoryEntry) => {
+    const value = entry.scope[key];
+    if (value === undefined) return;
+    let list = index.get(value);
+    if (list === undefined) {
+      list = [];
+      index.set(value, list);
+    }
+    // Usually an append; an entry dated in the past slides back to its place.
+    let at = list.length;
+    while (at > 0 && compareEntries(list[at - 1]!, entry) > 0) at--;
+    list.splice(at, 0, entry);
+  };
+  const remove = (entry: HistoryEntry) => {
+    const value = entry.scope[key];
+    if (value === undefined) return;
+    const list = index.get(value);
+    if (list === undefined) return;
+    const at = list.findIndex((e) => e.sequence === entry.sequence);
+    if (at >= 0) list.splice(at, 1);
+    if (list.length === 0) index.delete(value);
+  };
+  for (const entry of state.entries) add(entry);
   return {
     entries: () => state.entries,
+    scoped: (scope_key, value) => (scope_key === key ? (index.get(value) ?? []) : undefined),
     insert(entry, now_ms) {
-      const result = insertEntry(config, state, entry, now_ms);
+      const result = insertEntryInPlace(config, state, entry, now_ms);
       state = result.state;
+      add(result.entry);
+      for (const evicted of result.evicted) remove(evicted.entry);
       return result;
     },
     state: () => state,

@@ -40,3 +40,21 @@ export function sha256(text: string): string {
 export function digestJson(value: unknown): string {
   return sha256(canonicalJson(value));
 }
+
+/**
+ * A fast 64-bit non-cryptographic hash (two interleaved 32-bit multiply-xorshift lanes), as
+ * 16 hex digits. For identifiers derived from values that are already digests: it only has to
+ * spread them, not resist an attacker.
+ */
+export function hash64Hex(text: string): string {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (h2 >>> 0).toString(16).padStart(8, '0') + (h1 >>> 0).toString(16).padStart(8, '0');
+}

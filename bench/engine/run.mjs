@@ -1,0 +1,245 @@
+// `npm run bench:engine`: what the engine adds per request, on top of the decision cores:
+// the request phase alone (10 literal rules + 2 history rules), and a whole simulated request
+// through `engine.handle` (provider answering at once) including the receipt. Writes JSON and
+// a markdown table to bench/results/. Options: --quick, --smoke, --out DIR.
+import {
+  compileArtifact,
+  createEngine,
+  evaluateRequest,
+  initialHistoryStore,
+  insertEntry,
+  ManualClock,
+  memoryHistoryStore,
+  memoryReceiptStore,
+} from '@wardwright/core';
+import { keepAlive, runCases, runnerArgs, writeReport } from '../core/harness.mjs';
+
+const { mode, outDir, timing } = runnerArgs();
+
+// ---------------------------------------------------------------------------------------------
+// Inputs, built once
+// ---------------------------------------------------------------------------------------------
+
+const literalRules = [
+  'drop table',
+  'rm -rf /',
+  'ignore previous instructions',
+  'begin private key',
+  'aws_secret_access_key',
+  'password:',
+  'ssn:',
+  'credit card number',
+  'jailbreak',
+  'confidential',
+].map((needle, i) => ({
+  kind: 'match',
+  id: `literal-${i}`,
+  contains: needle,
+  actions: [i % 2 === 0 ? { action: 'block' } : { action: 'alert', severity: 'warning' }],
+}));
+const historyRules = [
+  {
+    kind: 'history',
+    id: 'busy-session',
+    scope: 'session_id',
+    threshold: 50,
+    window: { last: 64, within_ms: 600_000 },
+    actions: [{ action: 'switch_model', target_model: 'large' }],
+  },
+  {
+    kind: 'history',
+    id: 'repeated-secret',
+    scope: 'session_id',
+    threshold: 3,
+    pattern: 'api[_ -]?key',
+    filter: { kind: 'request_text' },
+    actions: [{ action: 'block' }],
+  },
+];
+const artifact = {
+  schema: 'wardwright.artifact.v1',
+  model: { id: 'bench', version: '1' },
+  targets: [
+    { model: 'small', context_window: 8_192 },
+    { model: 'large', context_window: 200_000 },
+  ],
+  prompt_transforms: { preamble: 'You are a careful assistant.' },
+  request_rules: [...literalRules, ...historyRules],
+};
+const plan = await compileArtifact(artifact);
+const streamPlan = await compileArtifact({
+  ...artifact,
+  stream_rules: [
+    { id: 'mask-key', action: 'rewrite_window', regex: 'sk-[A-Za-z0-9]{16}', horizon_bytes: 32 },
+    {
+      id: 'no-old',
+      action: 'retry_with_reminder',
+      contains: 'OldClient(',
+      reminder: 'Use NewClient.',
+      horizon_bytes: 32,
+    },
+  ],
+});
+const guardPlan = await compileArtifact({
+  ...artifact,
+  structured_output: {
+    schemas: [
+      {
+        id: 'answer',
+        schema: {
+          type: 'object',
+          required: ['answer', 'confidence'],
+          properties: { answer: { type: 'string' }, confidence: { type: 'number' } },
+        },
+      },
+    ],
+    semantic_rules: [
+      { kind: 'json_path_number', id: 'confidence', path: '/confidence', gte: 0, lte: 1 },
+    ],
+  },
+});
+
+const caller = { session_id: 'session-1', tenant_id: 'acme' };
+const request = {
+  model: 'bench',
+  messages: [
+    { role: 'system', content: 'You help engineers write TypeScript.' },
+    {
+      role: 'user',
+      content: `How do I read a file line by line in Node? ${'Some context. '.repeat(20)}`,
+    },
+    { role: 'assistant', content: 'Use readline with a file stream.' },
+    { role: 'user', content: 'And how do I handle errors while doing so?' },
+  ],
+};
+// 64 entries of this session's history plus three other sessions: what a busy store holds.
+let history = initialHistoryStore();
+const config = plan.history;
+for (let i = 0; i < 256; i++) {
+  history = insertEntry(
+    config,
+    history,
+    {
+      created_at_ms: 1_000 + i,
+      kind: i % 3 === 0 ? 'tool_call' : 'request_text',
+      key: '',
+      scope: { session_id: `session-${i % 4}` },
+      text: i % 7 === 0 ? 'my api key is ...' : 'some earlier request text',
+    },
+    1_000 + i,
+  ).state;
+}
+// The engine reads history through its store's per-session index; the bench does the same.
+const phaseStore = memoryHistoryStore(plan.history, history);
+const phaseInput = {
+  request,
+  caller,
+  now_ms: 2_000,
+  history: phaseStore.entries(),
+  scoped: (/** @type {string} */ key, /** @type {string} */ value) =>
+    phaseStore.scoped?.(key, value),
+  stateOf: () => null,
+};
+
+/** An engine whose provider answers at once; the history store starts as above. */
+function engineFor(p, reply) {
+  const clock = new ManualClock(2_000);
+  return createEngine({
+    plan: p,
+    provider: async () => reply(),
+    clock,
+    history: memoryHistoryStore(p.history, history),
+    receipts: memoryReceiptStore({ max_receipts: 1_000 }),
+  });
+}
+const answer = 'Wrap the stream in try/catch and listen for the error event on the file stream.';
+const plainEngine = engineFor(plan, () => ({ kind: 'text', text: answer }));
+const wholeGovernedEngine = engineFor(streamPlan, () => ({ kind: 'text', text: answer }));
+const guardEngine = engineFor(guardPlan, () => ({
+  kind: 'text',
+  text: '{"answer":"Use try/catch.","confidence":0.9}',
+}));
+const pieces = answer.match(/.{1,16}/g) ?? [];
+const streamEngine = engineFor(streamPlan, () => ({
+  kind: 'stream',
+  chunks: (async function* () {
+    yield* pieces;
+  })(),
+}));
+const streamRequest = { ...request, stream: true };
+
+// ---------------------------------------------------------------------------------------------
+// Cases
+// ---------------------------------------------------------------------------------------------
+
+/** @type {import('../core/harness.mjs').Case[]} */
+const cases = [
+  {
+    group: 'request phase',
+    name: 'evaluateRequest: 10 literal + 2 history rules, 4 messages, 256-entry store',
+    unit_ops: 1,
+    batch: 20,
+    async: true,
+    fn: () => evaluateRequest(plan, phaseInput),
+    target: { max_ns_per_unit: 10_000, label: '≤ 10 µs' },
+  },
+  {
+    group: 'full request',
+    name: 'engine.handle, non-streaming, same rules, receipt built and stored',
+    unit_ops: 1,
+    batch: 10,
+    async: true,
+    fn: () => plainEngine.handle(request, { caller }),
+    target: { max_ns_per_unit: 50_000, label: '≤ 50 µs' },
+  },
+  {
+    group: 'full request',
+    name: 'engine.handle, non-streaming, + 2 stream rules on the whole answer',
+    unit_ops: 1,
+    batch: 10,
+    async: true,
+    fn: () => wholeGovernedEngine.handle(request, { caller }),
+  },
+  {
+    group: 'full request',
+    name: 'engine.handle, non-streaming, + structured output (schema + semantic rule)',
+    unit_ops: 1,
+    batch: 10,
+    async: true,
+    fn: () => guardEngine.handle(request, { caller }),
+  },
+  {
+    group: 'full request',
+    name: 'engine.handle, streaming 16-byte chunks through 2 stream rules',
+    unit_ops: 1,
+    batch: 5,
+    async: true,
+    fn: () => streamEngine.handle(streamRequest, { caller, onRelease: () => {} }),
+  },
+  {
+    group: 'compile',
+    name: 'compileArtifact: 12 request rules, 2 stream rules',
+    unit_ops: 1,
+    batch: 1,
+    async: true,
+    fn: () =>
+      compileArtifact({
+        ...artifact,
+        stream_rules: streamPlan.artifact.stream_rules,
+      }),
+  },
+];
+
+const started = Date.now();
+const results = await runCases(cases, timing);
+keepAlive();
+writeReport({
+  suite: 'engine',
+  title: 'Engine overhead benchmarks',
+  column: 'phase',
+  note: 'ops/s is 1 / p50. The provider answers at once, so these are the engine’s own costs; each sample awaits a batch of calls.',
+  mode,
+  outDir,
+  started,
+  results,
+});
