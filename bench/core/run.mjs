@@ -292,10 +292,24 @@ const cases = [
   },
   {
     group: 'history',
-    name: 'regex_count rule over a 64-entry window (the session’s entries)',
+    name: 'regex_count rule over a 64-entry window, entries seen before (memoised)',
     unit_ops: 1,
     batch: 20,
     fn: () => evaluateHistoryRule(regexRule, sessionEntries, caller, 2_000),
+  },
+  {
+    group: 'history',
+    name: 'regex_count rule over a 64-entry window, every entry new (incl. 64 copies)',
+    unit_ops: 1,
+    batch: 5,
+    // Fresh entry objects defeat the per-entry memo: the cost of a window seen for the first time.
+    fn: () =>
+      evaluateHistoryRule(
+        regexRule,
+        sessionEntries.map((e) => ({ ...e })),
+        caller,
+        2_000,
+      ),
   },
   {
     group: 'ttsr',
