@@ -37,9 +37,14 @@ const RulePath = Type.String({
   description: 'RFC 6901 JSON Pointer into the parsed output, e.g. `/confidence` or `/items/0`.',
 });
 
+const Description = Type.Optional(
+  Type.String({ description: 'What the rule is for, for reviewers.' }),
+);
+
 const NumberRuleSchema = Type.Object(
   {
     id: RuleId,
+    description: Description,
     kind: Type.Literal('json_path_number'),
     path: RulePath,
     gte: Type.Optional(Type.Number()),
@@ -57,6 +62,7 @@ const NumberRuleSchema = Type.Object(
 const NotContainsRuleSchema = Type.Object(
   {
     id: RuleId,
+    description: Description,
     kind: Type.Literal('json_path_string_not_contains'),
     path: RulePath,
     pattern: Type.String({

@@ -29,6 +29,7 @@ const MaxHoldMs = Type.Integer({
 /** Keys every rule may have, whatever its action. */
 const common = {
   id: Id,
+  description: Type.Optional(Type.String({ description: 'What the rule is for, for reviewers.' })),
   contains: Type.Optional(Contains),
   regex: Type.Optional(Regex),
   horizon_bytes: Type.Optional(HorizonBytes),

@@ -170,7 +170,9 @@ const ScriptRuleSchema = rule('script', {
       {
         scope: Type.String({ minLength: 1, description: 'Caller scope key, e.g. `session_id`.' }),
         kind: Type.Optional(Type.String({ minLength: 1 })),
-        last: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+        last: Type.Optional(
+          Type.Integer({ minimum: 1, maximum: 64, description: 'Newest entries. Default 64.' }),
+        ),
         within_ms: Type.Optional(Type.Integer({ minimum: 1 })),
       },
       {

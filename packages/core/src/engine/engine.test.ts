@@ -101,6 +101,29 @@ describe('engine: request phase outcomes', () => {
     expectValidReceipt(result.receipt);
   });
 
+  it('folds case for regex rules too, unless case_sensitive', async () => {
+    const plan = await planOf({
+      request_rules: [
+        { kind: 'match', id: 'folded', regex: 'Deploy [A-Z]+', actions: [{ action: 'annotate' }] },
+        {
+          kind: 'match',
+          id: 'exact',
+          regex: 'Deploy [A-Z]+',
+          case_sensitive: true,
+          actions: [{ action: 'annotate' }],
+        },
+      ],
+    });
+    const result = await createEngine({ plan, provider: scripted('ok').provider }).handle(
+      userRequest('please deploy prod'),
+    );
+    expect(result.receipt.rules.map((r) => [r.rule_id, r.outcome])).toEqual([
+      ['folded', 'matched'],
+      ['exact', 'not_matched'],
+    ]);
+    expect(result.receipt.rules[0]?.evidence).toMatchObject({ excerpt: 'deploy prod' });
+  });
+
   it('routes by context window, and a switch_model rule forces the model', async () => {
     const plan = await planOf({
       request_rules: [
@@ -316,6 +339,35 @@ describe('engine: history, tools and state', () => {
       tools: [{ type: 'function', function: { name: 'browser.open' } }],
     });
     expect(offers.receipt.rules.map((r) => r.outcome)).toEqual(['not_matched', 'matched']);
+  });
+
+  it('counts a tool result toward its own tool-call threshold', async () => {
+    const plan = await planOf({
+      request_rules: [
+        {
+          kind: 'history',
+          id: 'shell-loop',
+          scope: 'session_id',
+          threshold: 2,
+          filter: { kind: 'tool_call', key: 'shell.exec' },
+          actions: [{ action: 'block' }],
+        },
+      ],
+    });
+    const engine = createEngine({ plan, provider: scripted('a', 'b').provider });
+    const toolResult = (id: string) => ({
+      messages: [
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id, function: { name: 'shell.exec', arguments: '{}' } }],
+        },
+        { role: 'tool', tool_call_id: id, content: 'ok' },
+      ],
+    });
+    const caller = { session_id: 's' };
+    expect((await engine.handle(toolResult('1'), { caller })).status).toBe('completed');
+    expect((await engine.handle(toolResult('2'), { caller })).status).toBe('policy_blocked');
   });
 
   it('moves a state machine per caller and gates rules on its state', async () => {
@@ -544,6 +596,25 @@ describe('engine: response phase', () => {
     });
     expect(result.receipt.attempts.map((a) => a.status)).toEqual(['stream_halted', 'completed']);
     expectValidReceipt(result.receipt);
+  });
+
+  it('keeps what a stream released before it failed: the client has those bytes', async () => {
+    const plan = await planOf({
+      stream_rules: [
+        { id: 'late-block', action: 'block', contains: 'FORBIDDEN', horizon_bytes: 4 },
+      ],
+    });
+    const released: string[] = [];
+    const result = await createEngine({
+      plan,
+      provider: scripted({ chunks: ['a fine start, ', 'then FORBIDDEN'] }).provider,
+    }).handle(userRequest('q', { stream: true }), { onRelease: (t) => void released.push(t) });
+    expect(result.status).toBe('stream_policy_blocked');
+    expect(result.text).toBe(released.join(''));
+    // A 4-byte horizon released all but the last 4 bytes of the first chunk.
+    expect(result.text).toBe('a fine sta');
+    expect(result.receipt.final.released_bytes).toBe(result.receipt.stream?.released_bytes);
+    expect(result.receipt.final.released_bytes).toBeGreaterThan(0);
   });
 
   it('stops reading the upstream stream when the governor halts, and aborts it', async () => {

@@ -57,6 +57,7 @@ import {
   type ChatRequest,
   ChatRequestSchema,
   lastUserMessage,
+  toolContextOf,
 } from './request.ts';
 import {
   type HistoryStore,
@@ -236,6 +237,20 @@ export function createEngine(options: EngineOptions): Engine {
       { created_at_ms: started, kind: 'request_text', scope, text: userText },
       started,
     );
+    // So is a tool result: the call it answers is history before any rule counts tool calls.
+    const tool = toolContextOf(request);
+    if (tool.phase === 'result_interpretation' && tool.names[0] !== undefined) {
+      history.insert(
+        {
+          created_at_ms: started,
+          kind: 'tool_call',
+          key: tool.names[0],
+          scope,
+          text: tool.arguments ?? '',
+        },
+        started,
+      );
+    }
     const evaluationInput = {
       request,
       caller,
@@ -247,21 +262,6 @@ export function createEngine(options: EngineOptions): Engine {
       stateOf: (id: string) => stateOf(id, caller),
     };
     const evaluation = await evaluateRequest(plan, evaluationInput);
-    if (
-      evaluation.tool_context.phase === 'result_interpretation' &&
-      evaluation.tool_context.names[0] !== undefined
-    ) {
-      history.insert(
-        {
-          created_at_ms: started,
-          kind: 'tool_call',
-          key: evaluation.tool_context.names[0],
-          scope,
-          text: evaluation.tool_context.arguments ?? '',
-        },
-        started,
-      );
-    }
     let shadow: ShadowRecord | null = null;
     if (options.shadow !== undefined) {
       const candidate = await evaluateRequest(options.shadow.plan, evaluationInput);
@@ -492,9 +492,11 @@ async function respond(
     guardDecision: GuardLoopFinalDecision | null,
     message?: string,
   ): ResponseOutcome => {
+    // A stream that failed after releasing bytes: the client has them, and the receipt says so.
+    const delivered = text ?? (streaming && releasedTotal !== '' ? releasedTotal : null);
     const outcome: ResponseOutcome = {
       status,
-      text,
+      text: delivered,
       attempts,
       guard:
         guardPlan === null || guardState === null || guardDecision === null

@@ -104,7 +104,8 @@ export async function evaluateRequest(
     }
     switch (rule.kind) {
       case 'match': {
-        const text = texts.get(rule.target, rule.case_sensitive);
+        // Literals compare lowercased text; a regex folds case itself (compiled with `(?i)`).
+        const text = texts.get(rule.target, rule.case_sensitive || rule.matcher === 'regex');
         const match = rule.pattern.find(text);
         const evidence =
           match === undefined

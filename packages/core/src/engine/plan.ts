@@ -273,7 +273,11 @@ function compileRequestRules(
         if (rule.contains !== undefined) {
           pattern = literalPattern(caseSensitive ? rule.contains : rule.contains.toLowerCase());
         } else {
-          const regex = compileRegex(rule.regex!, joinPath(at, 'regex'));
+          // Case folding for a regex is RE2's own `(?i)`, so `Deploy` or `[A-Z]` still match.
+          const regex = compileRegex(
+            caseSensitive ? rule.regex! : `(?i)${rule.regex!}`,
+            joinPath(at, 'regex'),
+          );
           if (regex.ok) pattern = regex.pattern;
           else issues.push(regex.issue);
         }

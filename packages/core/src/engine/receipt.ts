@@ -268,7 +268,7 @@ export const ReceiptSchema = Type.Object(
         blocked: Type.Boolean(),
         determining_rule_ids: Type.Array(Type.String(), {
           description:
-            'Rules that decided the outcome: the blocking rules when blocked, else every rule whose action changed the request or its route.',
+            'Rules that decided the outcome: the blocking rules when blocked, else every rule whose action changed the request, its route, alerts or state (annotations only are not counted).',
         }),
         actions: Type.Array(NormalizedActionSchema, { description: 'In application order.' }),
         conflicts: Type.Array(ActionConflictSchema),
