@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { schemaIssues } from '../schema/validator.ts';
 import { memoryAlertSink } from './alert-sinks.ts';
 import { planOf, userRequest } from './engine.fixtures.ts';
@@ -214,6 +214,7 @@ describe('engine: request phase outcomes', () => {
       provider: scripted('ok', 'ok').provider,
       clock,
       alert_sinks: { ops, audit },
+      alert_workers: false,
     });
     const first = await engine.handle(userRequest('help'));
     const second = await engine.handle(userRequest('help again'));
@@ -228,6 +229,23 @@ describe('engine: request phase outcomes', () => {
     await engine.alert_queues.get('ops')!.drain(clock.now());
     expect(ops.delivered.map((d) => d.alert.idempotency_key)).toEqual(['k1']);
     expect(audit.delivered).toHaveLength(0);
+  });
+
+  it('delivers alerts in the background by default, and close() stops the workers', async () => {
+    const plan = await planOf({
+      request_rules: [
+        { kind: 'match', id: 'page', contains: 'help', actions: [{ action: 'alert' }] },
+      ],
+    });
+    const sink = memoryAlertSink();
+    const engine = createEngine({
+      plan,
+      provider: scripted('ok').provider,
+      alert_sinks: { memory: sink },
+    });
+    await engine.handle(userRequest('help'));
+    await vi.waitFor(() => expect(sink.delivered).toHaveLength(1));
+    await engine.close();
   });
 
   it('refuses to start without a sink the artifact names', async () => {

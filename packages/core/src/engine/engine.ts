@@ -89,6 +89,11 @@ export interface EngineOptions {
   /** Marks receipts as simulated. */
   simulation?: boolean;
   /**
+   * Start a background delivery worker per alert sink. Default: true, except in simulation
+   * (which delivers with `queue.drain(now)` for determinism). `close()` stops them.
+   */
+  alert_workers?: boolean;
+  /**
    * Keep backend-measured CPU time and memory in receipts. They differ from run to run, so
    * simulation turns this off to keep receipts byte-identical. Default true.
    */
@@ -201,6 +206,9 @@ export function createEngine(options: EngineOptions): Engine {
         now: () => clock.now(),
       }),
     );
+  }
+  if (options.alert_workers ?? options.simulation !== true) {
+    for (const queue of queues.values()) queue.start();
   }
   let sequence = 0;
 
