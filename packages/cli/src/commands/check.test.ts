@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { goodArtifact, richArtifact, runMain, TempDir } from '../cli.fixtures.ts';
-import { removeAt } from './check.ts';
 
 let dir: TempDir;
 
@@ -135,27 +134,5 @@ describe('check, in-process', () => {
     expect(issues[0]).toMatch(/^ {2}\$\.description: is not a known key/);
     expect(issues[1]).toMatch(/^ {2}\$\.request_rules\[0\]\.entry: .*did you mean `decide`\?$/);
     expect(issues).toHaveLength(2);
-  });
-});
-
-describe('removeAt', () => {
-  it('deletes the object key a path ends with', () => {
-    const value = { a: [{ b: 1, 'c d': 2 }] };
-    expect(removeAt(value, '$.a[0].b')).toBe(true);
-    expect(removeAt(value, '$.a[0]["c d"]')).toBe(true);
-    expect(value).toEqual({ a: [{}] });
-  });
-
-  it('refuses array elements, missing keys, and paths it cannot read', () => {
-    const value = { a: [1], b: null, c: { d: 1 } };
-    expect(removeAt(value, '$.a[0]')).toBe(false);
-    expect(removeAt(value, '$.c.e')).toBe(false);
-    expect(removeAt(value, '$.b.x')).toBe(false);
-    expect(removeAt(value, '$.x.y.z')).toBe(false);
-    expect(removeAt(value, '$.a.length')).toBe(false);
-    expect(removeAt(value, '$')).toBe(false);
-    expect(removeAt(value, 'a.b')).toBe(false);
-    expect(removeAt(value, '$..c')).toBe(false);
-    expect(value).toEqual({ a: [1], b: null, c: { d: 1 } });
   });
 });

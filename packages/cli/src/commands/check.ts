@@ -68,7 +68,7 @@ async function checkFile(file: string, strict: boolean, context: Context): Promi
     plan = await loadArtifactFile(file, { backends: backendsFor(), strict });
   } catch (error) {
     if (ConfigError.isInstance(error)) {
-      return { ok: false, file, issues: await withHiddenIssues(file, error.issues, strict) };
+      return { ok: false, file, issues: [...error.issues] };
     }
     const code = fileErrorCode(error);
     if (code === undefined) throw error;
@@ -120,82 +120,4 @@ function printResult(result: FileResult, { io, out }: Context): void {
     `${out.green('✓')} ${result.file}  model ${s.model.id}@${s.model.version}  ${out.dim(shortHash(s.artifact_hash))} (${counts})\n`,
   );
   for (const w of s.warnings) io.out(`  ${out.yellow('!')} ${w.path}: ${w.message}\n`);
-}
-
-/**
- * Work-around: compileArtifact stops at shape errors, so a meaning error elsewhere (an unknown
- * switch_model target) only shows up after the next edit. To list it in the same run, the keys
- * the shape errors point at are removed from a copy, which is compiled again; its issues that
- * do not concern a removed key (nor its parents, which now miss it) are added.
- */
-async function withHiddenIssues(
-  file: string,
-  issues: readonly ConfigIssue[],
-  strict: boolean,
-): Promise<ConfigIssue[]> {
-  const all = [...issues];
-  let artifact: unknown;
-  try {
-    artifact = await readJsonFile(file);
-  } catch {
-    return all;
-  }
-  const removed = issues.map((issue) => issue.path).filter((path) => removeAt(artifact, path));
-  if (removed.length === 0) return all;
-  const base = dirname(resolve(file));
-  try {
-    const plan = await compileArtifact(artifact, {
-      backends: backendsFor(),
-      strict,
-      readSource: (path) => readFile(resolve(base, path), 'utf8'),
-    });
-    await plan.dispose();
-  } catch (error) {
-    if (!ConfigError.isInstance(error)) return all;
-    for (const issue of error.issues) {
-      const seen = all.some((i) => i.path === issue.path && i.message === issue.message);
-      if (!seen && !removed.some((path) => related(path, issue.path))) all.push(issue);
-    }
-  }
-  return all;
-}
-
-function related(a: string, b: string): boolean {
-  return a === b || isUnder(a, b) || isUnder(b, a);
-}
-
-function isUnder(path: string, parent: string): boolean {
-  return path.startsWith(parent) && (path[parent.length] === '.' || path[parent.length] === '[');
-}
-
-const SEGMENT = /\.([A-Za-z_$][A-Za-z0-9_$]*)|\[(0|[1-9][0-9]*)\]|\[("(?:[^"\\]|\\.)*")\]/y;
-
-/** Delete the object key a `$.a[0].b` path ends with; false when there is none to delete. */
-export function removeAt(root: unknown, path: string): boolean {
-  if (!path.startsWith('$')) return false;
-  const segments: (string | number)[] = [];
-  for (let i = 1; i < path.length; ) {
-    SEGMENT.lastIndex = i;
-    const m = SEGMENT.exec(path);
-    if (m === null) return false;
-    segments.push(m[1] ?? (m[2] === undefined ? (JSON.parse(m[3]!) as string) : Number(m[2])));
-    i = SEGMENT.lastIndex;
-  }
-  const last = segments.pop();
-  if (typeof last !== 'string') return false;
-  let node: unknown = root;
-  for (const segment of segments) {
-    if (typeof node !== 'object' || node === null) return false;
-    node = (node as Record<string | number, unknown>)[segment];
-  }
-  if (
-    typeof node !== 'object' ||
-    node === null ||
-    Array.isArray(node) ||
-    !Object.hasOwn(node, last)
-  ) {
-    return false;
-  }
-  delete (node as Record<string, unknown>)[last];
-  return true;
 }

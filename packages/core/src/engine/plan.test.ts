@@ -32,6 +32,55 @@ describe('compileArtifact: validation', () => {
     expect(typo.hint).toBe('did you mean `contains`?');
   });
 
+  it('checks meaning in every section whose shape is right, beside the shape issues', async () => {
+    const issues = await issuesOf(
+      baseArtifact({
+        request_rules: [
+          {
+            kind: 'match',
+            id: 'a',
+            contains: 'x',
+            case_sensitive: 'yes',
+            actions: [{ action: 'annotate' }],
+          },
+          {
+            kind: 'match',
+            id: 'b',
+            contains: 'y',
+            actions: [{ action: 'switch_model', target_model: 'huge' }],
+          },
+          { kind: 'match', id: 'c', contians: 'z', actions: [{ action: 'block' }] },
+        ],
+        stream_rules: [{ id: 's', action: 'block', regex: '(?=x)' }],
+      }),
+    );
+    expect(issues.map((i) => i.path)).toEqual([
+      '$.request_rules[0].case_sensitive',
+      '$.request_rules[2]',
+      '$.request_rules[2].contians',
+      '$.stream_rules[0].regex',
+      '$.request_rules[1].actions[0].target_model',
+    ]);
+  });
+
+  it('does not check references into a section that is itself malformed', async () => {
+    const issues = await issuesOf(
+      baseArtifact({
+        targets: [{ model: 'small', context_window: 'big' }],
+        request_rules: [
+          {
+            kind: 'match',
+            id: 'b',
+            contains: 'y',
+            actions: [{ action: 'switch_model', target_model: 'huge' }],
+          },
+        ],
+      }),
+    );
+    expect(issues.map((i) => i.path)).toEqual(['$.targets[0].context_window']);
+    await expect(compileArtifact([])).rejects.toThrow(/must be an object/);
+  });
+
   it('reports unknown keys at the top level with the nearest known key', async () => {
     const issues = await issuesOf(baseArtifact({ request_rule: [] }));
     expect(issues).toEqual([

@@ -131,24 +131,41 @@ export async function compileArtifact(
   options: CompileOptions = {},
 ): Promise<Plan> {
   const shape = schemaIssues(ArtifactSchema, artifact);
-  if (shape.length > 0) throw new ConfigError(SUBJECT, shape);
+  if (typeof artifact !== 'object' || artifact === null || Array.isArray(artifact)) {
+    throw new ConfigError(SUBJECT, shape);
+  }
+  // Meaning is checked in every section whose shape is right, so one run reports a misspelt key
+  // in one rule and an unknown model in another. A section with shape issues is skipped.
+  const broken = (path: string) =>
+    shape.some(
+      (issue) =>
+        issue.path === path ||
+        issue.path.startsWith(`${path}.`) ||
+        issue.path.startsWith(`${path}[`),
+    );
   // A private deep copy: the caller may change their object, the plan must not change.
   const a = structuredClone(artifact) as Artifact;
   const issues: ConfigIssue[] = [];
 
-  const routing = section(issues, '$', () =>
-    compileRouting(
-      a.routing?.fallback_model === undefined
-        ? { targets: a.targets }
-        : { targets: a.targets, fallback_model: a.routing.fallback_model },
-    ),
-  );
+  const routing =
+    broken('$.targets') || broken('$.routing')
+      ? undefined
+      : section(issues, '$', () =>
+          compileRouting(
+            a.routing?.fallback_model === undefined
+              ? { targets: a.targets }
+              : { targets: a.targets, fallback_model: a.routing.fallback_model },
+          ),
+        );
   // compileRouting reports the fallback at `$.fallback_model`; it lives under `routing`.
   for (const issue of issues) {
     if (issue.path === '$.fallback_model') issue.path = '$.routing.fallback_model';
   }
   const stream =
-    a.stream_rules === undefined || a.stream_rules.length === 0
+    a.stream_rules === undefined ||
+    broken('$.stream_rules') ||
+    broken('$.stream') ||
+    a.stream_rules.length === 0
       ? null
       : section(issues, '$', () =>
           compileStreamPolicy({
@@ -162,16 +179,23 @@ export async function compileArtifact(
     if (issue.path.startsWith('$.rules')) issue.path = `$.stream_rules${issue.path.slice(7)}`;
   }
   const guard =
-    a.structured_output === undefined
+    a.structured_output === undefined || broken('$.structured_output')
       ? null
       : section(issues, '$.structured_output', () => compileGuardLoop(a.structured_output));
-  const history = section(issues, '$.history', () => compileHistoryStore(a.history ?? {}));
-  const queue = section(issues, '$.alerts.queue', () => compileAlertQueue(a.alerts?.queue ?? {}));
+  const history = broken('$.history')
+    ? undefined
+    : section(issues, '$.history', () => compileHistoryStore(a.history ?? {}));
+  const queue = broken('$.alerts')
+    ? undefined
+    : section(issues, '$.alerts.queue', () => compileAlertQueue(a.alerts?.queue ?? {}));
 
   const machines = new Map<string, CompiledMachine>();
   const findings: (StateMachineFinding & { machine_id: string })[] = [];
-  (a.state_machines ?? []).forEach((config, index) => {
+  const machineList =
+    broken('$.state_machines') && !Array.isArray(a.state_machines) ? [] : (a.state_machines ?? []);
+  machineList.forEach((config, index) => {
     const at = joinPath('$.state_machines', index);
+    if (broken(at)) return;
     if (machines.has(config.id)) {
       issues.push({ path: joinPath(at, 'id'), message: `repeats the machine id ${config.id}` });
       return;
@@ -184,16 +208,26 @@ export async function compileArtifact(
     machines.set(config.id, { machine: compiled.machine, scope_key: scope ?? 'session_id' });
     for (const finding of compiled.findings) findings.push({ ...finding, machine_id: config.id });
   });
+  // A reference to a machine that is broken itself is not reported twice.
+  const machinesComplete = !broken('$.state_machines');
 
-  const targetNames = a.targets.map((t) => t.model);
-  const requestRules = compileRequestRules(a, targetNames, machines, issues);
-  checkRuleIds(a, issues);
+  const targetNames = broken('$.targets') ? null : a.targets.map((t) => t.model);
+  const requestRules =
+    broken('$.request_rules') && !Array.isArray(a.request_rules)
+      ? []
+      : compileRequestRules(a, targetNames, machines, machinesComplete, broken, issues);
+  checkRuleIds(a, broken, issues);
 
-  const sources = await readSources(a, options, issues);
-  const scripts = issues.length === 0 ? await loadScripts(a, sources, options, issues) : new Map();
-  if (issues.length > 0) {
+  // Scripts load even when other sections are wrong, so their errors come in the same report.
+  const sources = broken('$.scripts')
+    ? new Map<string, string>()
+    : await readSources(a, options, broken, issues);
+  const scripts = broken('$.scripts')
+    ? new Map<string, CompiledScript>()
+    : await loadScripts(a, sources, options, broken, issues);
+  if (shape.length > 0 || issues.length > 0) {
     await Promise.all([...scripts.values()].map((s) => s.policy.dispose()));
-    throw new ConfigError(SUBJECT, issues);
+    throw new ConfigError(SUBJECT, [...shape, ...issues]);
   }
 
   const artifact_hash = digestJson({ artifact: a, script_sources: Object.fromEntries(sources) });
@@ -243,25 +277,42 @@ function nonBlank(text: string | undefined): string | null {
 
 function compileRequestRules(
   a: Artifact,
-  targets: readonly string[],
+  /** null when `targets` itself is invalid: references to targets are not checked then. */
+  targets: readonly string[] | null,
   machines: ReadonlyMap<string, CompiledMachine>,
+  machinesComplete: boolean,
+  broken: (path: string) => boolean,
   issues: ConfigIssue[],
 ): CompiledRequestRule[] {
   const compiled: CompiledRequestRule[] = [];
-  const scriptIds = Object.keys(a.scripts ?? {});
+  const scriptsKnown = !broken('$.scripts');
+  const scriptIds = scriptsKnown ? Object.keys(a.scripts ?? {}) : [];
   (a.request_rules ?? []).forEach((rule, index) => {
     const at = joinPath('$.request_rules', index);
-    const gate = compileGate(rule, at, machines, issues);
+    if (broken(at)) {
+      // The rule is not compiled, but its well-formed actions are still checked.
+      const declared = (rule as { actions?: unknown }).actions;
+      if (machinesComplete && Array.isArray(declared)) {
+        declared.forEach((action: Omit<Action, 'rule_id'>, i) => {
+          const path = joinPath(joinPath(at, 'actions'), i);
+          if (!broken(path)) checkAction(action, path, targets, machines, issues);
+        });
+      }
+      return;
+    }
+    const gate = machinesComplete ? compileGate(rule, at, machines, issues) : null;
     const actions: Action[] = [];
     if (rule.kind !== 'script') {
       rule.actions.forEach((declared, actionIndex) => {
-        checkAction(
-          declared,
-          joinPath(joinPath(at, 'actions'), actionIndex),
-          targets,
-          machines,
-          issues,
-        );
+        if (machinesComplete) {
+          checkAction(
+            declared,
+            joinPath(joinPath(at, 'actions'), actionIndex),
+            targets,
+            machines,
+            issues,
+          );
+        }
         actions.push({ ...declared, rule_id: rule.id } as Action);
       });
     }
@@ -328,7 +379,7 @@ function compileRequestRules(
         });
         return;
       case 'script': {
-        if (!scriptIds.includes(rule.script)) {
+        if (scriptsKnown && !scriptIds.includes(rule.script)) {
           const issue: ConfigIssue = {
             path: joinPath(at, 'script'),
             message: `names ${JSON.stringify(rule.script)}, which is not a key of \`scripts\``,
@@ -398,14 +449,14 @@ function compileGate(
 function checkAction(
   action: Omit<Action, 'rule_id'>,
   at: string,
-  targets: readonly string[],
+  targets: readonly string[] | null,
   machines: ReadonlyMap<string, CompiledMachine>,
   issues: ConfigIssue[],
 ): void {
   switch (action.action) {
     case 'switch_model': {
       const a = action as Extract<Action, { action: 'switch_model' }>;
-      if (!targets.includes(a.target_model)) {
+      if (targets !== null && !targets.includes(a.target_model)) {
         issues.push(unknownName(joinPath(at, 'target_model'), a.target_model, 'target', targets));
       }
       return;
@@ -413,7 +464,7 @@ function checkAction(
     case 'restrict_routes': {
       const a = action as Extract<Action, { action: 'restrict_routes' }>;
       a.allowed_targets.forEach((model, i) => {
-        if (!targets.includes(model)) {
+        if (targets !== null && !targets.includes(model)) {
           issues.push(
             unknownName(joinPath(joinPath(at, 'allowed_targets'), i), model, 'target', targets),
           );
@@ -462,7 +513,7 @@ function unknownName(
 }
 
 /** Receipts name rules by id, so an id means one rule across every section. */
-function checkRuleIds(a: Artifact, issues: ConfigIssue[]): void {
+function checkRuleIds(a: Artifact, broken: (path: string) => boolean, issues: ConfigIssue[]): void {
   const seen = new Map<string, string>();
   const visit = (id: string, path: string) => {
     const first = seen.get(id);
@@ -472,22 +523,27 @@ function checkRuleIds(a: Artifact, issues: ConfigIssue[]): void {
       issues.push({ path, message: `repeats the rule id ${JSON.stringify(id)} of ${first}` });
     }
   };
-  (a.request_rules ?? []).forEach((rule, i) => {
-    visit(rule.id, joinPath(joinPath('$.request_rules', i), 'id'));
-  });
-  (a.stream_rules ?? []).forEach((rule, i) => {
-    visit(rule.id, joinPath(joinPath('$.stream_rules', i), 'id'));
-  });
+  const each = (list: unknown, at: string) => {
+    if (!Array.isArray(list)) return;
+    list.forEach((rule: { id?: unknown }, i) => {
+      const path = joinPath(at, i);
+      if (!broken(path) && typeof rule?.id === 'string') visit(rule.id, joinPath(path, 'id'));
+    });
+  };
+  each(a.request_rules, '$.request_rules');
+  each(a.stream_rules, '$.stream_rules');
 }
 
 async function readSources(
   a: Artifact,
   options: CompileOptions,
+  broken: (path: string) => boolean,
   issues: ConfigIssue[],
 ): Promise<Map<string, string>> {
   const sources = new Map<string, string>();
   for (const [id, script] of Object.entries(a.scripts ?? {})) {
     const at = joinPath('$.scripts', id);
+    if (broken(at)) continue;
     if (script.source !== undefined) {
       sources.set(id, script.source);
       continue;
@@ -516,6 +572,7 @@ async function loadScripts(
   a: Artifact,
   sources: ReadonlyMap<string, string>,
   options: CompileOptions,
+  broken: (path: string) => boolean,
   issues: ConfigIssue[],
 ): Promise<Map<string, CompiledScript>> {
   const scripts = new Map<string, CompiledScript>();
@@ -547,7 +604,8 @@ async function loadScripts(
       continue;
     }
     const limits = resolveLimits(script.limits);
-    const code = sources.get(id)!;
+    const code = sources.get(id);
+    if (code === undefined) continue;
     try {
       const policy = await backend.load(
         {
@@ -572,8 +630,8 @@ async function loadScripts(
     }
   }
   // Entries are checked after loading: a rule may name a function the script lacks.
-  (a.request_rules ?? []).forEach((rule, index) => {
-    if (rule.kind !== 'script') return;
+  (Array.isArray(a.request_rules) ? a.request_rules : []).forEach((rule, index) => {
+    if (broken(joinPath('$.request_rules', index)) || rule.kind !== 'script') return;
     const script = scripts.get(rule.script);
     const entry = rule.entry ?? 'decide';
     if (script !== undefined && !script.policy.entries.includes(entry)) {

@@ -29,10 +29,16 @@ export async function readJsonFile(path: string): Promise<unknown> {
 export async function loadArtifactFile(path: string, options: CompileOptions = {}): Promise<Plan> {
   const artifact = await readJsonFile(path);
   const base = dirname(resolve(path));
-  return compileArtifact(artifact, {
-    readSource: (scriptPath) => readFile(resolve(base, scriptPath), 'utf8'),
-    ...options,
-  });
+  try {
+    return await compileArtifact(artifact, {
+      readSource: (scriptPath) => readFile(resolve(base, scriptPath), 'utf8'),
+      ...options,
+    });
+  } catch (error) {
+    // Name the file: a scenario run may load several artifacts.
+    if (ConfigError.isInstance(error)) throw new ConfigError(path, error.issues);
+    throw error;
+  }
 }
 
 /** Every `*.json` file under `dir` (recursively), sorted, so runs list scenarios alike. */
