@@ -1,4 +1,4 @@
-import Type, { type Static } from 'typebox';
+import Type, { type Static, type TSchema } from 'typebox';
 import {
   ActionConflictSchema,
   ArbitratedRouteConstraintsSchema,
@@ -65,7 +65,7 @@ const Skipped = Type.Object(
   { additionalProperties: false },
 );
 
-function ruleOutcome<K extends string>(kind: K, evidence: ReturnType<typeof Type.Object>) {
+function ruleOutcome<K extends string, E extends TSchema>(kind: K, evidence: E) {
   return Type.Object(
     {
       kind: Type.Literal(kind),
