@@ -100,6 +100,7 @@ const guardPlan = await compileArtifact({
 });
 
 const caller = { session_id: 'session-1', tenant_id: 'acme' };
+/** @type {import('@wardwright/core').ChatRequest} */
 const request = {
   model: 'bench',
   messages: [
@@ -131,6 +132,7 @@ for (let i = 0; i < 256; i++) {
 }
 // The engine reads history through its store's per-session index; the bench does the same.
 const phaseStore = memoryHistoryStore(plan.history, history);
+/** @type {import('@wardwright/core').RequestPhaseInput} */
 const phaseInput = {
   request,
   caller,
@@ -141,7 +143,11 @@ const phaseInput = {
   stateOf: () => null,
 };
 
-/** An engine whose provider answers at once; the history store starts as above. */
+/**
+ * An engine whose provider answers at once; the history store starts as above.
+ * @param {import('@wardwright/core').Plan} p
+ * @param {() => import('@wardwright/core').ProviderReply} reply
+ */
 function engineFor(p, reply) {
   const clock = new ManualClock(2_000);
   return createEngine({

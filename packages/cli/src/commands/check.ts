@@ -1,7 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { ConfigError, type ConfigIssue, compileArtifact, type Plan } from '@wardwright/core';
-import { loadArtifactFile, readJsonFile } from '@wardwright/core/node';
+import { ConfigError, type ConfigIssue, type Plan } from '@wardwright/core';
+import { loadArtifactFile } from '@wardwright/core/node';
 import { backendsFor } from '../backends.ts';
 import type { Command, Context } from '../command.ts';
 import { EXIT_FAILED, EXIT_OK, fileErrorCode, formatIssue } from '../errors.ts';

@@ -676,7 +676,7 @@ describe('engine: scripts', () => {
       'function decide(input) { return { actions: input.last_user_message.includes("private") ? [{ action: "restrict_routes", allowed_targets: ["small"] }] : [] }; }',
     );
     const engine = createEngine({ plan, provider: scripted('a', 'b').provider });
-    const private_ = await engine.handle(userRequest('private ' + 'x'.repeat(400)));
+    const private_ = await engine.handle(userRequest(`private ${'x'.repeat(400)}`));
     expect(private_.receipt.decision.actions[0]).toMatchObject({
       rule_id: 'policy',
       action: 'restrict_routes',
