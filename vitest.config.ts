@@ -13,11 +13,31 @@ export default defineConfig({
         find: /^@wardwright\/core\/node$/,
         replacement: fileURLToPath(new URL('./packages/core/src/node/index.ts', import.meta.url)),
       },
+      {
+        find: /^@wardwright\/core\/testing$/,
+        replacement: fileURLToPath(
+          new URL('./packages/core/src/testing/index.ts', import.meta.url),
+        ),
+      },
+      {
+        find: /^@wardwright\/sandbox-quickjs$/,
+        replacement: fileURLToPath(
+          new URL('./packages/sandbox-quickjs/src/index.ts', import.meta.url),
+        ),
+      },
+      {
+        find: /^@wardwright\/sandbox-isolated-vm$/,
+        replacement: fileURLToPath(
+          new URL('./packages/sandbox-isolated-vm/src/index.ts', import.meta.url),
+        ),
+      },
     ],
   },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
     pool: 'forks',
+    // isolated-vm asks for it on Node 20+ (V8's shared read-only heap); harmless elsewhere.
+    execArgv: ['--no-node-snapshot'],
     coverage: {
       provider: 'v8',
       include: [

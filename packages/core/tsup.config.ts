@@ -26,7 +26,7 @@ async function writeJsonSchemas(): Promise<void> {
 }
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/node/index.ts'],
+  entry: ['src/index.ts', 'src/node/index.ts', 'src/testing/index.ts'],
   format: ['esm', 'cjs'],
   // The typecheck project is composite (for `tsc -b`); the declaration bundle is not.
   dts: { compilerOptions: { composite: false, incremental: false } },

@@ -104,6 +104,11 @@ export type InvokeResult =
   | { ok: false; failure: SandboxFailure; usage: SandboxUsage };
 
 export interface SandboxCapabilities {
+  /**
+   * Guest code cannot reach host objects (`process`, `require`, host globals): false only for
+   * the in-process trusted backend, which the conformance kit's escape battery does not apply to.
+   */
+  isolated: boolean;
   wallClock: true;
   steps: 'exact' | 'coarse' | 'none';
   memory: 'hard' | 'soft' | 'none';

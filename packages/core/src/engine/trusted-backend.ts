@@ -32,6 +32,7 @@ export function trustedBackend(options: { name?: string } = {}): SandboxBackend 
     name,
     language: 'javascript',
     capabilities: {
+      isolated: false,
       wallClock: true,
       steps: 'none',
       memory: 'none',
