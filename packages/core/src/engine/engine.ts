@@ -32,6 +32,7 @@ import {
   type MachineState,
   REMINDER_NAME,
   type RequestEvaluation,
+  type RequestPhaseInput,
   routeRequest,
 } from './evaluate-request.ts';
 import type { Plan } from './plan.ts';
@@ -59,6 +60,7 @@ import {
   lastUserMessage,
   toolContextOf,
 } from './request.ts';
+import { sanitizeFailureMessage } from './sandbox.ts';
 import {
   type HistoryStore,
   memoryHistoryStore,
@@ -82,8 +84,11 @@ export interface EngineOptions {
   receipts?: ReceiptStore<Receipt>;
   /** Sinks by name; the artifact's `alerts.sinks` picks among them. Default: a memory sink. */
   alert_sinks?: Readonly<Record<string, AlertSink>>;
-  /** Called with every finalized receipt; errors it throws are reported, never propagated. */
-  onDecision?: (receipt: Receipt) => void;
+  /**
+   * Called with every finalized receipt (the object the store holds: do not mutate it); a
+   * throw or a rejected promise is reported to `onError`, never propagated.
+   */
+  onDecision?: (receipt: Receipt) => unknown;
   /** Evaluate another plan beside this one; its decisions are compared, never applied. */
   shadow?: { plan: Plan; strict?: boolean };
   /** Marks receipts as simulated. */
@@ -98,6 +103,12 @@ export interface EngineOptions {
    * simulation turns this off to keep receipts byte-identical. Default true.
    */
   record_resource_usage?: boolean;
+  /**
+   * Names this engine in receipt ids. Ids are derived from the artifact, the input, the time
+   * and a per-engine counter; engines that share a receipt store (replicas, restarts within a
+   * millisecond) need distinct instances. Default `''`.
+   */
+  instance?: string;
   /** Where hook failures go. Default `console.error`. */
   onError?: (error: unknown, where: string) => void;
 }
@@ -211,9 +222,11 @@ export function createEngine(options: EngineOptions): Engine {
     for (const queue of queues.values()) queue.start();
   }
   let sequence = 0;
+  const instance = options.instance ?? '';
 
-  const stateOf = (machine_id: string, caller: Caller): MachineState | null => {
-    const compiled = plan.state_machines.get(machine_id);
+  // Each plan reads state through its own machines (a shadow plan may define others).
+  const stateOf = (p: Plan, machine_id: string, caller: Caller): MachineState | null => {
+    const compiled = p.state_machines.get(machine_id);
     if (compiled === undefined) return null;
     const value = (caller as Record<string, string | undefined>)[compiled.scope_key];
     if (typeof value !== 'string') return null;
@@ -223,6 +236,14 @@ export function createEngine(options: EngineOptions): Engine {
       state: record?.state ?? compiled.machine.initial,
       taken: record?.taken ?? {},
     };
+  };
+  // Request phases run one at a time: each reads history and state and writes them back, and
+  // two interleaved at a script's await would both act on the state the other is changing.
+  let phaseLock: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(phase: () => Promise<T>): Promise<T> => {
+    const run = phaseLock.then(phase);
+    phaseLock = run.catch(() => undefined);
+    return run;
   };
 
   async function handle(raw: unknown, handleOptions: HandleOptions = {}): Promise<EngineResult> {
@@ -236,87 +257,97 @@ export function createEngine(options: EngineOptions): Engine {
     const started = clock.now();
     // The request as received (its key order included): what a replay must send again.
     const input_digest = sha256(JSON.stringify({ request, caller }));
-    const receipt_id = `rcpt_${hash64Hex(`${plan.artifact_hash}|${input_digest}|${started}|${sequence++}`)}`;
+    const receipt_id = `rcpt_${hash64Hex(`${plan.artifact_hash}|${instance}|${input_digest}|${started}|${sequence++}`)}`;
 
-    // The request counts toward its own thresholds: it is recorded before rules run.
-    const scope = callerScope(caller);
-    const userText = lastUserMessage(request.messages);
-    history.insert(
-      { created_at_ms: started, kind: 'request_text', scope, text: userText },
-      started,
-    );
-    // So is a tool result: the call it answers is history before any rule counts tool calls.
-    const tool = toolContextOf(request);
-    if (tool.phase === 'result_interpretation' && tool.names[0] !== undefined) {
+    const phase = await exclusive(async () => {
+      // The request counts toward its own thresholds: it is recorded before rules run.
+      const scope = callerScope(caller);
+      const userText = lastUserMessage(request.messages);
       history.insert(
-        {
-          created_at_ms: started,
-          kind: 'tool_call',
-          key: tool.names[0],
-          scope,
-          text: tool.arguments ?? '',
-        },
+        { created_at_ms: started, kind: 'request_text', scope, text: userText },
         started,
       );
-    }
-    const evaluationInput = {
-      request,
-      caller,
-      now_ms: started,
-      history: history.entries(),
-      ...(history.scoped === undefined
-        ? {}
-        : { scoped: (key: string, value: string) => history.scoped!(key, value) }),
-      stateOf: (id: string) => stateOf(id, caller),
-    };
-    const evaluation = await evaluateRequest(plan, evaluationInput);
-    let shadow: ShadowRecord | null = null;
-    if (options.shadow !== undefined) {
-      const candidate = await evaluateRequest(options.shadow.plan, evaluationInput);
-      shadow = compareDecisions(plan, evaluation, options.shadow.plan, candidate);
-      if (shadow.diverged && options.shadow.strict === true) {
-        throw new ShadowDivergenceError(shadow.differences);
-      }
-    }
-    for (const t of evaluation.transitions) {
-      if (t.decision?.kind !== 'transition' || t.scope_value === null) continue;
-      const before = states.get(t.machine_id, t.scope_value);
-      states.set(t.machine_id, t.scope_value, {
-        state: t.decision.to,
-        taken: {
-          ...(before?.taken ?? {}),
-          [t.decision.rule_id]: (before?.taken[t.decision.rule_id] ?? 0) + 1,
-        },
-      });
-    }
-
-    const alerts: AlertRecord[] = [];
-    for (const alert of evaluation.arbitration.alerts) {
-      const idempotency_key =
-        alert.idempotency_key ??
-        defaultIdempotencyKey({
-          receipt_id,
-          rule_id: alert.rule_id,
-          message: alert.message ?? '',
-          severity: alert.severity,
-        });
-      for (const [sink, queue] of queues) {
-        const { kind: _kind, ...decision } = queue.enqueue(
+      // So is a tool result: the call it answers is history before any rule counts tool calls.
+      const tool = toolContextOf(request);
+      if (tool.phase === 'result_interpretation' && tool.names[0] !== undefined) {
+        history.insert(
           {
-            idempotency_key,
-            rule_id: alert.rule_id,
-            severity: alert.severity,
-            message: alert.message ?? '',
-            ...(caller.session_id === undefined ? {} : { session_id: caller.session_id }),
+            created_at_ms: started,
+            kind: 'tool_call',
+            key: tool.names[0],
+            scope,
+            text: tool.arguments ?? '',
           },
           started,
         );
-        alerts.push({ sink, rule_id: alert.rule_id, idempotency_key, decision });
       }
-    }
-    const alertFailedClosed = alerts.some((a) => a.decision.outcome === 'failed_closed');
-    const route =
-      evaluation.arbitration.blocked || alertFailedClosed ? null : routeRequest(plan, evaluation);
+      const evaluationInput = {
+        request,
+        caller,
+        now_ms: started,
+        history: history.entries(),
+        ...(history.scoped === undefined
+          ? {}
+          : { scoped: (key: string, value: string) => history.scoped!(key, value) }),
+        stateOf: (id: string) => stateOf(plan, id, caller),
+      };
+      const evaluation = await evaluateRequest(plan, evaluationInput);
+      let shadow: ShadowRecord | null = null;
+      if (options.shadow !== undefined) {
+        const candidatePlan = options.shadow.plan;
+        shadow = await shadowOf(plan, evaluation, candidatePlan, {
+          ...evaluationInput,
+          stateOf: (id: string) => stateOf(candidatePlan, id, caller),
+        });
+        if (shadow.diverged && options.shadow.strict === true) {
+          throw new ShadowDivergenceError(shadow.differences);
+        }
+      }
+      const alerts: AlertRecord[] = [];
+      for (const alert of evaluation.arbitration.alerts) {
+        const idempotency_key =
+          alert.idempotency_key ??
+          defaultIdempotencyKey({
+            receipt_id,
+            rule_id: alert.rule_id,
+            message: alert.message ?? '',
+            severity: alert.severity,
+          });
+        for (const [sink, queue] of queues) {
+          const { kind: _kind, ...decision } = queue.enqueue(
+            {
+              idempotency_key,
+              rule_id: alert.rule_id,
+              severity: alert.severity,
+              message: alert.message ?? '',
+              ...(caller.session_id === undefined ? {} : { session_id: caller.session_id }),
+            },
+            started,
+          );
+          alerts.push({ sink, rule_id: alert.rule_id, idempotency_key, decision });
+        }
+      }
+      const alertFailedClosed = alerts.some((a) => a.decision.outcome === 'failed_closed');
+      // A request refused for backpressure is retried by its client: moving state now would
+      // move it twice. (It stays in history: it was asked.)
+      if (!alertFailedClosed) {
+        for (const t of evaluation.transitions) {
+          if (t.decision?.kind !== 'transition' || t.scope_value === null) continue;
+          const before = states.get(t.machine_id, t.scope_value);
+          states.set(t.machine_id, t.scope_value, {
+            state: t.decision.to,
+            taken: {
+              ...(before?.taken ?? {}),
+              [t.decision.rule_id]: (before?.taken[t.decision.rule_id] ?? 0) + 1,
+            },
+          });
+        }
+      }
+      const route =
+        evaluation.arbitration.blocked || alertFailedClosed ? null : routeRequest(plan, evaluation);
+      return { scope, evaluation, shadow, alerts, alertFailedClosed, route };
+    });
+    const { scope, evaluation, shadow, alerts, alertFailedClosed, route } = phase;
     const routed = clock.now();
 
     const usage = (records: SandboxRecord[]) =>
@@ -425,7 +456,10 @@ export function createEngine(options: EngineOptions): Engine {
     if (options.receipts !== undefined) await options.receipts.append(receipt);
     if (options.onDecision !== undefined) {
       try {
-        options.onDecision(receipt);
+        // A hook may be async; its rejection is reported like a throw, never left unhandled.
+        Promise.resolve(options.onDecision(receipt)).catch((error: unknown) =>
+          onError(error, 'onDecision hook'),
+        );
       } catch (error) {
         onError(error, 'onDecision hook');
       }
@@ -468,8 +502,8 @@ function failure(status: FinalStatus, message: string): ResponseOutcome {
   return { status, text: null, message, attempts: [], guard: null, stream: null, model: null };
 }
 
-/** Upper bound on attempts whatever the budgets say, so no configuration can loop forever. */
-const MAX_ATTEMPTS = 32;
+/** Thrown inside an attempt when the client is gone: stop reading, abort the upstream. */
+class ClientGone extends Error {}
 
 async function respond(
   plan: Plan,
@@ -525,7 +559,11 @@ async function respond(
     return outcome;
   };
 
-  for (let index = 0; index < MAX_ATTEMPTS; index++) {
+  // Every attempt after the first spends a guard attempt or a stream retry, so this bound is
+  // never the reason a loop ends; it is the proof that it does.
+  const maxAttempts = (plan.guard?.max_attempts ?? 1) + (plan.stream?.max_retries_total ?? 0) + 1;
+  let clientGone = false;
+  for (let index = 0; index < maxAttempts; index++) {
     const messages: ChatMessage[] = [...evaluation.messages];
     for (const reminder of streamReminders)
       messages.push({ role: 'system', name: REMINDER_NAME, content: reminder });
@@ -583,10 +621,20 @@ async function respond(
     let providerError: { status: string; message?: string } | null = null;
     const release = async (text: string) => {
       if (text === '') return;
+      if (!streaming || options.onRelease === undefined) {
+        released += text;
+        return;
+      }
+      try {
+        await options.onRelease(text);
+      } catch {
+        // The client could not take the text (its connection closed): it did not receive it.
+        throw new ClientGone();
+      }
       released += text;
-      if (streaming && options.onRelease !== undefined) await options.onRelease(text);
     };
     const feed = async (chunk: string): Promise<boolean> => {
+      if (options.signal?.aborted === true) throw new ClientGone();
       produced += chunk;
       if (state === null || policy === null) {
         await release(chunk);
@@ -613,27 +661,37 @@ async function respond(
           }
         }
       }
+      if (
+        state !== null &&
+        policy !== null &&
+        (state as StreamState).status === 'streaming' &&
+        providerError === null
+      ) {
+        const end = finishStream(policy, state, clock.now());
+        state = end.state;
+        await release(end.released);
+      }
     } catch (error) {
-      providerError = {
-        status: 'stream_error',
-        message: error instanceof Error ? error.message : String(error),
-      };
+      if (error instanceof ClientGone) {
+        clientGone = true;
+        controller?.abort('the client disconnected');
+      } else {
+        providerError = {
+          status: 'stream_error',
+          message: error instanceof Error ? error.message : String(error),
+        };
+      }
     } finally {
       options.signal?.removeEventListener('abort', abortFromClient);
     }
-    if (
-      state !== null &&
-      policy !== null &&
-      (state as StreamState).status === 'streaming' &&
-      providerError === null
-    ) {
-      const end = finishStream(policy, state, clock.now());
-      state = end.state;
-      await release(end.released);
-    }
-    releasedTotal += released;
+    // Only a stream reaches the client as it goes; a whole answer is sent once, at the end.
+    if (streaming) releasedTotal += released;
     record.duration_ms = clock.now() - attemptStart;
     record.output_bytes = utf8Length(produced);
+    if (clientGone) {
+      record.status = 'client_disconnected';
+      return finish('client_disconnected', null, null, 'the client disconnected');
+    }
     if (providerError !== null) {
       record.status = 'provider_error';
       record.error =
@@ -664,8 +722,17 @@ async function respond(
         policy,
         ledger,
         providerError === null
-          ? s
-          : { status: 'provider_error', released_bytes: s.released_bytes, terminal_rule: null },
+          ? {
+              status: s.status,
+              // Bytes of a whole answer were released to the engine, not to the client.
+              released_bytes: streaming ? s.released_bytes : 0,
+              terminal_rule: s.terminal_rule,
+            }
+          : {
+              status: 'provider_error',
+              released_bytes: streaming ? s.released_bytes : 0,
+              terminal_rule: null,
+            },
         {
           routing: plan.routing,
           current_model: model,
@@ -748,7 +815,7 @@ async function respond(
         return assertUnreachable(decision);
     }
   }
-  return finish('provider_error', null, null, `gave up after ${MAX_ATTEMPTS} attempts`);
+  return finish('provider_error', null, null, `gave up after ${maxAttempts} attempts`);
 }
 
 function providerMessage(error: { status: string; message?: string } | null): string {
@@ -767,6 +834,37 @@ function routeConstraints(evaluation: RequestEvaluation) {
 
 function assertUnreachable(value: never): never {
   throw new Error(`unexpected decision ${JSON.stringify(value)}`);
+}
+
+/**
+ * Evaluate the candidate beside the active plan. A candidate that fails (a broken script, a
+ * backend that throws) is a divergence to record, never a reason for the request to fail.
+ */
+async function shadowOf(
+  activePlan: Plan,
+  active: RequestEvaluation,
+  candidatePlan: Plan,
+  input: RequestPhaseInput,
+): Promise<ShadowRecord> {
+  try {
+    const candidate = await evaluateRequest(candidatePlan, input);
+    return compareDecisions(activePlan, active, candidatePlan, candidate);
+  } catch (error) {
+    return {
+      candidate: {
+        artifact_hash: candidatePlan.artifact_hash,
+        model_version: candidatePlan.model.version,
+      },
+      diverged: true,
+      differences: [
+        {
+          label: 'candidate_error',
+          active: null,
+          candidate: sanitizeFailureMessage(error instanceof Error ? error.message : String(error)),
+        },
+      ],
+    };
+  }
 }
 
 /** What the shadow compares: the request-phase decisions both plans made on the same input. */

@@ -115,7 +115,7 @@ export async function evaluateRequest(
                 target: rule.target,
                 matcher: rule.matcher,
                 match_index: match.start,
-                excerpt: excerpt(texts.original(rule.target), match.start, match.end),
+                excerpt: excerpt(texts.original(rule.target), text, match.start, match.end),
               };
         rules.push(
           outcome(rule, evidence.outcome, evidence, match === undefined ? 0 : rule.actions.length),
@@ -172,7 +172,10 @@ export async function evaluateRequest(
           on_failure: rule.on_failure,
         };
         if (result.failure !== undefined) {
-          const failClosed = rule.on_failure === 'fail_closed';
+          // An input too large for the script is the client's doing: failing open on it would
+          // let any client switch a `fail_open` rule off by padding its request.
+          const failClosed =
+            rule.on_failure === 'fail_closed' || result.failure.kind === 'input_limit';
           const block: Action[] = failClosed
             ? [
                 {
@@ -328,10 +331,11 @@ class TextCache {
   }
 }
 
-function excerpt(text: string, start: number, end: number): string {
-  // Lowercasing can change lengths for a few characters; indices are clamped, not trusted.
-  const slice = text.slice(start, Math.min(end, start + 80));
-  return slice.length > 80 ? slice.slice(0, 80) : slice;
+function excerpt(original: string, searched: string, start: number, end: number): string {
+  // Indices are into the searched text. Lowercasing keeps lengths for almost every character
+  // (not `İ`): when it did not, the excerpt comes from the lowercased text itself.
+  const source = original.length === searched.length ? original : searched;
+  return source.slice(start, Math.min(end, start + 80));
 }
 
 function pushAll(target: Action[], items: readonly Action[]): void {
@@ -437,7 +441,19 @@ async function runScript(
     backend: script.backend,
     entry: rule.entry,
   };
-  const result = await script.policy.invoke(rule.entry, scriptInput);
+  let result: Awaited<ReturnType<typeof script.policy.invoke>>;
+  try {
+    result = await script.policy.invoke(rule.entry, scriptInput);
+  } catch (error) {
+    // The contract says invoke never throws; a backend that does still fails only this rule.
+    const failure: SandboxFailure = {
+      kind: 'backend_failure',
+      message: sanitizeFailureMessage(
+        `the backend threw: ${error instanceof Error ? error.message : String(error)}`,
+      ),
+    };
+    return { record: { ...base, ok: false, usage: { wall_ms: 0 }, failure }, failure };
+  }
   if (!result.ok) {
     return {
       record: { ...base, ok: false, usage: result.usage, failure: result.failure },

@@ -256,7 +256,12 @@ export async function compileArtifact(
       await Promise.all([...scripts.values()].map((s) => s.policy.dispose()));
     },
   };
-  (plan as { projection: Projection }).projection = buildProjection(plan);
+  try {
+    (plan as { projection: Projection }).projection = buildProjection(plan);
+  } catch (error) {
+    await plan.dispose();
+    throw error;
+  }
   return Object.freeze(plan);
 }
 
@@ -621,7 +626,11 @@ async function loadScripts(
         Object.freeze({ id, language: script.language, backend: backendName!, limits, policy }),
       );
     } catch (error) {
-      if (!SandboxLoadError.isInstance(error)) throw error;
+      if (!SandboxLoadError.isInstance(error)) {
+        // A backend fault, not a policy problem: release what loaded, then let it surface.
+        await Promise.all([...scripts.values()].map((loaded) => loaded.policy.dispose()));
+        throw error;
+      }
       const where = error.failure.location;
       issues.push({
         path: joinPath(at, script.source === undefined ? 'path' : 'source'),

@@ -40,6 +40,7 @@ export const FinalStatusSchema = StringEnum(
     'stream_policy_retry_required',
     'stream_policy_retry_skipped_after_release',
     'stream_policy_retry_context_exceeded',
+    'client_disconnected',
   ],
   { description: 'How the request ended; see the HTTP status mapping in the docs.' },
 );
@@ -154,7 +155,7 @@ export const AttemptRecordSchema = Type.Object(
   {
     index: Type.Integer({ minimum: 0 }),
     model: Type.String(),
-    status: StringEnum(['completed', 'provider_error', 'stream_halted'], {
+    status: StringEnum(['completed', 'provider_error', 'stream_halted', 'client_disconnected'], {
       description: '`stream_halted`: the governor stopped the stream (see `stream`).',
     }),
     reminders: Type.Array(Type.String(), { description: 'System reminders sent with it.' }),
@@ -359,5 +360,8 @@ export function httpStatusOf(status: FinalStatus, onExhausted: 'block' | 'allow_
     case 'stream_policy_retry_required':
     case 'stream_policy_retry_skipped_after_release':
       return 409;
+    case 'client_disconnected':
+      // nginx's "client closed request": nobody reads it, but logs and metrics do.
+      return 499;
   }
 }

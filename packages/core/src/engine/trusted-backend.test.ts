@@ -69,13 +69,13 @@ describe('trusted backend', () => {
     ).rejects.toThrow(/runs javascript, not starlark/);
   });
 
-  it('keeps policies apart: module state of one is invisible to another', async () => {
+  it('keeps calls and policies apart: module state never carries over', async () => {
     const backend = trustedBackend();
     const code = 'let calls = 0; function decide() { calls++; return calls; }';
     const a = await backend.load({ name: 'a', language: 'javascript', code });
     const b = await backend.load({ name: 'b', language: 'javascript', code });
     await a.invoke('decide', null);
-    expect(await a.invoke('decide', null)).toMatchObject({ value: 2 });
+    expect(await a.invoke('decide', null)).toMatchObject({ value: 1 });
     expect(await b.invoke('decide', null)).toMatchObject({ value: 1 });
     await backend.dispose();
     expect(await a.invoke('decide', null)).toMatchObject({
@@ -91,5 +91,36 @@ describe('trusted backend: function discovery', () => {
       'let n = 0; function decide() { function inner() {} return inner; }\nconst f = function named() {};',
     );
     expect(policy.entries).toEqual(['decide']);
+  });
+});
+
+describe('trusted backend: hostile results stay failures', () => {
+  it('contains throwing getters, proxies and rejected promises, and measures bytes', async () => {
+    const policy = await load(`
+      function thenGetter() { return { get then() { throw new Error('gotcha'); } }; }
+      function proxy() { return new Proxy({}, { ownKeys() { throw new Error('trap'); } }); }
+      async function rejects() { throw new Error('late'); }
+      function wide(input) { return input; }
+    `);
+    expect(await policy.invoke('thenGetter', null)).toMatchObject({
+      ok: false,
+      failure: { kind: 'invalid_output', message: 'result is not JSON: gotcha' },
+    });
+    expect(await policy.invoke('proxy', null)).toMatchObject({
+      ok: false,
+      failure: { kind: 'invalid_output' },
+    });
+    expect(await policy.invoke('rejects', null)).toMatchObject({
+      ok: false,
+      failure: { kind: 'invalid_output' },
+    });
+    // 600 'é' are 1200 UTF-8 bytes: over a 1000-byte limit although 600 UTF-16 units are not.
+    const wide = 'é'.repeat(600);
+    expect(await policy.invoke('wide', wide, { max_input_bytes: 1000 })).toMatchObject({
+      failure: { kind: 'input_limit' },
+    });
+    expect(await policy.invoke('wide', wide, { max_output_bytes: 1000 })).toMatchObject({
+      failure: { kind: 'output_limit' },
+    });
   });
 });

@@ -1,3 +1,4 @@
+import { utf8Length } from '../text/utf8.ts';
 import {
   type InvokeResult,
   type JsonValue,
@@ -49,12 +50,12 @@ export function trustedBackend(options: { name?: string } = {}): SandboxBackend 
       const names = [...new Set([...source.code.matchAll(FUNCTION_DECLARATION)].map((m) => m[1]!))];
       // `export` is accepted so a policy file can also be imported by its own unit tests.
       const body = source.code.replace(/^(\s*)export\s+(?=(?:async\s+)?function)/gm, '$1');
-      let table: Record<string, unknown>;
+      let factory: () => unknown;
       try {
-        const factory = new Function(
+        factory = new Function(
           `"use strict";\n${body}\n;return {${names.map((n) => `${JSON.stringify(n)}: typeof ${n} === 'function' ? ${n} : undefined`).join(', ')}};`,
-        );
-        table = factory() as Record<string, unknown>;
+        ) as () => unknown;
+        factory();
       } catch (error) {
         throw new SandboxLoadError(source.name, {
           kind: error instanceof SyntaxError ? 'compile_error' : 'runtime_error',
@@ -63,13 +64,21 @@ export function trustedBackend(options: { name?: string } = {}): SandboxBackend 
           ),
         });
       }
-      const functions = new Map<string, (input: unknown) => unknown>();
-      for (const fn of names) {
-        const value = table[fn];
-        if (typeof value === 'function') functions.set(fn, value as (input: unknown) => unknown);
-      }
+      // Module state is fresh for every call (the factory runs again), as in a sandbox that
+      // discards a policy's globals: one call can never change the next one's answer.
+      const freshEntries = (): Map<string, (input: unknown) => unknown> => {
+        const current = factory() as Record<string, unknown>;
+        const functions = new Map<string, (input: unknown) => unknown>();
+        for (const fn of names) {
+          const value = current[fn];
+          if (typeof value === 'function') functions.set(fn, value as (input: unknown) => unknown);
+        }
+        return functions;
+      };
+      const entries = Object.freeze([...freshEntries().keys()]);
+      let disposed = false;
       const policy: LoadedPolicy = {
-        entries: Object.freeze([...functions.keys()]),
+        entries,
         async invoke(
           entry: string,
           input: JsonValue,
@@ -82,15 +91,14 @@ export function trustedBackend(options: { name?: string } = {}): SandboxBackend 
             failure,
             usage: { wall_ms: performance.now() - start },
           });
-          const fn = functions.get(entry);
-          if (fn === undefined) {
+          if (disposed || !entries.includes(entry)) {
             return fail({
               kind: 'missing_entry',
               message: `the policy defines no function ${entry}`,
             });
           }
           const inputJson = JSON.stringify(input);
-          if (inputJson.length > limits.max_input_bytes) {
+          if (utf8Length(inputJson) > limits.max_input_bytes) {
             return fail({
               kind: 'input_limit',
               message: `input is larger than ${limits.max_input_bytes} bytes`,
@@ -98,6 +106,7 @@ export function trustedBackend(options: { name?: string } = {}): SandboxBackend 
           }
           let value: unknown;
           try {
+            const fn = freshEntries().get(entry)!;
             value = fn(JSON.parse(inputJson));
           } catch (error) {
             if (error instanceof RangeError && /call stack/i.test(error.message)) {
@@ -116,21 +125,25 @@ export function trustedBackend(options: { name?: string } = {}): SandboxBackend 
           if (elapsed > limits.timeout_ms) {
             return fail({
               kind: 'timeout',
-              message: `ran ${Math.round(elapsed)} ms, over the ${limits.timeout_ms} ms limit`,
+              // The measured time is not in the message: receipts must not vary run to run.
+              message: `ran over the ${limits.timeout_ms} ms limit`,
             });
           }
-          if (
-            typeof value === 'object' &&
-            value !== null &&
-            typeof (value as { then?: unknown }).then === 'function'
-          ) {
-            return fail({
-              kind: 'invalid_output',
-              message: 'returned a promise; a policy returns its result directly',
-            });
-          }
+          // Probing and serialising run policy code (getters, proxies, toJSON): both are guarded.
           let output: string | undefined;
           try {
+            if (
+              typeof value === 'object' &&
+              value !== null &&
+              typeof (value as { then?: unknown }).then === 'function'
+            ) {
+              // A rejected promise nobody awaits would be an unhandled rejection in the host.
+              Promise.resolve(value).catch(() => undefined);
+              return fail({
+                kind: 'invalid_output',
+                message: 'returned a promise; a policy returns its result directly',
+              });
+            }
             output = JSON.stringify(value);
           } catch (error) {
             return fail({
@@ -145,7 +158,7 @@ export function trustedBackend(options: { name?: string } = {}): SandboxBackend 
               kind: 'invalid_output',
               message: 'returned undefined, not a JSON value',
             });
-          if (output.length > limits.max_output_bytes) {
+          if (utf8Length(output) > limits.max_output_bytes) {
             return fail({
               kind: 'output_limit',
               message: `result is larger than ${limits.max_output_bytes} bytes`,
@@ -159,7 +172,7 @@ export function trustedBackend(options: { name?: string } = {}): SandboxBackend 
         },
         async dispose() {
           loaded.delete(policy);
-          functions.clear();
+          disposed = true;
         },
       };
       loaded.add(policy);
