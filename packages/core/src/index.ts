@@ -391,6 +391,7 @@ export {
   type LoadedPolicy,
   type PolicyLanguage,
   type PolicySource,
+  resolveLimits,
   type SandboxBackend,
   type SandboxCapabilities,
   type SandboxFailure,
@@ -401,6 +402,7 @@ export {
   SandboxLimitsSchema,
   SandboxLoadError,
   type SandboxUsage,
+  sanitizeFailureMessage,
 } from './engine/sandbox.ts';
 export {
   checkExpectation,

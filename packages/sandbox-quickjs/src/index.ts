@@ -1,1 +1,1 @@
-export {};
+export { type QuickJsSandboxOptions, quickjsSandbox } from './backend.ts';

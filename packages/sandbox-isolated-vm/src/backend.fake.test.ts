@@ -1,0 +1,158 @@
+import { SandboxLoadError } from '@wardwright/core';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+/*
+ * Paths real isolates cannot be driven into on purpose (V8 losing control of an isolate, an
+ * unexpected host error, a failed re-creation), checked against a stand-in isolated-vm.
+ */
+
+interface Plan {
+  output: unknown;
+  callError: unknown;
+  disposeOnCall: boolean;
+  createError: unknown;
+  compileError: unknown;
+}
+let plan: Plan;
+let isolates: FakeIsolate[];
+
+class FakeIsolate {
+  isDisposed = false;
+  cpuTime = 0n;
+  constructor(readonly options: { onCatastrophicError: (message: string) => void }) {
+    if (plan.createError !== undefined) throw plan.createError;
+    isolates.push(this);
+  }
+  createContextSync() {
+    const isolate = this;
+    const control = {
+      applySync(_: unknown, args: unknown[]) {
+        if (args[0] === 0) return '["f"]';
+        if (plan.disposeOnCall) isolate.isDisposed = true;
+        if (plan.callError !== undefined) throw plan.callError;
+        return plan.output;
+      },
+    };
+    return { evalSync: () => control, release() {} };
+  }
+  compileScriptSync() {
+    if (plan.compileError !== undefined) throw plan.compileError;
+    return { runSync() {} };
+  }
+  getHeapStatisticsSync() {
+    return { used_heap_size: 1 };
+  }
+  dispose() {
+    this.isDisposed = true;
+  }
+}
+
+const source = { name: 'p', language: 'javascript' as const, code: 'function f() {}' };
+
+beforeEach(() => {
+  plan = {
+    output: '1',
+    callError: undefined,
+    disposeOnCall: false,
+    createError: undefined,
+    compileError: undefined,
+  };
+  isolates = [];
+  vi.resetModules();
+  vi.doMock('isolated-vm', () => ({ default: { Isolate: FakeIsolate } }));
+});
+afterEach(() => vi.doUnmock('isolated-vm'));
+
+const fresh = async (options = {}) => (await import('./backend.ts')).isolatedVmSandbox(options);
+
+describe('isolated-vm backend: defensive paths', () => {
+  it('replaces an isolate V8 lost control of, and tells the host', async () => {
+    const onCatastrophicError = vi.fn();
+    const policy = await (await fresh({ onCatastrophicError })).load(source);
+    isolates[0]!.options.onCatastrophicError('heap corrupted');
+    expect(onCatastrophicError).toHaveBeenCalledWith('heap corrupted', 'p');
+    expect(await policy.invoke('f', null)).toMatchObject({ ok: true, value: 1 });
+    expect(isolates).toHaveLength(2);
+    expect(isolates[0]!.isDisposed).toBe(true);
+    plan.disposeOnCall = true;
+    await policy.invoke('f', null);
+    // Disposing a policy whose isolate is already gone is quiet.
+    await policy.dispose();
+  });
+
+  it('reports a failed re-creation, an unexpected host error and a non-string as backend_failure', async () => {
+    const policy = await (await fresh()).load(source);
+    plan.output = 42;
+    expect(await policy.invoke('f', null)).toMatchObject({
+      failure: { kind: 'backend_failure', message: 'the guest returned a non-string' },
+    });
+    plan.output = '\u0000z unknown tag';
+    expect(await policy.invoke('f', null)).toMatchObject({
+      failure: { kind: 'backend_failure', message: 'unknown tag' },
+    });
+    plan.output = '\u0000';
+    expect(await policy.invoke('f', null)).toMatchObject({ failure: { kind: 'backend_failure' } });
+    plan.callError = new Error('weird');
+    expect(await policy.invoke('f', null)).toMatchObject({
+      failure: { kind: 'backend_failure', message: 'Error: weird' },
+    });
+    plan.disposeOnCall = true;
+    expect(await policy.invoke('f', null)).toMatchObject({
+      failure: { kind: 'backend_failure', message: 'Error: weird' },
+    });
+    plan.createError = new Error('no isolate');
+    expect(await policy.invoke('f', null)).toMatchObject({
+      failure: {
+        kind: 'backend_failure',
+        message: 'cannot recreate the isolate: Error: no isolate',
+      },
+    });
+    plan.createError = 42;
+    expect(await policy.invoke('f', null)).toMatchObject({
+      failure: { message: 'cannot recreate the isolate: threw 42' },
+    });
+    await policy.dispose();
+    await policy.dispose();
+    expect(isolates.every((isolate) => isolate.isDisposed)).toBe(true);
+  });
+
+  it('rejects a load when the isolate cannot be made, or with a compile error without a position', async () => {
+    const backend = await fresh();
+    plan.compileError = new SyntaxError('odd');
+    await expect(backend.load(source)).rejects.toSatisfy(
+      (e: unknown) =>
+        SandboxLoadError.isInstance(e) &&
+        e.failure.kind === 'compile_error' &&
+        e.failure.message === 'SyntaxError: odd' &&
+        e.failure.location === undefined,
+    );
+    plan.createError = 'no isolate';
+    await expect(backend.load(source)).rejects.toSatisfy(
+      (e: unknown) =>
+        SandboxLoadError.isInstance(e) &&
+        e.failure.kind === 'backend_failure' &&
+        e.failure.message === 'threw "no isolate"',
+    );
+  });
+
+  it('rejects with an install hint when isolated-vm is missing, and retries the import', async () => {
+    vi.doMock('isolated-vm', () => {
+      throw new Error('Cannot find package isolated-vm');
+    });
+    const backend = await fresh();
+    for (let attempt = 0; attempt < 2; attempt++) {
+      await expect(backend.load(source)).rejects.toSatisfy(
+        (e: unknown) =>
+          SandboxLoadError.isInstance(e) &&
+          e.failure.kind === 'backend_failure' &&
+          e.failure.message.includes(
+            'install isolated-vm (5.x on Node 20, 6.x on Node 22, 7.x on Node 24)',
+          ),
+      );
+    }
+  });
+
+  it('refuses an unknown fresh mode', async () => {
+    await expect(fresh({ fresh: 'never' })).rejects.toThrow(/fresh must be/);
+  });
+});

@@ -1,0 +1,110 @@
+/**
+ * Guest-side code, evaluated in every fresh context BEFORE the policy source, so it captures the
+ * intrinsics (`JSON`, `RangeError`, indirect `eval`) before the policy can replace them.
+ *
+ * It freezes the clock (`Date.now()` and `new Date()` are the epoch, 1970-01-01T00:00:00Z) and
+ * makes `Math.random` throw: a policy is a pure function of its input (the QuickJS backend does
+ * the same). It removes `WebAssembly`, `SharedArrayBuffer` and `Atomics`, which no JSON policy
+ * needs and which widen the attack surface (a JIT, and `Atomics.wait` blocking). A bare V8
+ * context has no timers, `queueMicrotask`, `performance`, `process` or `require` to begin with.
+ *
+ * The script's value is one `control` function, held only as a host `Reference` (never a
+ * global, and strict so stack-trace APIs cannot hand it out):
+ * - `control(0, namesJson)`: keep the candidate names that are functions at the top level,
+ *   return them as a JSON array (the policy's entries);
+ * - `control(1, name, inputJson)`: call the entry on `JSON.parse(inputJson)` and return the
+ *   result as a JSON string, or a failure tagged by a leading NUL and a kind letter (JSON text
+ *   never starts with NUL). Catching guest exceptions here means anything `applySync` itself
+ *   throws comes from isolated-vm (timeout, disposal), so a guest cannot fake those.
+ */
+export const GUEST_PRELUDE = `(() => {
+  'use strict';
+  const parse = JSON.parse;
+  const stringify = JSON.stringify;
+  const globalEval = eval;
+  const defineProperty = Object.defineProperty;
+  const construct = Reflect.construct;
+  const toString = Object.prototype.toString;
+  const ErrorCtor = Error;
+  const RangeErrorCtor = RangeError;
+  const test = RegExp.prototype.test;
+  const call = Function.prototype.call;
+  const matches = (re, s) => call.call(test, re, s);
+  const RealDate = Date;
+  const FrozenDate = function Date(...args) {
+    if (new.target === undefined) return construct(RealDate, [0], RealDate).toString();
+    return construct(RealDate, args.length === 0 ? [0] : args, new.target);
+  };
+  defineProperty(FrozenDate, 'prototype', { value: RealDate.prototype });
+  defineProperty(FrozenDate, 'now', { value: function now() { return 0; }, writable: true, configurable: true });
+  defineProperty(FrozenDate, 'parse', { value: RealDate.parse, writable: true, configurable: true });
+  defineProperty(FrozenDate, 'UTC', { value: RealDate.UTC, writable: true, configurable: true });
+  defineProperty(RealDate.prototype, 'constructor', { value: FrozenDate, writable: true, configurable: true });
+  defineProperty(globalThis, 'Date', { value: FrozenDate, writable: true, configurable: true });
+  defineProperty(Math, 'random', {
+    value: function random() { throw new ErrorCtor('Math.random is disabled: policies must be deterministic'); },
+    writable: true,
+    configurable: true,
+  });
+  delete globalThis.WebAssembly;
+  delete globalThis.SharedArrayBuffer;
+  delete globalThis.Atomics;
+  const describe = (value) => {
+    if (typeof value === 'string') return stringify(value.slice(0, 100));
+    if (value === null || typeof value !== 'object') return String(value);
+    return call.call(toString, value);
+  };
+  const thrown = (error) => {
+    try {
+      if (error instanceof RangeErrorCtor) {
+        const message = String(error.message);
+        if (matches(/call stack/i, message)) return '\\u0000smaximum call stack size exceeded';
+        if (matches(/array buffer allocation failed/i, message)) return '\\u0000mRangeError: ' + message;
+      }
+      if (error instanceof ErrorCtor) return '\\u0000r' + String(error.name) + ': ' + String(error.message);
+      return '\\u0000rthrew ' + describe(error);
+    } catch {
+      return '\\u0000rthrew a value that cannot be described';
+    }
+  };
+  const table = Object.create(null);
+  return function control(op, a, b) {
+    if (op === 0) {
+      const found = [];
+      for (const name of parse(a)) {
+        let fn;
+        // Indirect eval sees top-level let/const/function bindings; a candidate that is not an
+        // identifier in scope (a reserved word found in a comment) just fails to resolve.
+        try { fn = globalEval('typeof ' + name + " === 'function' ? " + name + ' : undefined'); } catch {}
+        if (typeof fn === 'function') { table[name] = fn; found.push(name); }
+      }
+      return stringify(found);
+    }
+    let value;
+    try {
+      value = table[a](parse(b));
+    } catch (error) {
+      return thrown(error);
+    }
+    try {
+      if (value !== null && typeof value === 'object' && typeof value.then === 'function') {
+        return '\\u0000oreturned a promise; a policy returns its result directly';
+      }
+    } catch (error) {
+      return thrown(error);
+    }
+    let out;
+    try {
+      out = stringify(value);
+    } catch (error) {
+      // Resource exhaustion while serialising is a limit, not a malformed result.
+      const limit = thrown(error);
+      if (limit[1] === 's' || limit[1] === 'm') return limit;
+      let message;
+      try { message = error instanceof ErrorCtor ? String(error.message) : String(error); } catch { message = 'unserialisable'; }
+      return '\\u0000oresult is not JSON: ' + message;
+    }
+    if (out === undefined) return '\\u0000oreturned undefined, not a JSON value';
+    return out;
+  };
+})()`;

@@ -1,0 +1,555 @@
+import {
+  type InvokeResult,
+  type LoadedPolicy,
+  type SandboxBackend,
+  type SandboxLimits,
+  SandboxLoadError,
+} from '@wardwright/core';
+import { QuickJSContext, QuickJSRuntime } from 'quickjs-emscripten-core';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { quickjsSandbox } from './index.ts';
+import { Engine, Session } from './session.ts';
+
+const backend = quickjsSandbox();
+afterAll(() => backend.dispose());
+
+async function load(
+  code: string,
+  limits?: Partial<SandboxLimits>,
+  on: SandboxBackend = backend,
+): Promise<LoadedPolicy> {
+  return on.load({ name: 'p', language: 'javascript', code, filename: 'p.js' }, limits);
+}
+
+async function loadError(code: string, limits?: Partial<SandboxLimits>): Promise<SandboxLoadError> {
+  try {
+    await load(code, limits);
+  } catch (error) {
+    expect(SandboxLoadError.isInstance(error)).toBe(true);
+    return error as SandboxLoadError;
+  }
+  throw new Error('expected the load to fail');
+}
+
+function failure(result: InvokeResult) {
+  if (result.ok) throw new Error(`expected a failure, got ${JSON.stringify(result.value)}`);
+  return result.failure;
+}
+
+function value(result: InvokeResult) {
+  if (!result.ok) throw new Error(`expected a value, got ${JSON.stringify(result.failure)}`);
+  return result.value;
+}
+
+const ECHO = 'function decide(input) { return input; }';
+
+describe('quickjsSandbox: contract', () => {
+  it('describes itself', () => {
+    expect(backend.specificationVersion).toBe('v1');
+    expect(backend.name).toBe('quickjs');
+    expect(backend.language).toBe('javascript');
+    expect(backend.capabilities).toEqual({
+      isolated: true,
+      wallClock: true,
+      steps: 'coarse',
+      memory: 'hard',
+      cpuTime: false,
+      hardKill: true,
+    });
+    expect(quickjsSandbox({ name: 'qjs' }).name).toBe('qjs');
+  });
+
+  it('rejects bad options', () => {
+    expect(() => quickjsSandbox({ maxStackBytes: 0 })).toThrow(/maxStackBytes/);
+    expect(() => quickjsSandbox({ fresh: 'never' as 'reuse' })).toThrow(/fresh/);
+  });
+
+  it('runs a policy on a JSON copy of the input and returns JSON', async () => {
+    const policy = await load(
+      `function decide(input) {
+        const total = input.history.reduce((a, b) => a + b, 0);
+        input.history.push(1);
+        return { allow: total <= input.threshold, total, nan: NaN, inf: -Infinity, s: 'é😀' };
+      }`,
+    );
+    const input = { history: [1, 2, 3], threshold: 5 };
+    const result = await policy.invoke('decide', input);
+    expect(value(result)).toEqual({ allow: false, total: 6, nan: null, inf: null, s: 'é😀' });
+    expect(input.history).toEqual([1, 2, 3]);
+    expect(result.usage.wall_ms).toBeGreaterThanOrEqual(0);
+    expect(result.usage.steps).toBe(0);
+    expect(result.usage.memory_bytes).toBeGreaterThanOrEqual(16 * 1024 * 1024);
+    await policy.dispose();
+  });
+
+  it('discovers top-level functions like the trusted backend', async () => {
+    const policy = await load(
+      `// function if( in a comment is not an entry
+      export function decide(x) { function nested() {} return helper(x); }
+      function helper(x) { return x; }
+      const expr = function named() {};
+      function* gen() {}
+      let notAFunction = 1;`,
+    );
+    expect([...policy.entries].sort()).toEqual(['decide', 'gen', 'helper']);
+    expect(Object.isFrozen(policy.entries)).toBe(true);
+    expect(value(await policy.invoke('helper', [1]))).toEqual([1]);
+    expect(value(await policy.invoke('gen', null))).toEqual({});
+    const missing = failure(await policy.invoke('nested', null));
+    expect(missing).toEqual({
+      kind: 'missing_entry',
+      message: 'the policy defines no function nested',
+    });
+    await policy.dispose();
+  });
+
+  it('a policy without functions loads with no entries', async () => {
+    const policy = await load('const x = 1;');
+    expect(policy.entries).toEqual([]);
+    await policy.dispose();
+  });
+});
+
+describe('quickjsSandbox: load failures', () => {
+  it('rejects other languages', async () => {
+    await expect(
+      backend.load({ name: 'p', language: 'starlark', code: 'def decide(x): return x' }),
+    ).rejects.toMatchObject({
+      failure: {
+        kind: 'compile_error',
+        message: 'the quickjs backend runs javascript, not starlark',
+      },
+    });
+  });
+
+  it('a syntax error is a compile_error with its location', async () => {
+    const error = await loadError('function decide(x) {\n  return x +;\n}');
+    expect(error.failure.kind).toBe('compile_error');
+    expect(error.failure.message).toMatch(/^SyntaxError: /);
+    expect(error.failure.location).toMatchObject({ filename: 'p.js', line: 2 });
+    expect(error.message).toMatch(/^policy p: SyntaxError/);
+  });
+
+  it('the source runs in strict mode, like the trusted backend', async () => {
+    const error = await loadError('undeclared = 1; function decide() {}');
+    expect(error.failure.kind).toBe('runtime_error');
+    expect(error.failure.message).toMatch(/^ReferenceError: .*undeclared/);
+    expect(error.failure.location).toEqual({ filename: 'p.js', line: 1, column: 1 });
+  });
+
+  it('the filename defaults to the policy name', async () => {
+    const error = await backend
+      .load({ name: 'named', language: 'javascript', code: 'throw new Error("x")' })
+      .then(
+        () => undefined,
+        (e: SandboxLoadError) => e,
+      );
+    expect(error?.failure.location?.filename).toBe('named.js');
+  });
+
+  it('module-level code is under the load limits', async () => {
+    const started = performance.now();
+    const error = await loadError('while (true) {} function decide() {}', { timeout_ms: 30 });
+    expect(error.failure.kind).toBe('timeout');
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect((await loadError('function r() { return r() + 1; } r();')).failure.kind).toBe(
+      'stack_overflow',
+    );
+  });
+});
+
+describe('quickjsSandbox: failure kinds', () => {
+  it('guest throws are runtime_error with "Name: message"', async () => {
+    const policy = await load(
+      `function decide(input) {
+        switch (input) {
+          case 'type': return null.x;
+          case 'string': throw 'boom';
+          case 'number': throw 42;
+          case 'object': throw { name: 'TypeError', message: 'fake' };
+          case 'array': throw [1];
+          case 'undefined': throw undefined;
+          case 'symbol': throw Symbol('s');
+          case 'newline': throw new Error('line one\\nline two');
+        }
+      }`,
+    );
+    const type = failure(await policy.invoke('decide', 'type'));
+    expect(type.kind).toBe('runtime_error');
+    expect(type.message).toMatch(/^TypeError: cannot read property 'x' of null/);
+    expect(type.location).toEqual({ filename: 'p.js', line: 3, column: expect.any(Number) });
+    const messages: Record<string, string> = {
+      string: 'threw "boom"',
+      number: 'threw 42',
+      object: 'threw [object Object]',
+      array: 'threw [object Array]',
+      undefined: 'threw undefined',
+      symbol: 'threw a symbol',
+      newline: 'Error: line one',
+    };
+    for (const [input, message] of Object.entries(messages)) {
+      expect(failure(await policy.invoke('decide', input))).toMatchObject({
+        kind: 'runtime_error',
+        message,
+      });
+    }
+    await policy.dispose();
+  });
+
+  it('results that are not JSON are invalid_output', async () => {
+    const policy = await load(
+      `function decide(input) {
+        switch (input) {
+          case 'undefined': return undefined;
+          case 'function': return () => 1;
+          case 'symbol': return Symbol('s');
+          case 'cycle': { const a = {}; a.a = a; return a; }
+          case 'bigint': return { n: 10n };
+          case 'promise': return Promise.resolve(1);
+          case 'tojson': return { toJSON() { throw 'nope'; } };
+        }
+      }
+      async function later() { return 1; }`,
+    );
+    for (const input of ['undefined', 'function', 'symbol']) {
+      expect(failure(await policy.invoke('decide', input))).toEqual({
+        kind: 'invalid_output',
+        message: 'returned undefined, not a JSON value',
+      });
+    }
+    for (const input of ['cycle', 'bigint', 'tojson']) {
+      const f = failure(await policy.invoke('decide', input));
+      expect(f.kind).toBe('invalid_output');
+      expect(f.message).toMatch(/^result is not JSON: /);
+    }
+    for (const result of [
+      await policy.invoke('decide', 'promise'),
+      await policy.invoke('later', 1),
+    ]) {
+      expect(failure(result)).toEqual({
+        kind: 'invalid_output',
+        message: 'returned a promise; a policy returns its result directly',
+      });
+    }
+    await policy.dispose();
+  });
+
+  it('enforces input and output sizes in UTF-8 bytes', async () => {
+    const policy = await load(ECHO, { max_input_bytes: 100, max_output_bytes: 20 });
+    expect(failure(await policy.invoke('decide', 'x'.repeat(200)))).toEqual({
+      kind: 'input_limit',
+      message: 'input is larger than 100 bytes',
+    });
+    // 18 UTF-16 units but 50 bytes of UTF-8 input: under 100, over the 20-byte output.
+    const big = failure(await policy.invoke('decide', '😀'.repeat(8)));
+    expect(big).toEqual({ kind: 'output_limit', message: 'result is larger than 20 bytes' });
+    expect(value(await policy.invoke('decide', 'é'.repeat(8)))).toBe('é'.repeat(8));
+    expect(
+      failure(await policy.invoke('decide', 'x'.repeat(200), { max_input_bytes: 300 })).kind,
+    ).toBe('output_limit');
+    const notJson = failure(await policy.invoke('decide', 1n as unknown as null));
+    expect(notJson).toEqual({ kind: 'input_limit', message: 'input is not a JSON value' });
+    await policy.dispose();
+  });
+
+  it('a runaway loop is a timeout within the limit, and the next call works', async () => {
+    const policy = await load(
+      `let calls = 0;
+      function decide(input) { calls++; if (input === 'spin') while (true) {} return calls; }`,
+    );
+    expect(value(await policy.invoke('decide', null))).toBe(1);
+    const started = performance.now();
+    const result = await policy.invoke('decide', 'spin', { timeout_ms: 50 });
+    const elapsed = performance.now() - started;
+    expect(failure(result)).toMatchObject({ kind: 'timeout' });
+    expect(failure(result).message).toMatch(/over the 50 ms limit$/);
+    expect(elapsed).toBeGreaterThanOrEqual(49);
+    expect(elapsed).toBeLessThan(1000);
+    expect(result.usage.wall_ms).toBeGreaterThanOrEqual(49);
+    // Reloaded from source after the timeout: the module-level counter starts over.
+    expect(value(await policy.invoke('decide', null))).toBe(1);
+    await policy.dispose();
+  });
+
+  it('a step budget stops a loop with step_limit, deterministically', async () => {
+    const policy = await load(
+      'function decide(n) { let s = 0; for (let i = 0; i < n; i++) s += i; return s; }',
+      { max_steps: 10, timeout_ms: 5000 },
+    );
+    const small = await policy.invoke('decide', 1000);
+    expect(value(small)).toBe(499500);
+    expect(small.usage.steps).toBe(0);
+    const counted = await policy.invoke('decide', 40_000);
+    expect(counted.ok).toBe(true);
+    expect(counted.usage.steps).toBeGreaterThan(0);
+    const first = await policy.invoke('decide', 1e9);
+    const second = await policy.invoke('decide', 1e9);
+    expect(failure(first)).toEqual({
+      kind: 'step_limit',
+      message: 'used more than 10 steps (1 step is one interrupt poll, about 5k operations)',
+    });
+    expect(first.usage.steps).toBe(11);
+    expect(second.usage.steps).toBe(11);
+    expect(value(await policy.invoke('decide', 3))).toBe(3);
+    await policy.dispose();
+  });
+
+  it('deep recursion is stack_overflow, and the next call works', async () => {
+    const policy = await load(
+      `function down(n) { return n === 0 ? 0 : down(n - 1) + 1; }
+      function decide(n) { return down(n); }`,
+    );
+    expect(value(await policy.invoke('decide', 100))).toBe(100);
+    expect(failure(await policy.invoke('decide', 1e7))).toEqual({
+      kind: 'stack_overflow',
+      message: 'maximum call stack size exceeded',
+    });
+    expect(value(await policy.invoke('decide', 200))).toBe(200);
+    await policy.dispose();
+  });
+
+  it('a smaller stack limit overflows sooner', async () => {
+    const small = quickjsSandbox({ maxStackBytes: 32 * 1024 });
+    const policy = await load(
+      'function decide(n) { return n === 0 ? 0 : decide(n - 1) + 1; }',
+      {},
+      small,
+    );
+    expect(failure(await policy.invoke('decide', 1000)).kind).toBe('stack_overflow');
+    await small.dispose();
+    expect(failure(await policy.invoke('decide', 1)).message).toBe('the policy is disposed');
+  });
+});
+
+describe('quickjsSandbox: memory', () => {
+  const MiB = 1024 * 1024;
+  const bombs: Record<string, string> = {
+    'string doubling': 'let s = "x"; while (true) s = s + s;',
+    'one growing array': 'const a = []; while (true) a.push(a.length);',
+    'many small chunks':
+      'const keep = []; while (true) { const c = []; for (let i = 0; i < 1000; i++) c.push(i); keep.push(c); }',
+    'many distinct strings':
+      'const keep = []; for (let i = 0; ; i++) keep.push("x".repeat(100000) + i);',
+  };
+
+  it('memory bombs under 32 MiB are memory_limit, the cap holds, and the next call works', async () => {
+    const rssBefore = process.memoryUsage().rss;
+    for (const [name, bomb] of Object.entries(bombs)) {
+      const policy = await load(
+        `function decide(input) { if (input === 'bomb') { ${bomb} } return 'fine'; }`,
+        { memory_bytes: 32 * MiB, timeout_ms: 5000 },
+      );
+      const result = await policy.invoke('decide', 'bomb');
+      expect(failure(result).kind, name).toBe('memory_limit');
+      expect(failure(result).message).toMatch(/over the 33554432-byte memory limit$/);
+      expect(result.usage.memory_bytes).toBeLessThanOrEqual(32 * MiB);
+      expect(value(await policy.invoke('decide', null))).toBe('fine');
+      await policy.dispose();
+    }
+    // Generous: the WASM memories are only collected by V8's GC, and the bound is about 2x cap.
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(2 * 32 * MiB + 64 * MiB);
+  });
+
+  it('a call with a different memory limit gets a module of that size', async () => {
+    const policy = await load(ECHO, { memory_bytes: 20 * MiB });
+    const a = await policy.invoke('decide', 1);
+    expect(a.usage.memory_bytes).toBeLessThanOrEqual(20 * MiB);
+    const bomb = await load(
+      'function decide() { const keep = []; for (let i = 0; ; i++) keep.push("y".repeat(100000) + i); }',
+      { memory_bytes: 20 * MiB, timeout_ms: 5000 },
+    );
+    const small = await bomb.invoke('decide', null);
+    expect(failure(small).kind).toBe('memory_limit');
+    expect(small.usage.memory_bytes).toBeLessThanOrEqual(20 * MiB);
+    const large = await bomb.invoke('decide', null, { memory_bytes: 40 * MiB });
+    expect(failure(large).kind).toBe('memory_limit');
+    expect(large.usage.memory_bytes).toBeGreaterThan(20 * MiB);
+    expect(large.usage.memory_bytes).toBeLessThanOrEqual(40 * MiB);
+    await Promise.all([policy.dispose(), bomb.dispose()]);
+  });
+});
+
+describe('quickjsSandbox: isolation and determinism', () => {
+  it('guest code cannot see the host', async () => {
+    const policy = await load(
+      `function decide() {
+        return [typeof process, typeof require, typeof module, typeof globalThis.process,
+          typeof setTimeout, typeof setInterval, typeof queueMicrotask, typeof WebAssembly,
+          typeof Atomics, typeof performance, typeof std, typeof os, typeof console];
+      }`,
+    );
+    expect(value(await policy.invoke('decide', null))).toEqual(Array(13).fill('undefined'));
+    await policy.dispose();
+  });
+
+  it('the clock is frozen at the epoch and Math.random throws', async () => {
+    const policy = await load(
+      `class Sub extends Date {}
+      function decide() {
+        let random;
+        try { Math.random(); } catch (e) { random = String(e); }
+        return [Date.now(), new Date().getTime(), new Sub().getTime(), new Date(5).getTime(),
+          Date.parse('2024-01-02T00:00:00Z'), Date.UTC(2024, 0, 2), typeof Date(),
+          new Date(0) instanceof Date, new Date().constructor === Date, random];
+      }`,
+    );
+    const expected = [
+      0,
+      0,
+      0,
+      5,
+      1704153600000,
+      1704153600000,
+      'string',
+      true,
+      true,
+      'Error: Math.random is disabled: policies must be deterministic',
+    ];
+    expect(value(await policy.invoke('decide', null))).toEqual(expected);
+    expect(value(await policy.invoke('decide', null))).toEqual(expected);
+    await policy.dispose();
+  });
+
+  it("'reuse' keeps top-level state between calls; 'per-call' does not", async () => {
+    const code =
+      'let n = 0; function decide() { globalThis.seen = (globalThis.seen ?? 0) + 1; return [++n, seen]; }';
+    const reuse = await load(code);
+    expect(value(await reuse.invoke('decide', null))).toEqual([1, 1]);
+    expect(value(await reuse.invoke('decide', null))).toEqual([2, 2]);
+    const perCall = quickjsSandbox({ fresh: 'per-call' });
+    const fresh = await load(code, {}, perCall);
+    expect(fresh.entries).toEqual(['decide']);
+    expect(value(await fresh.invoke('decide', null))).toEqual([1, 1]);
+    expect(value(await fresh.invoke('decide', null))).toEqual([1, 1]);
+    await reuse.dispose();
+    await perCall.dispose();
+  });
+
+  it("'per-call' recovers after limits too", async () => {
+    const perCall = quickjsSandbox({ fresh: 'per-call' });
+    const policy = await load(
+      'function decide(x) { if (x) { const a = []; while (true) a.push(a.length); } return 1; }',
+      { timeout_ms: 5000, memory_bytes: 16 * 1024 * 1024 },
+      perCall,
+    );
+    expect(failure(await policy.invoke('decide', true)).kind).toBe('memory_limit');
+    expect(value(await policy.invoke('decide', false))).toBe(1);
+    await perCall.dispose();
+  });
+
+  it('policies do not share globals', async () => {
+    const a = await load('globalThis.shared = "a"; function decide() { return shared; }');
+    const b = await load('function decide() { return typeof shared; }');
+    expect(value(await a.invoke('decide', null))).toBe('a');
+    expect(value(await b.invoke('decide', null))).toBe('undefined');
+    await Promise.all([a.dispose(), b.dispose()]);
+  });
+
+  it('concurrent calls never interleave, even next to a runaway one', async () => {
+    const policy = await load(
+      `let current = null;
+      function decide(input) {
+        if (current !== null) throw new Error('interleaved');
+        current = input;
+        let s = 0;
+        for (let i = 0; i < 20000; i++) s += i;
+        if (input === 'spin') while (true) {}
+        const out = current;
+        current = null;
+        return out;
+      }`,
+    );
+    const inputs = Array.from({ length: 20 }, (_, i) => (i === 7 ? 'spin' : i));
+    const results = await Promise.all(
+      inputs.map((x) => policy.invoke('decide', x, { timeout_ms: 30 })),
+    );
+    results.forEach((result, i) => {
+      if (i === 7) expect(failure(result).kind).toBe('timeout');
+      else expect(value(result)).toBe(i);
+    });
+    await policy.dispose();
+  });
+});
+
+describe('quickjsSandbox: host-side faults', () => {
+  it('a fault inside the module is backend_failure, and the next call starts over', async () => {
+    const policy = await load('let n = 0; function decide() { return ++n; }');
+    expect(value(await policy.invoke('decide', null))).toBe(1);
+    const spy = vi.spyOn(Session.prototype, 'call').mockImplementationOnce(() => {
+      throw new Error('Aborted(simulated)');
+    });
+    const broken = failure(await policy.invoke('decide', null));
+    expect(broken).toEqual({ kind: 'backend_failure', message: 'Error: Aborted(simulated)' });
+    spy.mockRestore();
+    expect(value(await policy.invoke('decide', null))).toBe(1);
+    await policy.dispose();
+    await policy.dispose();
+  });
+
+  it('a reload that fails is reported with its kind', async () => {
+    const policy = await load(
+      'for (let i = 0; i < 100000; i++) {} function decide(x) { while (x) {} return 1; }',
+      { timeout_ms: 1000 },
+    );
+    expect(failure(await policy.invoke('decide', true, { timeout_ms: 20 })).kind).toBe('timeout');
+    const reload = failure(await policy.invoke('decide', false, { max_steps: 1 }));
+    expect(reload.kind).toBe('step_limit');
+    expect(reload.message).toMatch(/^reloading the policy: used more than 1 steps/);
+    expect(value(await policy.invoke('decide', false))).toBe(1);
+    await policy.dispose();
+  });
+
+  it('a module that does not start or set up is a backend_failure at load', async () => {
+    const create = vi.spyOn(Engine, 'create').mockRejectedValueOnce(new Error('no wasm'));
+    expect((await loadError(ECHO)).failure).toEqual({
+      kind: 'backend_failure',
+      message: 'QuickJS did not start: Error: no wasm',
+    });
+    create.mockRestore();
+    const stack = vi
+      .spyOn(QuickJSRuntime.prototype, 'setMaxStackSize')
+      .mockImplementationOnce(() => {
+        throw new Error('aborted');
+      });
+    expect((await loadError(ECHO)).failure).toEqual({
+      kind: 'backend_failure',
+      message: 'Error: aborted',
+    });
+    stack.mockRestore();
+  });
+
+  it('a failure while discovering entries fails the load', async () => {
+    const discover = vi
+      .spyOn(Session.prototype as unknown as { callControl: () => unknown }, 'callControl')
+      .mockReturnValueOnce({ ok: false, failure: { kind: 'timeout', message: 'late' }, polls: 0 });
+    expect((await loadError(ECHO)).failure).toEqual({ kind: 'timeout', message: 'late' });
+    discover.mockRestore();
+  });
+
+  it('a host error inside a call is a backend_failure', async () => {
+    const policy = await load(ECHO);
+    const call = vi.spyOn(QuickJSContext.prototype, 'callFunction').mockImplementationOnce(() => {
+      throw new RangeError('Maximum call stack size exceeded');
+    });
+    expect(failure(await policy.invoke('decide', 1))).toEqual({
+      kind: 'backend_failure',
+      message: 'RangeError: Maximum call stack size exceeded',
+    });
+    call.mockRestore();
+    expect(value(await policy.invoke('decide', 2))).toBe(2);
+    await policy.dispose();
+  });
+
+  it("a runtime that cannot be freed replaces the module ('per-call')", async () => {
+    const perCall = quickjsSandbox({ fresh: 'per-call' });
+    const policy = await load(ECHO, {}, perCall);
+    const dispose = vi.spyOn(Session.prototype, 'dispose').mockImplementationOnce(() => {
+      throw new Error('Aborted(list_empty)');
+    });
+    expect(value(await policy.invoke('decide', 1))).toBe(1);
+    expect(dispose).toHaveBeenCalledTimes(1);
+    dispose.mockRestore();
+    expect(value(await policy.invoke('decide', 2))).toBe(2);
+    await perCall.dispose();
+  });
+});

@@ -1,0 +1,291 @@
+import {
+  type InvokeResult,
+  type JsonValue,
+  type LoadedPolicy,
+  type PolicySource,
+  type SandboxBackend,
+  type SandboxFailure,
+  type SandboxLimits,
+  SandboxLoadError,
+} from '@wardwright/core';
+import { exceedsUtf8, resolveLimits, sanitizeFailureMessage, wasmPagesFor } from './limits.ts';
+import { BackendFault, describeHostError, Engine, Session } from './session.ts';
+
+export interface QuickJsSandboxOptions {
+  /** Backend name in receipts; default 'quickjs'. */
+  name?: string;
+  /**
+   * 'reuse' (default): one runtime and context per loaded policy, reloaded after a failure that
+   * may leave it unsafe; top-level state persists between calls, as with the trusted backend.
+   * 'per-call': a fresh runtime and context for every call (the policy source is evaluated each
+   * time), so no call sees another's writes; costs about 0.2 ms more per call.
+   */
+  fresh?: 'per-call' | 'reuse';
+  /** QuickJS stack limit in bytes; at most (and by default) 256 KiB. */
+  maxStackBytes?: number;
+}
+
+const MAX_STACK_BYTES = 256 * 1024;
+
+// Same discovery rule as the trusted backend: candidates by regex, kept when the name is a
+// function at the top level of the policy.
+const FUNCTION_DECLARATION = /\bfunction\s*\*?\s*([A-Za-z_$][\w$]*)\s*\(/g;
+
+/**
+ * QuickJS compiled to WebAssembly: each loaded policy gets its own WASM module with a fixed-size
+ * memory (a hard memory cap), a stack limit, a deadline and a coarse step budget checked from
+ * QuickJS's interrupt poll. Calls are synchronous inside the module and serialised per policy.
+ */
+export function quickjsSandbox(options: QuickJsSandboxOptions = {}): SandboxBackend {
+  const name = options.name ?? 'quickjs';
+  const fresh = options.fresh ?? 'reuse';
+  const maxStackBytes = Math.min(options.maxStackBytes ?? MAX_STACK_BYTES, MAX_STACK_BYTES);
+  if (!(maxStackBytes > 0)) throw new RangeError('maxStackBytes must be a positive number');
+  if (fresh !== 'reuse' && fresh !== 'per-call') {
+    throw new RangeError(`fresh must be 'reuse' or 'per-call', not ${String(fresh)}`);
+  }
+  const loaded = new Set<QuickJsPolicy>();
+  return {
+    specificationVersion: 'v1',
+    name,
+    language: 'javascript',
+    capabilities: {
+      isolated: true,
+      wallClock: true,
+      steps: 'coarse',
+      memory: 'hard',
+      cpuTime: false,
+      hardKill: true,
+    },
+    async load(source: PolicySource, loadLimits?: Partial<SandboxLimits>): Promise<LoadedPolicy> {
+      if (source.language !== 'javascript') {
+        throw new SandboxLoadError(source.name, {
+          kind: 'compile_error',
+          message: `the ${name} backend runs javascript, not ${source.language}`,
+        });
+      }
+      const limits = resolveLimits(loadLimits);
+      const program: Program = {
+        // `export` is accepted so a policy file can also be imported by its own unit tests.
+        code: source.code.replace(/^(\s*)export\s+(?=(?:async\s+)?function)/gm, '$1'),
+        candidates: [...new Set([...source.code.matchAll(FUNCTION_DECLARATION)].map((m) => m[1]!))],
+        filename: source.filename ?? `${source.name}.js`,
+        maxStackBytes,
+      };
+      let engine: Engine;
+      try {
+        engine = await Engine.create(wasmPagesFor(limits.memory_bytes));
+      } catch (error) {
+        throw new SandboxLoadError(source.name, {
+          kind: 'backend_failure',
+          message: sanitizeFailureMessage(`QuickJS did not start: ${describeHostError(error)}`),
+        });
+      }
+      let opened: Session | SandboxFailure;
+      try {
+        opened = openSession(engine, program, limits);
+      } catch (error) {
+        opened = { kind: 'backend_failure', message: faultMessage(error) };
+      }
+      if (!(opened instanceof Session)) throw new SandboxLoadError(source.name, opened);
+      const policy = new QuickJsPolicy(program, limits, engine, opened, fresh, () =>
+        loaded.delete(policy),
+      );
+      loaded.add(policy);
+      return policy;
+    },
+    async dispose() {
+      await Promise.all([...loaded].map((p) => p.dispose()));
+    },
+  };
+}
+
+interface Program {
+  code: string;
+  candidates: readonly string[];
+  filename: string;
+  maxStackBytes: number;
+}
+
+function openSession(
+  engine: Engine,
+  program: Program,
+  limits: Readonly<SandboxLimits>,
+): Session | SandboxFailure {
+  return Session.open(
+    engine,
+    program.code,
+    program.candidates,
+    limits,
+    program.filename,
+    program.maxStackBytes,
+  );
+}
+
+/** Failures after which the runtime is reloaded from source before the next call. */
+const RELOAD_AFTER = new Set<SandboxFailure['kind']>([
+  'timeout',
+  'step_limit',
+  'memory_limit',
+  'stack_overflow',
+  'backend_failure',
+]);
+/** Failures after which the WASM module itself is replaced (its memory never shrinks). */
+const REPLACE_ENGINE_AFTER = new Set<SandboxFailure['kind']>(['memory_limit', 'backend_failure']);
+
+class QuickJsPolicy implements LoadedPolicy {
+  readonly entries: readonly string[];
+  private tail: Promise<unknown> = Promise.resolve();
+  private engine: Engine | undefined;
+  private session: Session | undefined;
+  private disposed = false;
+
+  constructor(
+    private readonly program: Program,
+    private readonly loadLimits: Readonly<SandboxLimits>,
+    engine: Engine,
+    session: Session,
+    private readonly fresh: 'per-call' | 'reuse',
+    private readonly onDispose: () => void,
+  ) {
+    this.entries = session.entries;
+    this.engine = engine;
+    if (fresh === 'reuse') this.session = session;
+    else session.dispose();
+  }
+
+  invoke(entry: string, input: JsonValue, limits?: Partial<SandboxLimits>): Promise<InvokeResult> {
+    // QuickJS runs synchronously inside one module: calls must never interleave.
+    const task = this.tail.then(() => this.run(entry, input, limits));
+    this.tail = task;
+    return task;
+  }
+
+  private async run(
+    entry: string,
+    input: JsonValue,
+    callLimits: Partial<SandboxLimits> | undefined,
+  ): Promise<InvokeResult> {
+    const start = performance.now();
+    let steps: number | undefined;
+    let memory: number | undefined;
+    const usage = () => {
+      const value: InvokeResult['usage'] = { wall_ms: performance.now() - start };
+      if (steps !== undefined) value.steps = steps;
+      if (memory !== undefined) value.memory_bytes = memory;
+      return value;
+    };
+    const fail = (failure: SandboxFailure): InvokeResult => ({
+      ok: false,
+      failure,
+      usage: usage(),
+    });
+    try {
+      if (this.disposed)
+        return fail({ kind: 'backend_failure', message: 'the policy is disposed' });
+      if (!this.entries.includes(entry)) {
+        return fail({ kind: 'missing_entry', message: `the policy defines no function ${entry}` });
+      }
+      const limits = resolveLimits(this.loadLimits, callLimits);
+      const inputJson = toJson(input);
+      if (inputJson === undefined) {
+        return fail({ kind: 'input_limit', message: 'input is not a JSON value' });
+      }
+      if (exceedsUtf8(inputJson, limits.max_input_bytes)) {
+        return fail({
+          kind: 'input_limit',
+          message: `input is larger than ${limits.max_input_bytes} bytes`,
+        });
+      }
+      const session = await this.acquire(limits);
+      if (!(session instanceof Session)) {
+        return fail({
+          ...session,
+          message: sanitizeFailureMessage(`reloading the policy: ${session.message}`),
+        });
+      }
+      let outcome: ReturnType<Session['call']>;
+      try {
+        outcome = session.call(entry, inputJson, limits);
+      } finally {
+        if (this.fresh === 'per-call') this.release();
+      }
+      steps = outcome.polls;
+      // Read before `recover` may drop the engine: the high-water mark of this call's module.
+      memory = this.engine?.memoryBytes;
+      if (!outcome.ok) {
+        this.recover(outcome.failure.kind);
+        return fail(outcome.failure);
+      }
+      if (exceedsUtf8(outcome.json, limits.max_output_bytes)) {
+        return fail({
+          kind: 'output_limit',
+          message: `result is larger than ${limits.max_output_bytes} bytes`,
+        });
+      }
+      return { ok: true, value: JSON.parse(outcome.json) as JsonValue, usage: usage() };
+    } catch (error) {
+      // A BackendFault or anything unexpected: the module may be aborted, so start over.
+      this.recover('backend_failure');
+      return fail({
+        kind: 'backend_failure',
+        message: faultMessage(error),
+      });
+    }
+  }
+
+  /** The session for this call: the kept one, or a new one (new engine when needed). */
+  private async acquire(limits: Readonly<SandboxLimits>): Promise<Session | SandboxFailure> {
+    const pages = wasmPagesFor(limits.memory_bytes);
+    if (this.engine !== undefined && this.engine.pages !== pages) this.recover('memory_limit');
+    if (this.session !== undefined) return this.session;
+    this.engine ??= await Engine.create(pages);
+    // The entries are known now: only those need looking up again.
+    const opened = openSession(this.engine, { ...this.program, candidates: this.entries }, limits);
+    // In 'per-call' mode `run` releases it right after the call.
+    if (opened instanceof Session) this.session = opened;
+    else this.recover(opened.kind);
+    return opened;
+  }
+
+  private release(): void {
+    const session = this.session;
+    this.session = undefined;
+    if (session === undefined) return;
+    try {
+      session.dispose();
+    } catch {
+      // A runtime that cannot be freed cleanly means the module is not trustworthy any more.
+      this.engine = undefined;
+    }
+  }
+
+  private recover(kind: SandboxFailure['kind']): void {
+    if (!RELOAD_AFTER.has(kind)) return;
+    this.release();
+    if (REPLACE_ENGINE_AFTER.has(kind)) this.engine = undefined;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.tail;
+    this.release();
+    this.engine = undefined;
+    this.onDispose();
+  }
+}
+
+function toJson(input: JsonValue): string | undefined {
+  try {
+    return JSON.stringify(input);
+  } catch {
+    return undefined;
+  }
+}
+
+function faultMessage(error: unknown): string {
+  return sanitizeFailureMessage(
+    error instanceof BackendFault ? error.message : describeHostError(error),
+  );
+}
