@@ -13,10 +13,13 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 describe.each([
   ['core', '| core | case | ops/s |', 10],
   ['engine', '| phase | case | ops/s |', 5],
+  ['sandbox', '| backend | case | ops/s |', 8],
 ])('%s benchmark runner', (suite, header, minCases) => {
   it('runs every case and writes JSON and markdown', () => {
     const runner = fileURLToPath(new URL(`../bench/${suite}/run.mjs`, import.meta.url));
-    execFileSync(process.execPath, [runner, '--smoke', '--out', out], { encoding: 'utf8' });
+    execFileSync(process.execPath, ['--no-node-snapshot', runner, '--smoke', '--out', out], {
+      encoding: 'utf8',
+    });
     const report = JSON.parse(readFileSync(join(out, `${suite}.json`), 'utf8'));
     expect(report.mode).toBe('smoke');
     expect(report.suite).toBe(suite);
