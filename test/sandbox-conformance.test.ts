@@ -13,11 +13,16 @@ import {
   ConformanceFailure,
   conformanceCases,
 } from '@wardwright/core/testing';
+import { isolatedVmSandbox } from '@wardwright/sandbox-isolated-vm';
+import { quickjsSandbox } from '@wardwright/sandbox-quickjs';
 import { afterAll, describe, expect, it } from 'vitest';
 
-// One backend instance per backend under test, disposed at the end. The lead adds the real
-// sandboxes (isolated-vm, QuickJS) to this list.
-const backends: [string, () => SandboxBackend][] = [['trusted', () => trustedBackend()]];
+// One backend instance per backend under test, disposed at the end.
+const backends: [string, () => SandboxBackend][] = [
+  ['trusted', () => trustedBackend()],
+  ['quickjs', () => quickjsSandbox()],
+  ['isolated-vm', () => isolatedVmSandbox()],
+];
 
 const cases = conformanceCases();
 

@@ -14,8 +14,14 @@
  *   return them as a JSON array (the policy's entries);
  * - `control(1, name, inputJson)`: call the entry on `JSON.parse(inputJson)` and return the
  *   result as a JSON string, or a failure tagged by a leading NUL and a kind letter (JSON text
- *   never starts with NUL). Catching guest exceptions here means anything `applySync` itself
- *   throws comes from isolated-vm (timeout, disposal), so a guest cannot fake those.
+ *   never starts with NUL). Catching guest exceptions here means that whatever `applySync`
+ *   throws before the answer exists comes from isolated-vm (timeout, disposal);
+ * - `control(2)`: hand back (once) the answer of the last `control(1)` that returned, or ''.
+ *   Promise jobs the call queued run after it returns but inside the same `applySync` (V8's
+ *   automatic microtask checkpoint), and isolated-vm then throws their unhandled rejection — any
+ *   value the guest likes, even a copy of the timeout error — or their timeout at the host. The
+ *   host asks for the kept answer whenever `applySync` throws, so that work cannot change or
+ *   fake the call's result.
  */
 export const GUEST_PRELUDE = `(() => {
   'use strict';
@@ -68,18 +74,27 @@ export const GUEST_PRELUDE = `(() => {
     }
   };
   const table = Object.create(null);
-  return function control(op, a, b) {
-    if (op === 0) {
-      const found = [];
-      for (const name of parse(a)) {
-        let fn;
-        // Indirect eval sees top-level let/const/function bindings; a candidate that is not an
-        // identifier in scope (a reserved word found in a comment) just fails to resolve.
-        try { fn = globalEval('typeof ' + name + " === 'function' ? " + name + ' : undefined'); } catch {}
-        if (typeof fn === 'function') { table[name] = fn; found.push(name); }
-      }
-      return stringify(found);
+  const discover = (namesJson) => {
+    const found = [];
+    for (const name of parse(namesJson)) {
+      let fn;
+      // Indirect eval sees top-level let/const/function bindings; a candidate that is not an
+      // identifier in scope (a reserved word found in a comment) just fails to resolve.
+      try { fn = globalEval('typeof ' + name + " === 'function' ? " + name + ' : undefined'); } catch {}
+      if (typeof fn === 'function') { table[name] = fn; found.push(name); }
     }
+    return stringify(found);
+  };
+  // The last call's answer, kept for op 2: V8 runs the promise jobs a call queued after it
+  // returns, and isolated-vm throws their unhandled rejections (or their timeout) at the host in
+  // place of the answer. Nothing but the host can read this.
+  let last = '';
+  const take = () => {
+    const out = last;
+    last = '';
+    return out;
+  };
+  const run = (a, b) => {
     let value;
     try {
       value = table[a](parse(b));
@@ -106,5 +121,11 @@ export const GUEST_PRELUDE = `(() => {
     }
     if (out === undefined) return '\\u0000oreturned undefined, not a JSON value';
     return out;
+  };
+  return function control(op, a, b) {
+    if (op === 0) return discover(a);
+    if (op === 2) return take();
+    last = '';
+    return (last = run(a, b));
   };
 })()`;

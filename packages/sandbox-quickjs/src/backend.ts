@@ -8,7 +8,14 @@ import {
   type SandboxLimits,
   SandboxLoadError,
 } from '@wardwright/core';
-import { exceedsUtf8, resolveLimits, sanitizeFailureMessage, wasmPagesFor } from './limits.ts';
+import {
+  exceedsJsonDepth,
+  exceedsUtf8,
+  MAX_JSON_DEPTH,
+  resolveLimits,
+  sanitizeFailureMessage,
+  wasmPagesFor,
+} from './limits.ts';
 import { BackendFault, describeHostError, Engine, Session } from './session.ts';
 
 export interface QuickJsSandboxOptions {
@@ -195,6 +202,13 @@ class QuickJsPolicy implements LoadedPolicy {
         return fail({
           kind: 'input_limit',
           message: `input is larger than ${limits.max_input_bytes} bytes`,
+        });
+      }
+      // The guest's JSON.parse would overflow the host's stack (see MAX_JSON_DEPTH).
+      if (exceedsJsonDepth(inputJson, MAX_JSON_DEPTH)) {
+        return fail({
+          kind: 'input_limit',
+          message: `input is nested deeper than ${MAX_JSON_DEPTH} levels`,
         });
       }
       const session = await this.acquire(limits);

@@ -23,6 +23,36 @@ export function exceedsUtf8(text: string, maxBytes: number): boolean {
   return false;
 }
 
+/**
+ * The deepest JSON nesting that crosses the guest boundary. QuickJS's `JSON.parse` and
+ * `JSON.stringify` recurse on the WASM call stack, which is the host's stack, without moving the
+ * C stack pointer that `setMaxStackSize` watches: about 5 000 levels overflow the HOST and leave
+ * the runtime corrupted. 1 000 keeps a wide margin for whatever the host already has on its stack.
+ */
+export const MAX_JSON_DEPTH = 1000;
+
+/**
+ * Whether a JSON text nests arrays/objects deeper than `maxDepth`, by one scan that skips strings.
+ * Texts too short to hold `maxDepth + 1` opening brackets are not scanned.
+ */
+export function exceedsJsonDepth(json: string, maxDepth: number): boolean {
+  if (json.length <= 2 * maxDepth + 1) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const code = json.charCodeAt(i);
+    if (inString) {
+      if (code === 0x5c)
+        i++; // backslash: the next unit is escaped
+      else if (code === 0x22) inString = false;
+    } else if (code === 0x22) inString = true;
+    else if (code === 0x5b || code === 0x7b) {
+      if (++depth > maxDepth) return true;
+    } else if (code === 0x5d || code === 0x7d) depth--;
+  }
+  return false;
+}
+
 export const WASM_PAGE_BYTES = 64 * 1024;
 /** The QuickJS module declares a 16 MiB minimum memory (256 pages) and a 2 GiB maximum. */
 export const MIN_WASM_PAGES = 256;

@@ -199,15 +199,17 @@ export class Session {
       return { ok: false, failure: this.classify(result.error, limits, started, false), polls };
     }
     const value = result.value;
+    let text: string;
     try {
-      if (context.typeof(value) === 'string')
-        return { ok: true, json: context.getString(value), polls };
-      // The prelude returns `[message]` for a result that is not JSON.
-      const dumped = context.dump(value) as [string];
-      return { ok: false, failure: { kind: 'invalid_output', message: dumped[0] }, polls };
+      text = context.getString(value);
     } finally {
       value.dispose();
     }
+    // The prelude returns `!message` for a result that is not JSON.
+    if (text.startsWith('!')) {
+      return { ok: false, failure: { kind: 'invalid_output', message: text.slice(1) }, polls };
+    }
+    return { ok: true, json: text, polls };
   }
 
   private classify(
