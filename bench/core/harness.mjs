@@ -122,7 +122,12 @@ export function runnerArgs() {
 }
 
 /** @param {number} ns */
-const fmt = (ns) => (ns < 1000 ? `${ns} ns` : `${Math.round(ns / 10) / 100} µs`);
+const fmt = (ns) =>
+  ns < 1000
+    ? `${ns} ns`
+    : ns < 1_000_000
+      ? `${Math.round(ns / 10) / 100} µs`
+      : `${Math.round(ns / 10_000) / 100} ms`;
 
 /**
  * Write `<suite>.json` (every sample statistic, machine and Node info) and `<suite>.md` (the
