@@ -19,6 +19,7 @@ let isolates: FakeIsolate[];
 class FakeIsolate {
   isDisposed = false;
   cpuTime = 0n;
+  heapReads = 0;
   constructor(readonly options: { onCatastrophicError: (message: string) => void }) {
     if (plan.createError !== undefined) throw plan.createError;
     isolates.push(this);
@@ -27,7 +28,12 @@ class FakeIsolate {
     const isolate = this;
     const control = {
       applySync(_: unknown, args: unknown[]) {
-        if (args[0] === 0) return '["f"]';
+        // Discovering the entries takes 3 ms of isolate CPU time, each call 2 ms.
+        if (args[0] === 0) {
+          isolate.cpuTime += 3_000_000n;
+          return '["f"]';
+        }
+        isolate.cpuTime += 2_000_000n;
         if (plan.disposeOnCall) isolate.isDisposed = true;
         if (plan.callError !== undefined) throw plan.callError;
         return plan.output;
@@ -40,7 +46,9 @@ class FakeIsolate {
     return { runSync() {} };
   }
   getHeapStatisticsSync() {
-    return { used_heap_size: 1 };
+    this.heapReads++;
+    // Heap use grows with every reading, so a test can tell which reading a call reports.
+    return { used_heap_size: this.heapReads * 1000 };
   }
   dispose() {
     this.isDisposed = true;
@@ -150,6 +158,53 @@ describe('isolated-vm backend: defensive paths', () => {
           ),
       );
     }
+  });
+
+  it('samples heap use by default: first call, every 64th call and every failure', async () => {
+    const { MEMORY_SAMPLE_INTERVAL } = await import('./backend.ts');
+    const policy = await (await fresh()).load(source);
+    const isolate = isolates[0]!;
+    const memory = async () => (await policy.invoke('f', null)).usage.memory_bytes;
+    expect(await memory()).toBe(1000);
+    for (let i = 1; i < MEMORY_SAMPLE_INTERVAL; i++) expect(await memory()).toBe(1000);
+    expect(isolate.heapReads).toBe(1);
+    // The call after MEMORY_SAMPLE_INTERVAL - 1 unsampled ones reads again.
+    expect(await memory()).toBe(2000);
+    expect(await memory()).toBe(2000);
+    plan.output = '\u0000rError: boom';
+    expect(await memory()).toBe(3000);
+    plan.output = '1';
+    expect(await memory()).toBe(3000);
+    expect(isolate.heapReads).toBe(3);
+  });
+
+  it('reads heap use on every call with measureMemory: true, never with false', async () => {
+    const every = await (await fresh({ measureMemory: true })).load(source);
+    for (const expected of [1000, 2000, 3000]) {
+      expect((await every.invoke('f', null)).usage.memory_bytes).toBe(expected);
+    }
+    const never = await (await fresh({ measureMemory: false })).load(source);
+    expect((await never.invoke('f', null)).usage).not.toHaveProperty('memory_bytes');
+    expect(isolates[1]!.heapReads).toBe(0);
+  });
+
+  it('charges each call its own isolate CPU time, not the load or a re-creation', async () => {
+    const policy = await (await fresh()).load(source);
+    const cpu = async () => (await policy.invoke('f', null)).usage.cpu_ms;
+    expect(await cpu()).toBe(2);
+    expect(await cpu()).toBe(2);
+    // A call that throws is followed by the host asking for the kept answer: both are the call's.
+    plan.callError = new Error('weird');
+    expect(await cpu()).toBe(4);
+    plan.callError = undefined;
+    isolates[0]!.options.onCatastrophicError('lost');
+    expect(await cpu()).toBe(2);
+    expect(isolates).toHaveLength(2);
+    expect(await cpu()).toBe(2);
+  });
+
+  it('refuses an unknown measureMemory mode', async () => {
+    await expect(fresh({ measureMemory: 'always' })).rejects.toThrow(/measureMemory must be/);
   });
 
   it('refuses an unknown fresh mode', async () => {

@@ -32,10 +32,13 @@ export interface IsolatedVmSandboxOptions {
    */
   onCatastrophicError?: (message: string, policy: string) => void;
   /**
-   * Report `usage.memory_bytes` (the isolate's used heap after the call) on every call; default
-   * true. Reading heap statistics costs about 4 µs, close to the cost of the call itself.
+   * How `usage.memory_bytes` (the isolate's used heap) is measured. Reading heap statistics
+   * costs 4 µs or more, about as much as a warm call, so by default ('sampled') it is read
+   * after the first call of each isolate, after every failed call and after every
+   * {@link MEMORY_SAMPLE_INTERVAL}th call; the calls in between report the latest reading.
+   * `true`: read after every call. `false`: never (no `memory_bytes`).
    */
-  measureMemory?: boolean;
+  measureMemory?: boolean | 'sampled';
   /**
    * 'reuse' (default): one context per loaded policy (replaced after the isolate is disposed,
    * or after promise work a call left pending threw or overran); top-level state persists
@@ -71,6 +74,8 @@ const EXPORT_PREFIX = /^(\s*)export\s+(?=(?:async\s+)?function)/gm;
 const STRICT_PREFIX = "'use strict';";
 const MiB = 1024 * 1024;
 const TIMED_OUT = 'Script execution timed out.';
+/** In `measureMemory: 'sampled'` mode, heap statistics are read at least this often. */
+export const MEMORY_SAMPLE_INTERVAL = 64;
 
 type Control = ivm.Reference<(op: number, a?: string, b?: string) => string>;
 
@@ -81,6 +86,12 @@ interface Instance {
   context: ivm.Context | undefined;
   control: Control | undefined;
   broken: boolean;
+  /** `isolate.cpuTime` when the last call ended: nothing runs in the isolate between calls. */
+  cpuMark: bigint;
+  /** Calls left before the next heap reading (sampled mode); 0 means read after this one. */
+  untilSample: number;
+  /** The latest heap reading, reported between readings in sampled mode. */
+  memory: number;
 }
 
 class InstanceError extends Error {
@@ -94,6 +105,10 @@ export function isolatedVmSandbox(options: IsolatedVmSandboxOptions = {}): Sandb
   const fresh = options.fresh ?? 'reuse';
   if (fresh !== 'reuse' && fresh !== 'per-call') {
     throw new RangeError(`fresh must be 'reuse' or 'per-call', not ${String(fresh)}`);
+  }
+  const memory = options.measureMemory ?? 'sampled';
+  if (memory !== true && memory !== false && memory !== 'sampled') {
+    throw new RangeError(`measureMemory must be true, false or 'sampled', not ${String(memory)}`);
   }
   const loaded = new Set<LoadedPolicy>();
   return {
@@ -152,7 +167,8 @@ function loadPolicy(
   const body = STRICT_PREFIX + source.code.replace(EXPORT_PREFIX, '$1');
   // The limit is fixed when the isolate is created, so it comes from the load-time limits.
   const memoryLimit = Math.max(8, Math.ceil(loadLimits.memory_bytes / MiB));
-  const measureMemory = options.measureMemory ?? true;
+  const measureMemory = options.measureMemory ?? 'sampled';
+  const sampleEvery = measureMemory === true ? 1 : MEMORY_SAMPLE_INTERVAL;
   let entries: readonly string[] = [];
 
   const reuse = (options.fresh ?? 'reuse') === 'reuse';
@@ -201,11 +217,39 @@ function loadPolicy(
         script,
         context: reuse ? context : undefined,
         control: reuse ? control : undefined,
+        cpuMark: isolate.cpuTime,
+        untilSample: 0,
+        memory: 0,
       });
     } catch (error) {
       if (!isolate.isDisposed) isolate.dispose();
       throw error;
     }
+  };
+
+  /**
+   * Usage of a call whose isolate is alive. CPU time is the difference from the previous call's
+   * end (one read per call); in sampled mode a failed call always reads the heap, since failures
+   * are where memory matters.
+   */
+  const measure = (instance: Instance, start: number, failed: boolean): SandboxUsage => {
+    const wall_ms = performance.now() - start;
+    const { isolate } = instance;
+    let memory_bytes: number | undefined;
+    if (measureMemory !== false) {
+      if (failed || instance.untilSample === 0) {
+        instance.memory = isolate.getHeapStatisticsSync().used_heap_size;
+        instance.untilSample = sampleEvery - 1;
+      } else {
+        instance.untilSample--;
+      }
+      memory_bytes = instance.memory;
+    }
+    // Read after the heap statistics, so any isolate time they take is this call's.
+    const cpu = isolate.cpuTime;
+    const cpu_ms = Number(cpu - instance.cpuMark) / 1e6;
+    instance.cpuMark = cpu;
+    return memory_bytes === undefined ? { wall_ms, cpu_ms } : { wall_ms, cpu_ms, memory_bytes };
   };
 
   let current: Instance | undefined;
@@ -232,32 +276,30 @@ function loadPolicy(
     ): Promise<InvokeResult> {
       // Everything below is synchronous, so concurrent invokes of one policy never interleave.
       const start = performance.now();
-      const fail = (failure: SandboxFailure, usage: SandboxUsage = since(start)): InvokeResult => ({
-        ok: false,
-        failure,
-        usage,
-      });
       if (disposed || !entries.includes(entry)) {
-        return fail({ kind: 'missing_entry', message: `the policy defines no function ${entry}` });
+        return early(start, 'missing_entry', `the policy defines no function ${entry}`);
       }
-      const limits = resolveLimits(loadLimits, callLimits);
+      // The load-time limits are already resolved: merge only when the call brings its own.
+      const limits = callLimits === undefined ? loadLimits : resolveLimits(loadLimits, callLimits);
       let inputJson: string | undefined;
       try {
         inputJson = JSON.stringify(input);
       } catch (error) {
-        return fail({
-          kind: 'backend_failure',
-          message: sanitizeFailureMessage(`input is not JSON: ${errorText(error)}`),
-        });
+        return early(
+          start,
+          'backend_failure',
+          sanitizeFailureMessage(`input is not JSON: ${errorText(error)}`),
+        );
       }
       if (inputJson === undefined) {
-        return fail({ kind: 'backend_failure', message: 'input is not JSON: undefined' });
+        return early(start, 'backend_failure', 'input is not JSON: undefined');
       }
-      if (Buffer.byteLength(inputJson) > limits.max_input_bytes) {
-        return fail({
-          kind: 'input_limit',
-          message: `input is larger than ${limits.max_input_bytes} bytes`,
-        });
+      // A UTF-8 byte is at most 3 per UTF-16 unit, so short inputs skip the byte count.
+      if (
+        inputJson.length * 3 > limits.max_input_bytes &&
+        Buffer.byteLength(inputJson) > limits.max_input_bytes
+      ) {
+        return early(start, 'input_limit', `input is larger than ${limits.max_input_bytes} bytes`);
       }
       let instance: Instance;
       try {
@@ -269,13 +311,13 @@ function loadPolicy(
         }
         instance = current;
       } catch (error) {
-        return fail({
-          kind: 'backend_failure',
-          message: sanitizeFailureMessage(`cannot recreate the isolate: ${errorText(error)}`),
-        });
+        return early(
+          start,
+          'backend_failure',
+          sanitizeFailureMessage(`cannot recreate the isolate: ${errorText(error)}`),
+        );
       }
       const { isolate } = instance;
-      const cpuStart = isolate.cpuTime;
       let output: unknown;
       let context = instance.context;
       let control = instance.control;
@@ -298,12 +340,14 @@ function loadPolicy(
         output =
           error instanceof InstanceError ? '' : keptAnswer(control, isolate, limits.timeout_ms);
         if (output === '') {
-          const usage = measure(isolate, start, cpuStart, measureMemory);
           const failure =
             error instanceof InstanceError
               ? error.failure
               : classifyHostError(error, isolate, limits.timeout_ms, 'call');
-          return fail(failure, usage);
+          const usage = isolate.isDisposed
+            ? { wall_ms: performance.now() - start }
+            : measure(instance, start, true);
+          return { ok: false, failure, usage };
         }
         if (reuse) Object.assign(instance, { context: undefined, control: undefined });
       } finally {
@@ -311,22 +355,26 @@ function loadPolicy(
           context.release();
         }
       }
-      const usage = measure(isolate, start, cpuStart, measureMemory);
+      let failure: SandboxFailure | undefined;
       if (typeof output !== 'string') {
         // Unreachable unless the prelude is broken: never hand a guest object to the engine.
-        return fail({ kind: 'backend_failure', message: 'the guest returned a non-string' }, usage);
+        failure = { kind: 'backend_failure', message: 'the guest returned a non-string' };
+      } else if (output.charCodeAt(0) === 0) {
+        failure = taggedFailure(output);
+      } else if (
+        output.length * 3 > limits.max_output_bytes &&
+        Buffer.byteLength(output) > limits.max_output_bytes
+      ) {
+        failure = {
+          kind: 'output_limit',
+          message: `result is larger than ${limits.max_output_bytes} bytes`,
+        };
       }
-      if (output.charCodeAt(0) === 0) return fail(taggedFailure(output), usage);
-      if (Buffer.byteLength(output) > limits.max_output_bytes) {
-        return fail(
-          {
-            kind: 'output_limit',
-            message: `result is larger than ${limits.max_output_bytes} bytes`,
-          },
-          usage,
-        );
+      if (failure !== undefined) {
+        return { ok: false, failure, usage: measure(instance, start, true) };
       }
-      return { ok: true, value: JSON.parse(output) as JsonValue, usage };
+      const value = JSON.parse(output as string) as JsonValue;
+      return { ok: true, value, usage: measure(instance, start, false) };
     },
     async dispose() {
       if (disposed) return;
@@ -351,23 +399,9 @@ function keptAnswer(control: Control | undefined, isolate: ivm.Isolate, timeoutM
   }
 }
 
-function since(start: number): SandboxUsage {
-  return { wall_ms: performance.now() - start };
+function early(start: number, kind: SandboxFailure['kind'], message: string): InvokeResult {
+  return { ok: false, failure: { kind, message }, usage: { wall_ms: performance.now() - start } };
 }
-
-function measure(
-  isolate: ivm.Isolate,
-  start: number,
-  cpuStart: bigint,
-  measureMemory: boolean,
-): SandboxUsage {
-  const wall_ms = performance.now() - start;
-  if (isolate.isDisposed) return { wall_ms };
-  const cpu_ms = Number(isolate.cpuTime - cpuStart) / 1e6;
-  if (!measureMemory) return { wall_ms, cpu_ms };
-  return { wall_ms, cpu_ms, memory_bytes: isolate.getHeapStatisticsSync().used_heap_size };
-}
-
 // V8 appends the position to compile errors: "SyntaxError: Unexpected token ';' [file:3:5]".
 const COMPILE_POSITION = /^(.*) \[(.*):(\d+):(\d+)\]$/;
 

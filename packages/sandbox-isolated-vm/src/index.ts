@@ -1,2 +1,7 @@
-export { INSTALL_HINT, type IsolatedVmSandboxOptions, isolatedVmSandbox } from './backend.ts';
+export {
+  INSTALL_HINT,
+  type IsolatedVmSandboxOptions,
+  isolatedVmSandbox,
+  MEMORY_SAMPLE_INTERVAL,
+} from './backend.ts';
 export { SNAPSHOT_WARNING_CODE } from './snapshot-warning.ts';

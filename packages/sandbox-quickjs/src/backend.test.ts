@@ -8,7 +8,7 @@ import {
 import { QuickJSContext, QuickJSRuntime } from 'quickjs-emscripten-core';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { quickjsSandbox } from './index.ts';
-import { Engine, Session } from './session.ts';
+import { BackendFault, Engine, Realm, Session } from './session.ts';
 
 const backend = quickjsSandbox();
 afterAll(() => backend.dispose());
@@ -425,6 +425,53 @@ describe('quickjsSandbox: isolation and determinism', () => {
     await perCall.dispose();
   });
 
+  it("'per-call' contexts reach only their own realm: no write through the guest's functions survives", async () => {
+    const perCall = quickjsSandbox({ fresh: 'per-call' });
+    // Each probe would see a previous call's write if the frozen Date, Date.now or Math.random
+    // were made in the shared template context (its Function.prototype would be shared).
+    const code = `function decide() {
+      const realm = [Date, Date.now, Math.random].map((f) => Object.getPrototypeOf(f) === Function.prototype);
+      const seen = [Date, Date.now, Math.random].map((f) => Object.getPrototypeOf(f).leak ?? 0);
+      for (const f of [Date, Date.now, Math.random]) Object.getPrototypeOf(f).leak = 1;
+      let thrown;
+      try { Math.random(); } catch (e) { thrown = e instanceof Error; }
+      return { realm, seen, ctor: Date.constructor === Function, nowProto: Date.now.prototype === undefined, thrown, date: new Date().getTime() };
+    }`;
+    const policy = await load(code, {}, perCall);
+    const expected = {
+      realm: [true, true, true],
+      seen: [0, 0, 0],
+      ctor: true,
+      nowProto: true,
+      thrown: true,
+      date: 0,
+    };
+    expect(value(await policy.invoke('decide', null))).toEqual(expected);
+    expect(value(await policy.invoke('decide', null))).toEqual(expected);
+    // The same code in 'reuse' mode does see its own earlier write: the probe can fail.
+    const reuse = await load(code);
+    expect(value(await reuse.invoke('decide', null))).toEqual(expected);
+    expect(value(await reuse.invoke('decide', null))).toMatchObject({ seen: [1, 1, 1] });
+    await reuse.dispose();
+    await perCall.dispose();
+  });
+
+  it("'per-call' recovers after a timeout on a new runtime", async () => {
+    const perCall = quickjsSandbox({ fresh: 'per-call' });
+    const policy = await load('function decide(x) { while (x) {} return 2; }', {}, perCall);
+    expect(failure(await policy.invoke('decide', true, { timeout_ms: 20 })).kind).toBe('timeout');
+    expect(value(await policy.invoke('decide', false))).toBe(2);
+    await perCall.dispose();
+  });
+
+  it("'per-call' calls queued together run one after another", async () => {
+    const perCall = quickjsSandbox({ fresh: 'per-call' });
+    const policy = await load(ECHO, {}, perCall);
+    const results = await Promise.all([1, 2, 3].map((n) => policy.invoke('decide', n)));
+    expect(results.map(value)).toEqual([1, 2, 3]);
+    await perCall.dispose();
+  });
+
   it("'per-call' recovers after limits too", async () => {
     const perCall = quickjsSandbox({ fresh: 'per-call' });
     const policy = await load(
@@ -538,6 +585,53 @@ describe('quickjsSandbox: host-side faults', () => {
     call.mockRestore();
     expect(value(await policy.invoke('decide', 2))).toBe(2);
     await policy.dispose();
+  });
+
+  it("a shared runtime that cannot be set up or freed is a backend_failure, then replaced ('per-call')", async () => {
+    const perCall = quickjsSandbox({ fresh: 'per-call' });
+    const policy = await load('function decide(x) { while (x) {} return x; }', {}, perCall);
+    const create = vi.spyOn(Realm, 'create').mockImplementationOnce(() => {
+      throw new BackendFault('Error: no realm');
+    });
+    expect(failure(await policy.invoke('decide', 0))).toEqual({
+      kind: 'backend_failure',
+      message: 'Error: no realm',
+    });
+    create.mockRestore();
+    expect(value(await policy.invoke('decide', 0))).toBe(0);
+    const dispose = vi.spyOn(Realm.prototype, 'dispose').mockImplementationOnce(() => {
+      throw new Error('Aborted(list_empty)');
+    });
+    expect(failure(await policy.invoke('decide', 1, { timeout_ms: 10 })).kind).toBe('timeout');
+    expect(dispose).toHaveBeenCalledTimes(1);
+    dispose.mockRestore();
+    expect(value(await policy.invoke('decide', 0))).toBe(0);
+    // A context that cannot be made on the shared runtime (a non-Error thrown from the module).
+    const newContext = vi
+      .spyOn(QuickJSRuntime.prototype, 'newContext')
+      .mockImplementationOnce(() => {
+        throw 'aborted';
+      });
+    expect(failure(await policy.invoke('decide', 0))).toEqual({
+      kind: 'backend_failure',
+      message: 'aborted',
+    });
+    newContext.mockRestore();
+    expect(value(await policy.invoke('decide', 0))).toBe(0);
+    await perCall.dispose();
+  });
+
+  it('a realm whose template does not start is a BackendFault', async () => {
+    const engine = await Engine.create(512);
+    const newContext = vi
+      .spyOn(QuickJSRuntime.prototype, 'newContext')
+      .mockImplementationOnce(() => {
+        throw new Error('aborted');
+      });
+    expect(() => Realm.create(engine, 256 * 1024)).toThrow(BackendFault);
+    newContext.mockRestore();
+    const realm = Realm.create(engine, 256 * 1024);
+    realm.dispose();
   });
 
   it("a runtime that cannot be freed replaces the module ('per-call')", async () => {

@@ -8,10 +8,14 @@ import { MAX_JSON_DEPTH } from './limits.ts';
  * makes `Math.random` throw: a policy is a pure function of its input. QuickJS has no timers,
  * `queueMicrotask`, `performance`, `WebAssembly`, `Atomics` or host bindings to begin with.
  *
- * The script's value is one `control` function, held only as a host handle (never a global):
- * - `control(0, namesJson)`: keep the candidate names that are functions at the top level,
+ * `GUEST_INSTALL` is a function of the target context's global object, so one compiled copy in a
+ * template context can set up every fresh context on the same runtime ('per-call': compiling
+ * this text costs more than creating the context). It captures everything from the target's
+ * global, never its own realm. It returns one `control` function, held only as a host handle
+ * (never a global):
+ * - `control(undefined, namesJson)`: keep the candidate names that are functions at the top level,
  *   return them as a JSON array (the policy's entries);
- * - `control(1, name, inputJson)`: call the entry on `JSON.parse(inputJson)` and return the
+ * - `control(1, name, inputJson)`: call the entry (resolved now if discovery was skipped) on `JSON.parse(inputJson)` and return the
  *   result as a JSON string, or `!message` when the result is not JSON (JSON text never starts
  *   with `!`; a plain string needs no guest code to read, unlike an object the host would dump).
  *
@@ -20,78 +24,101 @@ import { MAX_JSON_DEPTH } from './limits.ts';
  * overflow the host's stack instead (see MAX_JSON_DEPTH). The replacer sees each value after
  * `toJSON`, exactly what `JSON.stringify` then serialises, so getters and `toJSON` run once.
  */
-export const GUEST_PRELUDE = `(() => {
+export const GUEST_INSTALL = `(g) => {
   'use strict';
-  const parse = JSON.parse;
-  const stringify = JSON.stringify;
-  const globalEval = eval;
-  const defineProperty = Object.defineProperty;
-  const construct = Reflect.construct;
-  const create = Object.create;
+  const parse = g.JSON.parse;
+  const stringify = g.JSON.stringify;
+  const globalEval = g.eval;
+  const defineProperty = g.Object.defineProperty;
+  const setPrototypeOf = g.Object.setPrototypeOf;
+  const construct = g.Reflect.construct;
+  const create = g.Object.create;
+  const FunctionProto = g.Function.prototype;
+  const Err = g.Error;
+  const RangeErr = g.RangeError;
   const MAX_DEPTH = ${MAX_JSON_DEPTH};
   const TOO_DEEP = create(null);
   // The replacer is called for every value in serialisation order, with the holder as \`this\`.
   // The holder is always on the current path, so popping down to it leaves exactly the ancestors.
   // A null-prototype record, not an array: a policy may have replaced Array.prototype methods or
   // put setters on its indices.
-  const depthGuard = () => {
-    const path = create(null);
-    let length = 0;
-    return function guard(key, value) {
-      while (length > 0 && path[length - 1] !== this) path[--length] = undefined;
-      if (value !== null && typeof value === 'object') {
-        if (length >= MAX_DEPTH) throw TOO_DEEP;
-        path[length++] = value;
-      }
-      return value;
-    };
+  // One guard for every call, not a closure per call: the depth restarts at 0 before each
+  // serialisation and the path is cleared after it, so no result stays reachable from here.
+  const path = create(null);
+  let length = 0;
+  const guard = function guard(key, value) {
+    while (length > 0 && path[length - 1] !== this) path[--length] = undefined;
+    if (value !== null && typeof value === 'object') {
+      if (length >= MAX_DEPTH) throw TOO_DEEP;
+      path[length++] = value;
+    }
+    return value;
   };
-  const InternalErr = globalThis.InternalError;
-  const RealDate = Date;
-  const FrozenDate = function Date(...args) {
+  const serialise = (value) => {
+    length = 0;
+    try {
+      return stringify(value, guard);
+    } finally {
+      while (length > 0) path[--length] = undefined;
+    }
+  };
+  const InternalErr = g.InternalError;
+  const RealDate = g.Date;
+  // Installed from another context ('per-call'), every function made here would inherit that
+  // context's Function.prototype: re-parent them so the policy only ever reaches its own realm.
+  // Methods, not function declarations: they have no prototype object to leak either.
+  const own = (fn) => setPrototypeOf(fn, FunctionProto);
+  const FrozenDate = own(function Date(...args) {
     if (new.target === undefined) return construct(RealDate, [0], RealDate).toString();
     return construct(RealDate, args.length === 0 ? [0] : args, new.target);
+  });
+  const { now, random } = {
+    now() { return 0; },
+    random() { throw new Err('Math.random is disabled: policies must be deterministic'); },
   };
   defineProperty(FrozenDate, 'prototype', { value: RealDate.prototype });
-  defineProperty(FrozenDate, 'now', { value: function now() { return 0; }, writable: true, configurable: true });
+  defineProperty(FrozenDate, 'now', { value: own(now), writable: true, configurable: true });
   defineProperty(FrozenDate, 'parse', { value: RealDate.parse, writable: true, configurable: true });
   defineProperty(FrozenDate, 'UTC', { value: RealDate.UTC, writable: true, configurable: true });
   defineProperty(RealDate.prototype, 'constructor', { value: FrozenDate, writable: true, configurable: true });
-  defineProperty(globalThis, 'Date', { value: FrozenDate, writable: true, configurable: true });
-  defineProperty(Math, 'random', {
-    value: function random() { throw new Error('Math.random is disabled: policies must be deterministic'); },
-    writable: true,
-    configurable: true,
-  });
-  const table = Object.create(null);
+  defineProperty(g, 'Date', { value: FrozenDate, writable: true, configurable: true });
+  defineProperty(g.Math, 'random', { value: own(random), writable: true, configurable: true });
+  const table = create(null);
+  // Indirect eval sees top-level let/const/function bindings; a candidate that is not an
+  // identifier in scope (a reserved word found in a comment) just fails to resolve.
+  const resolve = (name) => {
+    let fn;
+    try { fn = globalEval('typeof ' + name + " === 'function' ? " + name + ' : undefined'); } catch {}
+    return typeof fn === 'function' ? (table[name] = fn) : undefined;
+  };
   return function control(op, a, b) {
-    if (op === 0) {
+    if (op !== 1) {
       // Built as text: the policy has run, and may have replaced Array.prototype.push.
       let found = '';
       for (const name of parse(a)) {
-        let fn;
-        // Indirect eval sees top-level let/const/function bindings; a candidate that is not an
-        // identifier in scope (a reserved word found in a comment) just fails to resolve.
-        try { fn = globalEval('typeof ' + name + " === 'function' ? " + name + ' : undefined'); } catch {}
-        if (typeof fn === 'function') { table[name] = fn; found += (found === '' ? '' : ',') + stringify(name); }
+        if (resolve(name) !== undefined) found += (found === '' ? '' : ',') + stringify(name);
       }
       return '[' + found + ']';
     }
-    const entry = table[a];
+    // A fresh context for one call ('per-call') skips discovery: the entry is resolved here.
+    const entry = table[a] ?? resolve(a);
     const value = entry(parse(b));
     if (value !== null && typeof value === 'object' && typeof value.then === 'function') {
       return '!returned a promise; a policy returns its result directly';
     }
     let out;
     try {
-      out = stringify(value, depthGuard());
+      out = serialise(value);
     } catch (error) {
       if (error === TOO_DEEP) return '!result is nested deeper than ' + MAX_DEPTH + ' levels';
       // Resource exhaustion while serialising is a limit, not a malformed result.
-      if (error instanceof InternalErr || (error instanceof RangeError && /stack/i.test(error.message))) throw error;
-      return '!result is not JSON: ' + (error instanceof Error ? error.message : String(error));
+      if (error instanceof InternalErr || (error instanceof RangeErr && /stack/i.test(error.message))) throw error;
+      return '!result is not JSON: ' + (error instanceof Err ? error.message : String(error));
     }
     if (out === undefined) return '!returned undefined, not a JSON value';
     return out;
   };
-})()`;
+}`;
+
+/** The installer applied to the context it is evaluated in ('reuse'). */
+export const GUEST_PRELUDE = `(${GUEST_INSTALL})(globalThis)`;

@@ -9,7 +9,7 @@ import {
   type QuickJSWASMModule,
 } from 'quickjs-emscripten-core';
 import { classifyException, type GuestException, type InterruptReason } from './classify.ts';
-import { GUEST_PRELUDE } from './guest.ts';
+import { GUEST_INSTALL, GUEST_PRELUDE } from './guest.ts';
 import { MIN_WASM_PAGES, WASM_PAGE_BYTES } from './limits.ts';
 
 // The base tsconfig has no DOM lib and this @types/node predates its WebAssembly types.
@@ -65,6 +65,45 @@ interface InterruptState {
   reason: InterruptReason | null;
 }
 
+/**
+ * A runtime kept across calls with a template context holding the compiled installer
+ * ('per-call'): each call then pays for a new context and the policy source, not for compiling
+ * the guest code again. Objects are shared between contexts of one runtime; the installer only
+ * uses the target context's intrinsics (see GUEST_INSTALL).
+ */
+export class Realm {
+  private constructor(
+    readonly runtime: QuickJSRuntime,
+    private readonly template: QuickJSContext,
+    readonly install: QuickJSHandle,
+  ) {}
+
+  static create(engine: Engine, maxStackBytes: number): Realm {
+    const runtime = engine.module.newRuntime();
+    let template: QuickJSContext | undefined;
+    try {
+      runtime.setMaxStackSize(maxStackBytes);
+      template = runtime.newContext();
+      const install = template.unwrapResult(
+        template.evalCode(GUEST_INSTALL, '<wardwright>', { type: 'global' }),
+      );
+      return new Realm(runtime, template, install);
+    } catch (error) {
+      try {
+        template?.dispose();
+        runtime.dispose();
+      } catch {}
+      throw new BackendFault(describeHostError(error));
+    }
+  }
+
+  dispose(): void {
+    this.install.dispose();
+    this.template.dispose();
+    this.runtime.dispose();
+  }
+}
+
 /** Host-side failure inside the WASM module (an Emscripten abort, a use-after-free): fatal. */
 export class BackendFault extends Error {
   override readonly name = 'BackendFault';
@@ -83,6 +122,9 @@ export class Session {
     reason: null,
   };
   private memoryLimit = -1;
+  /** Guest handles reused by every call instead of being created and freed each time. */
+  private readonly callOp: QuickJSHandle;
+  private readonly names = new Map<string, QuickJSHandle>();
   entries: readonly string[] = [];
 
   private constructor(
@@ -91,7 +133,10 @@ export class Session {
     private readonly context: QuickJSContext,
     private readonly control: QuickJSHandle,
     private readonly filename: string,
-  ) {}
+    private readonly ownsRuntime: boolean,
+  ) {
+    this.callOp = context.newNumber(1);
+  }
 
   /**
    * Evaluate the policy in a fresh runtime. Returns the failure (compile error, module-level
@@ -104,19 +149,27 @@ export class Session {
     limits: Readonly<SandboxLimits>,
     filename: string,
     maxStackBytes: number,
+    realm?: Realm,
   ): Session | SandboxFailure {
-    const runtime = engine.module.newRuntime();
+    const runtime = realm?.runtime ?? engine.module.newRuntime();
     let context: QuickJSContext | undefined;
     let control: QuickJSHandle | undefined;
     try {
-      // Without a stack limit well under the host's, deep recursion escapes into the host as a
-      // RangeError thrown through WASM frames and leaves the runtime corrupted (probe §3.3).
-      runtime.setMaxStackSize(maxStackBytes);
-      context = runtime.newContext();
-      control = context.unwrapResult(
-        context.evalCode(GUEST_PRELUDE, '<wardwright>', { type: 'global' }),
-      );
-      const session = new Session(engine, runtime, context, control, filename);
+      if (realm === undefined) {
+        // Without a stack limit well under the host's, deep recursion escapes into the host as a
+        // RangeError thrown through WASM frames and leaves the runtime corrupted (probe §3.3).
+        runtime.setMaxStackSize(maxStackBytes);
+        context = runtime.newContext();
+        control = context.unwrapResult(
+          context.evalCode(GUEST_PRELUDE, '<wardwright>', { type: 'global' }),
+        );
+      } else {
+        context = runtime.newContext();
+        control = context.unwrapResult(
+          context.callFunction(realm.install, context.undefined, context.global),
+        );
+      }
+      const session = new Session(engine, runtime, context, control, filename, realm === undefined);
       runtime.setInterruptHandler(() => session.onInterrupt());
       session.arm(limits);
       const started = performance.now();
@@ -127,6 +180,11 @@ export class Session {
         return failure;
       }
       loaded.value.dispose();
+      if (realm !== undefined) {
+        // A context for one call: the entries were discovered at load, from the same source.
+        session.entries = candidates;
+        return session;
+      }
       const discovered = session.callControl(0, JSON.stringify(candidates), undefined, limits);
       if (!discovered.ok) {
         session.dispose();
@@ -139,7 +197,7 @@ export class Session {
       try {
         control?.dispose();
         context?.dispose();
-        runtime.dispose();
+        if (realm === undefined) runtime.dispose();
       } catch {}
       throw new BackendFault(describeHostError(error));
     }
@@ -185,14 +243,26 @@ export class Session {
   ): CallOutcome {
     const { context } = this;
     const started = performance.now();
-    const args: QuickJSHandle[] = [];
     let result: ReturnType<QuickJSContext['callFunction']>;
-    try {
-      args.push(context.newNumber(op), context.newString(a));
-      if (b !== undefined) args.push(context.newString(b));
-      result = context.callFunction(this.control, context.undefined, args);
-    } finally {
-      for (const handle of args) handle.dispose();
+    if (op === 1) {
+      let name = this.names.get(a);
+      if (name === undefined) {
+        name = context.newString(a);
+        this.names.set(a, name);
+      }
+      const input = context.newString(b as string);
+      try {
+        result = context.callFunction(this.control, context.undefined, this.callOp, name, input);
+      } finally {
+        input.dispose();
+      }
+    } else {
+      const names = context.newString(a);
+      try {
+        result = context.callFunction(this.control, context.undefined, context.undefined, names);
+      } finally {
+        names.dispose();
+      }
     }
     const polls = this.interrupt.polls;
     if (result.error !== undefined) {
@@ -236,9 +306,12 @@ export class Session {
   }
 
   dispose(): void {
+    for (const name of this.names.values()) name.dispose();
+    this.names.clear();
+    this.callOp.dispose();
     this.control.dispose();
     this.context.dispose();
-    this.runtime.dispose();
+    if (this.ownsRuntime) this.runtime.dispose();
   }
 }
 
