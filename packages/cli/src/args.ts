@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { nearest as nearestKnown } from '@wardwright/core';
 import { UsageError } from './errors.ts';
 
 /**
@@ -129,32 +130,5 @@ export function suggestion(name: string, known: readonly string[]): string {
 
 /** The known name closest to `name`, if within a third of its length (at least 2) edits. */
 export function nearest(name: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const candidate of known) {
-    const d = editDistance(name.toLowerCase(), candidate.toLowerCase());
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(
-        above + 1,
-        row[j - 1]! + 1,
-        diagonal + (a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1),
-      );
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
+  return nearestKnown(name, known, { min_edits: 2 });
 }

@@ -385,6 +385,7 @@ export {
   type ToolContext,
 } from './engine/request.ts';
 export {
+  assertLanguage,
   DEFAULT_SANDBOX_LIMITS,
   type InvokeResult,
   type JsonValue,
@@ -437,3 +438,4 @@ export {
   WardwrightError,
   type WardwrightErrorCode,
 } from './errors/index.ts';
+export { nearest } from './schema/validator.ts';

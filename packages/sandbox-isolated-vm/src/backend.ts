@@ -1,4 +1,5 @@
 import {
+  assertLanguage,
   type InvokeResult,
   type JsonValue,
   type LoadedPolicy,
@@ -124,12 +125,7 @@ export function isolatedVmSandbox(options: IsolatedVmSandboxOptions = {}): Sandb
       hardKill: true,
     },
     async load(source: PolicySource, loadLimits?: Partial<SandboxLimits>): Promise<LoadedPolicy> {
-      if (source.language !== 'javascript') {
-        throw new SandboxLoadError(source.name, {
-          kind: 'compile_error',
-          message: `the ${name} backend runs javascript, not ${source.language}`,
-        });
-      }
+      assertLanguage(name, 'javascript', source);
       let lib: Ivm;
       try {
         lib = await importIvm();

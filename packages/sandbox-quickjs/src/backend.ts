@@ -1,4 +1,5 @@
 import {
+  assertLanguage,
   type InvokeResult,
   type JsonValue,
   type LoadedPolicy,
@@ -65,12 +66,7 @@ export function quickjsSandbox(options: QuickJsSandboxOptions = {}): SandboxBack
       hardKill: true,
     },
     async load(source: PolicySource, loadLimits?: Partial<SandboxLimits>): Promise<LoadedPolicy> {
-      if (source.language !== 'javascript') {
-        throw new SandboxLoadError(source.name, {
-          kind: 'compile_error',
-          message: `the ${name} backend runs javascript, not ${source.language}`,
-        });
-      }
+      assertLanguage(name, 'javascript', source);
       const limits = resolveLimits(loadLimits);
       const program: Program = {
         // `export` is accepted so a policy file can also be imported by its own unit tests.

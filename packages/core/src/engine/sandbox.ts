@@ -176,3 +176,17 @@ export function sanitizeFailureMessage(message: string): string {
   const clean = line.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
   return clean.length > 500 ? `${clean.slice(0, 497)}...` : clean;
 }
+
+/** Refuse a source in another language, the same way in every backend. */
+export function assertLanguage(
+  backend: string,
+  language: PolicyLanguage,
+  source: PolicySource,
+): void {
+  if (source.language !== language) {
+    throw new SandboxLoadError(source.name, {
+      kind: 'compile_error',
+      message: `the ${backend} backend runs ${language}, not ${source.language}`,
+    });
+  }
+}

@@ -1,5 +1,6 @@
 import { utf8Length } from '../text/utf8.ts';
 import {
+  assertLanguage,
   type InvokeResult,
   type JsonValue,
   type LoadedPolicy,
@@ -41,12 +42,7 @@ export function trustedBackend(options: { name?: string } = {}): SandboxBackend 
       hardKill: false,
     },
     async load(source: PolicySource, loadLimits?: Partial<SandboxLimits>): Promise<LoadedPolicy> {
-      if (source.language !== 'javascript') {
-        throw new SandboxLoadError(source.name, {
-          kind: 'compile_error',
-          message: `the ${name} backend runs javascript, not ${source.language}`,
-        });
-      }
+      assertLanguage(name, 'javascript', source);
       const names = [...new Set([...source.code.matchAll(FUNCTION_DECLARATION)].map((m) => m[1]!))];
       // `export` is accepted so a policy file can also be imported by its own unit tests.
       const body = source.code.replace(/^(\s*)export\s+(?=(?:async\s+)?function)/gm, '$1');

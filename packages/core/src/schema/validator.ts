@@ -248,7 +248,12 @@ function listOf(values: readonly string[]): string {
 }
 
 /** The known key closest to `key` by edit distance, when it is close enough to be a typo. */
-export function nearest(key: string, known: readonly string[]): string | undefined {
+export function nearest(
+  key: string,
+  known: readonly string[],
+  /** Edits always allowed, however short the key. Default 1. */
+  options: { min_edits?: number } = {},
+): string | undefined {
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const candidate of known) {
@@ -258,7 +263,7 @@ export function nearest(key: string, known: readonly string[]): string | undefin
       bestDistance = d;
     }
   }
-  const allowed = Math.max(1, Math.floor(key.length / 3));
+  const allowed = Math.max(options.min_edits ?? 1, Math.floor(key.length / 3));
   return bestDistance <= allowed ? best : undefined;
 }
 
