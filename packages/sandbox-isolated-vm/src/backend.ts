@@ -28,8 +28,9 @@ export interface IsolatedVmSandboxOptions {
   name?: string;
   /**
    * Called when V8 reports that it lost control of an isolate (isolated-vm's
-   * `onCatastrophicError`). The isolate is replaced on the next call either way; isolated-vm
-   * advises ending the process, which is the host's decision.
+   * `onCatastrophicError`); the isolate is then replaced on the next call. isolated-vm advises
+   * ending the process, which is the host's decision. Do not set it with isolated-vm 7 (Node 24):
+   * there an out-of-memory in a guest whose isolate has this handler crashes the process.
    */
   onCatastrophicError?: (message: string, policy: string) => void;
   /**
@@ -188,12 +189,19 @@ function loadPolicy(
 
   const create = (): Instance => {
     const instance: Partial<Instance> & { broken: boolean } = { broken: false };
+    const hook = options.onCatastrophicError;
     const isolate = new lib.Isolate({
       memoryLimit,
-      onCatastrophicError: (message) => {
-        instance.broken = true;
-        options.onCatastrophicError?.(message, source.name);
-      },
+      // Registered only when asked for: with isolated-vm 7 on Node 24, an isolate that has this
+      // handler crashes the whole process (SIGSEGV) when its guest runs out of memory.
+      ...(hook === undefined
+        ? {}
+        : {
+            onCatastrophicError: (message: string) => {
+              instance.broken = true;
+              hook(message, source.name);
+            },
+          }),
     });
     try {
       let script: ivm.Script;
