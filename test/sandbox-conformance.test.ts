@@ -17,16 +17,17 @@ import { isolatedVmSandbox } from '@wardwright/sandbox-isolated-vm';
 import { quickjsSandbox } from '@wardwright/sandbox-quickjs';
 import { afterAll, describe, expect, it } from 'vitest';
 
-// One backend instance per backend under test, disposed at the end.
-const backends: [string, () => SandboxBackend][] = [
-  ['trusted', () => trustedBackend()],
-  ['quickjs', () => quickjsSandbox()],
-  ['isolated-vm', () => isolatedVmSandbox()],
+// One backend instance per backend under test, disposed at the end, and the cases each one is
+// exempt from by its capabilities: a capability change must show up here, not pass silently.
+const backends: [string, () => SandboxBackend, string[]][] = [
+  ['trusted', () => trustedBackend(), ['escape', 'hardKill', 'isolated', 'memory', 'steps']],
+  ['quickjs', () => quickjsSandbox(), []],
+  ['isolated-vm', () => isolatedVmSandbox(), ['failures/step-limit']],
 ];
 
 const cases = conformanceCases();
 
-describe.each(backends)('sandbox conformance: %s', (_name, create) => {
+describe.each(backends)('sandbox conformance: %s', (_name, create, exempt) => {
   const backend = create();
   afterAll(() => backend.dispose());
 
@@ -39,6 +40,15 @@ describe.each(backends)('sandbox conformance: %s', (_name, create) => {
     for (const c of notApplicable) {
       expect(c.requirement, c.id).toEqual(expect.any(String));
     }
+    // Exempt ids are listed exactly; for the trusted backend, by the capability words (or the
+    // escape category) that every exemption names.
+    const matchesExemption = (c: ConformanceCase) =>
+      exempt.some(
+        (word) => c.id === word || c.category === word || (c.requirement ?? '').includes(word),
+      );
+    expect(notApplicable.filter((c) => !matchesExemption(c)).map((c) => c.id)).toEqual([]);
+    expect(applicable.filter((c) => exempt.includes(c.id)).map((c) => c.id)).toEqual([]);
+    if (exempt.length === 0) expect(notApplicable.map((c) => c.id)).toEqual([]);
   });
 });
 
