@@ -2,6 +2,7 @@ import type { JsonValue, SandboxLimits } from '@wardwright/core';
 import { SandboxLoadError } from '@wardwright/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isolatedVmSandbox } from './backend.ts';
+import { memoryGuarantee } from './memory-guarantee.ts';
 
 const backend = isolatedVmSandbox();
 afterAll(() => backend.dispose());
@@ -32,7 +33,7 @@ describe('isolated-vm backend: contract', () => {
         isolated: true,
         wallClock: true,
         steps: 'none',
-        memory: 'hard',
+        memory: memoryGuarantee(),
         cpuTime: true,
         hardKill: true,
       },

@@ -13,6 +13,7 @@ import {
 import type ivm from 'isolated-vm';
 import { GUEST_PRELUDE } from './guest.ts';
 import { resolveLimits, sanitizeFailureMessage } from './limits.ts';
+import { memoryGuarantee } from './memory-guarantee.ts';
 import { warnWithoutNoNodeSnapshot } from './snapshot-warning.ts';
 
 /**
@@ -121,7 +122,7 @@ export function isolatedVmSandbox(options: IsolatedVmSandboxOptions = {}): Sandb
       isolated: true,
       wallClock: true,
       steps: 'none',
-      memory: 'hard',
+      memory: memoryGuarantee(),
       cpuTime: true,
       hardKill: true,
     },
