@@ -31,6 +31,24 @@ export default defineConfig({
           new URL('./packages/sandbox-isolated-vm/src/index.ts', import.meta.url),
         ),
       },
+      {
+        find: /^@wardwright\/starlark$/,
+        replacement: fileURLToPath(
+          new URL('./packages/starlark-adapter/src/index.ts', import.meta.url),
+        ),
+      },
+      {
+        find: /^@wardwright\/gateway$/,
+        replacement: fileURLToPath(
+          new URL('./packages/gateway-adapter/src/index.ts', import.meta.url),
+        ),
+      },
+      {
+        find: /^@wardwright\/gateway\/(node|express|fastify|hono)$/,
+        replacement: fileURLToPath(
+          new URL('./packages/gateway-adapter/src/$1.ts', import.meta.url),
+        ),
+      },
     ],
   },
   test: {
