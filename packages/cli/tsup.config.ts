@@ -9,5 +9,10 @@ export default defineConfig({
   platform: 'node',
   banner: { js: '#!/usr/bin/env node' },
   // The CLI uses the installed @wardwright/core, never a bundled copy of it.
-  external: ['@wardwright/core'],
+  external: [
+    '@wardwright/core',
+    '@wardwright/sandbox-quickjs',
+    '@wardwright/sandbox-isolated-vm',
+    '@wardwright/starlark',
+  ],
 });

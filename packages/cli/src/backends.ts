@@ -1,17 +1,86 @@
-import { type CompileOptions, type Plan, trustedBackend } from '@wardwright/core';
+import { type Plan, type SandboxBackend, trustedBackend } from '@wardwright/core';
+import { quickjsSandbox } from '@wardwright/sandbox-quickjs';
+import { type OptionSpec, type ParsedArgs, suggestion } from './args.ts';
+import { UsageError } from './errors.ts';
 import type { Io } from './output.ts';
 
 /**
- * Which sandbox backends scripts get. Today only the in-process trusted backend exists; the
- * real sandboxes arrive later and are chosen here (by flag, by script language), nowhere else.
+ * Which sandbox backends scripts get: chosen here (by `--backend`, by script language) and
+ * nowhere else. QuickJS is the default because it needs no native addon; isolated-vm and
+ * Starlark join when their packages are installed (they are optional).
  */
-export function backendsFor(): NonNullable<CompileOptions['backends']> {
-  return { trusted: trustedBackend() };
+
+export const JS_BACKENDS = ['quickjs', 'isolated-vm', 'trusted'] as const;
+export type JsBackendName = (typeof JS_BACKENDS)[number];
+
+export const BACKEND_OPTION: OptionSpec = {
+  type: 'string',
+  value: 'NAME',
+  description:
+    'Sandbox for JavaScript scripts: quickjs (default), isolated-vm (needs @wardwright/sandbox-isolated-vm and isolated-vm installed) or trusted (in-process, not a sandbox).',
+};
+
+export const IVM_INSTALL =
+  'npm install @wardwright/sandbox-isolated-vm isolated-vm, and run node with --no-node-snapshot';
+
+type Factory = () => SandboxBackend;
+
+// Optional packages are imported at most once per run; a missing one is undefined.
+let isolatedVm: Promise<Factory | undefined> | undefined;
+let starlark: Promise<Factory | undefined> | undefined;
+
+async function optional(load: () => Promise<unknown>, name: string): Promise<Factory | undefined> {
+  try {
+    const mod = (await load()) as Record<string, unknown>;
+    const factory = mod[name];
+    return typeof factory === 'function' ? (factory as Factory) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function jsBackendOf(args: ParsedArgs): JsBackendName {
+  const value = args.values.backend;
+  if (value === undefined) return 'quickjs';
+  if (typeof value === 'string' && (JS_BACKENDS as readonly string[]).includes(value)) {
+    return value as JsBackendName;
+  }
+  const given = typeof value === 'string' ? value : '(none)';
+  throw new UsageError(
+    `--backend must be one of ${JS_BACKENDS.join(', ')}, not ${given}${suggestion(given, JS_BACKENDS)}`,
+  );
+}
+
+/**
+ * The backends for one command run, the chosen JavaScript backend first (so scripts that name
+ * no backend get it); every other available backend is registered by name too, so an artifact
+ * that names one explicitly still loads.
+ */
+export async function backendsFor(args: ParsedArgs): Promise<Record<string, SandboxBackend>> {
+  const chosen = jsBackendOf(args);
+  isolatedVm ??= optional(() => import('@wardwright/sandbox-isolated-vm'), 'isolatedVmSandbox');
+  starlark ??= optional(() => import('@wardwright/starlark'), 'starlarkSandbox');
+  const [ivm, star] = await Promise.all([isolatedVm, starlark]);
+  if (chosen === 'isolated-vm' && ivm === undefined) {
+    throw new UsageError(`--backend isolated-vm is not installed: ${IVM_INSTALL}`);
+  }
+  const factories: [string, Factory | undefined][] = [
+    ['quickjs', quickjsSandbox],
+    ['isolated-vm', ivm],
+    ['trusted', trustedBackend],
+    ['starlark', star],
+  ];
+  factories.sort(([a], [b]) => Number(b === chosen) - Number(a === chosen));
+  const backends: Record<string, SandboxBackend> = {};
+  for (const [name, factory] of factories) {
+    if (factory !== undefined) backends[name] = factory();
+  }
+  return backends;
 }
 
 const TRUSTED_NOTE = 'note: scripts run in-process with the trusted backend (not a sandbox)\n';
 
-/** Says once per run, on stderr, that scripts are not sandboxed — only when some plan has any. */
+/** Says once per run, on stderr, that scripts are not sandboxed — only when one runs trusted. */
 export class ScriptNote {
   #said = false;
 
@@ -20,10 +89,12 @@ export class ScriptNote {
   afterLoading(plans: Iterable<Plan>): void {
     if (this.#said) return;
     for (const plan of plans) {
-      if (plan.scripts.size > 0) {
-        this.io.err(TRUSTED_NOTE);
-        this.#said = true;
-        return;
+      for (const script of plan.scripts.values()) {
+        if (script.backend === 'trusted') {
+          this.io.err(TRUSTED_NOTE);
+          this.#said = true;
+          return;
+        }
       }
     }
   }

@@ -240,11 +240,22 @@ describe('explain and simulate, in-process', () => {
         scripts: { p: { language: 'javascript', source: 'function decide() { return {}; }' } },
       }),
     );
-    const run = await runMain(['check', scripted, scripted, good]);
+    const run = await runMain(['check', scripted, scripted, good, '--backend', 'trusted']);
     expect(run.code).toBe(0);
     expect(run.stderr).toBe(
       'note: scripts run in-process with the trusted backend (not a sandbox)\n',
     );
-    expect((await runMain(['check', good])).stderr).toBe('');
+    expect((await runMain(['check', good, '--backend', 'trusted'])).stderr).toBe('');
+    // The default, QuickJS, is a sandbox: nothing to note.
+    expect(await runMain(['check', scripted])).toMatchObject({ code: 0, stderr: '' });
+  });
+
+  it('--backend names one of the JavaScript sandboxes, or is a usage error with a hint', async () => {
+    const run = await runMain(['check', good, '--backend', 'quickj']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(
+      'wardwright check: --backend must be one of quickjs, isolated-vm, trusted, not quickj (did you mean quickjs?)',
+    );
+    expect((await runMain(['check', good, '--backend'])).code).toBe(2);
   });
 });

@@ -58,7 +58,7 @@ describe('simulate trace, from real runs', () => {
       '  no-shell    not matched  tool phase -',
       '  submit      matched      contains in request_text at 9: "submit"',
       '  finish      not matched  contains in request_text',
-      '  scripted    not matched  script policy.decide on trusted, fail_open',
+      '  scripted    not matched  script policy.decide on quickjs, fail_open',
     ]);
     const actions = section(out, 'actions (application order)');
     expect(actions[0]).toBe('  1. go-large  switch_model -> large (fallback allowed)');
@@ -87,7 +87,7 @@ describe('simulate trace, from real runs', () => {
       '  loop -> memory: queued (queue 2/16)',
     ]);
     expect(section(out, 'attempts')).toEqual(['  none (no attempts scripted: request phase only)']);
-    expect(section(out, 'scripts')).toEqual(['  scripted  policy.decide on trusted  ok']);
+    expect(section(out, 'scripts')).toEqual(['  scripted  policy.decide on quickjs  ok']);
     expect(section(out, 'final')).toEqual(['  simulated  HTTP 200  model large  0 bytes released']);
     expect(section(out, 'released text')).toEqual(['  none']);
   });
@@ -107,7 +107,7 @@ describe('simulate trace, from real runs', () => {
       '  submit      skipped      gate review in [draft]; the caller has no scope for it',
     );
     expect(rules).toContain(
-      '  scripted    failed       script policy.decide on trusted, fail_open: runtime_error: Error: boom',
+      '  scripted    failed       script policy.decide on quickjs, fail_open: runtime_error: Error: boom',
     );
     expect(out).toContain('  tool context: planning (shell.exec)\n');
     expect(out).toContain('  1. no-shell    block (no shell) "shell is off"\n');
@@ -208,7 +208,7 @@ describe('simulate trace, from real runs', () => {
     expect(out).toMatch(
       /^ {2}output sha256:[0-9a-f]{64}; 20 ms \(request 0 ms, response 20 ms\)$/m,
     );
-    expect(out).toMatch(/^ {2}scripted {2}policy\.decide on trusted {2}ok \(\d+(\.\d+)? ms\)$/m);
+    expect(out).toMatch(/^ {2}scripted {2}policy\.decide on quickjs {2}ok \(\d+(\.\d+)? ms\)$/m);
     const released = section(out, 'released text');
     expect(released[0]).toMatch(/^ {2}piece 0 \(bytes 0-\d+\):$/);
     expect(released.filter((l) => l.startsWith('  piece')).length).toBeGreaterThan(1);

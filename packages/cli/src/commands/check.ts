@@ -1,6 +1,7 @@
+import type { SandboxBackend } from '@wardwright/core';
 import { ConfigError, type ConfigIssue, type Plan } from '@wardwright/core';
 import { loadArtifactFile } from '@wardwright/core/node';
-import { backendsFor } from '../backends.ts';
+import { BACKEND_OPTION, backendsFor } from '../backends.ts';
 import type { Command, Context } from '../command.ts';
 import { EXIT_FAILED, EXIT_OK, fileErrorCode, formatIssue } from '../errors.ts';
 import { plural, shortHash } from '../output.ts';
@@ -39,6 +40,7 @@ export const check: Command = {
         type: 'boolean',
         description: 'Treat state-machine findings (unreachable states, …) as errors.',
       },
+      backend: BACKEND_OPTION,
     },
     details: `Each artifact is loaded like the engine loads it: scripts are read relative to the
 artifact file, and the state machines are checked for graph problems (printed as warnings
@@ -49,8 +51,11 @@ Exit codes: 0 every artifact is valid, 1 one is not (or cannot be read), 2 usage
 
   async run(args, context) {
     const strict = args.values.strict === true;
+    const backends = await backendsFor(args);
     const results: FileResult[] = [];
-    for (const file of args.positionals) results.push(await checkFile(file, strict, context));
+    for (const file of args.positionals) {
+      results.push(await checkFile(file, { strict, backends }, context));
+    }
     if (args.values.json === true) {
       context.io.out(`${JSON.stringify(results, null, 2)}\n`);
     } else {
@@ -60,10 +65,14 @@ Exit codes: 0 every artifact is valid, 1 one is not (or cannot be read), 2 usage
   },
 };
 
-async function checkFile(file: string, strict: boolean, context: Context): Promise<FileResult> {
+async function checkFile(
+  file: string,
+  options: { strict: boolean; backends: Record<string, SandboxBackend> },
+  context: Context,
+): Promise<FileResult> {
   let plan: Plan;
   try {
-    plan = await loadArtifactFile(file, { backends: backendsFor(), strict });
+    plan = await loadArtifactFile(file, options);
   } catch (error) {
     if (ConfigError.isInstance(error)) {
       return { ok: false, file, issues: [...error.issues] };

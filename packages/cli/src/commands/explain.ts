@@ -1,4 +1,5 @@
 import type { Effect, Projection } from '@wardwright/core';
+import { BACKEND_OPTION } from '../backends.ts';
 import type { Command } from '../command.ts';
 import { EXIT_OK } from '../errors.ts';
 import { type Style, shortHash, table } from '../output.ts';
@@ -27,6 +28,7 @@ export const explain: Command = {
     summary: 'Show what an artifact does: phases, the effect matrix, state machines, conflicts.',
     positionals: ['ARTIFACT'],
     options: {
+      backend: BACKEND_OPTION,
       json: { type: 'boolean', description: 'Print the projection as JSON.' },
     },
     details: `The projection is computed from the artifact alone, before any traffic: which rules run
@@ -38,7 +40,7 @@ Exit codes: 0 shown, 1 the artifact is invalid or cannot be read, 2 usage error.
   },
 
   async run(args, context) {
-    const plan = await loadPlan(args.positionals[0]!, context);
+    const plan = await loadPlan(args.positionals[0]!, args, context);
     try {
       const projection = plan.projection;
       context.io.out(

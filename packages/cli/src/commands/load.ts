@@ -1,5 +1,6 @@
 import type { Plan } from '@wardwright/core';
 import { loadArtifactFile, readJsonFile } from '@wardwright/core/node';
+import type { ParsedArgs } from '../args.ts';
 import { backendsFor } from '../backends.ts';
 import type { Context } from '../command.ts';
 import { describeUserError, ReportedError } from '../errors.ts';
@@ -23,10 +24,9 @@ export async function orReport<T>(
   }
 }
 
-export async function loadPlan(file: string, context: Context): Promise<Plan> {
-  const plan = await orReport(file, context, () =>
-    loadArtifactFile(file, { backends: backendsFor() }),
-  );
+export async function loadPlan(file: string, args: ParsedArgs, context: Context): Promise<Plan> {
+  const backends = await backendsFor(args);
+  const plan = await orReport(file, context, () => loadArtifactFile(file, { backends }));
   context.note.afterLoading([plan]);
   return plan;
 }

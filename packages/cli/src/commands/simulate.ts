@@ -1,4 +1,5 @@
 import { SCENARIO_SCHEMA_ID, simulate as simulateFixture } from '@wardwright/core';
+import { BACKEND_OPTION } from '../backends.ts';
 import type { Command } from '../command.ts';
 import { EXIT_OK, UsageError } from '../errors.ts';
 import { formatTrace } from '../trace.ts';
@@ -10,6 +11,7 @@ export const simulate: Command = {
     summary: 'Run one fixture through an artifact and show every decision.',
     positionals: ['ARTIFACT', 'FIXTURE'],
     options: {
+      backend: BACKEND_OPTION,
       json: {
         type: 'boolean',
         description: 'Print the receipt (wardwright.receipt.v1) exactly, as JSON.',
@@ -34,7 +36,7 @@ cannot be read; 2 usage error.`,
       throw new UsageError('--json and --trace cannot be combined');
     }
     const [artifactFile, fixtureFile] = args.positionals as [string, string];
-    const plan = await loadPlan(artifactFile, context);
+    const plan = await loadPlan(artifactFile, args, context);
     try {
       const fixture = fixtureOf(await readJson(fixtureFile, context));
       const result = await orReport(fixtureFile, context, () => simulateFixture(plan, fixture));

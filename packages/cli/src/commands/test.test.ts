@@ -100,13 +100,20 @@ describe('test, in-process', () => {
     expect(run.stdout).toContain('\u001b[31m0 passed, 1 failed\u001b[39m');
   });
 
-  it('notes scripts once when a scenario artifact has them', async () => {
-    const run = await runMain(['test', dir.file('scripted')], { tty: true });
-    expect(run.code).toBe(0);
-    expect(run.stdout).toBe('\u001b[32m1 passed, 0 failed\u001b[39m\n');
-    expect(run.stderr).toBe(
-      'note: scripts run in-process with the trusted backend (not a sandbox)\n',
-    );
+  it('runs scripts in QuickJS by default, and notes once when they run trusted', async () => {
+    const sandboxed = await runMain(['test', dir.file('scripted')], { tty: true });
+    expect(sandboxed.code).toBe(0);
+    expect(sandboxed.stdout).toBe('\u001b[32m1 passed, 0 failed\u001b[39m\n');
+    expect(sandboxed.stderr).toBe('');
+    for (const backend of ['trusted', 'isolated-vm', 'quickjs']) {
+      const run = await runMain(['test', dir.file('scripted'), '--backend', backend]);
+      expect(run.stdout, backend).toBe('1 passed, 0 failed\n');
+      expect(run.stderr, backend).toBe(
+        backend === 'trusted'
+          ? 'note: scripts run in-process with the trusted backend (not a sandbox)\n'
+          : '',
+      );
+    }
   });
 
   it('an invalid artifact named by a scenario is reported with its own path', async () => {

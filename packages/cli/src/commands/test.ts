@@ -1,6 +1,6 @@
 import { type Plan, runScenarios, type ScenarioCase, type ScenarioResult } from '@wardwright/core';
 import { loadScenarioDir } from '@wardwright/core/node';
-import { backendsFor } from '../backends.ts';
+import { BACKEND_OPTION, backendsFor } from '../backends.ts';
 import type { Command, Context } from '../command.ts';
 import { EXIT_FAILED, EXIT_OK, ReportedError } from '../errors.ts';
 import { fieldDiff } from '../output.ts';
@@ -22,6 +22,7 @@ export const test: Command = {
         description: 'Run only scenarios whose name or file path contains SUBSTRING.',
       },
       verbose: { type: 'boolean', short: 'v', description: 'List passing scenarios too.' },
+      backend: BACKEND_OPTION,
     },
     details: `Every *.json file under each DIR (recursively) holds one scenario
 (wardwright.scenario.v1) or an array of them: an artifact file (relative to the scenario
@@ -34,13 +35,14 @@ cannot be read), 2 usage error.`,
 
   async run(args, context) {
     const plans: Plan[] = [];
+    const backends = await backendsFor(args);
     try {
       const cases: ScenarioCase[] = [];
       for (const dir of args.positionals) {
         const loaded = await orReport(
           dir,
           context,
-          () => loadScenarioDir(dir, { backends: backendsFor() }),
+          () => loadScenarioDir(dir, { backends }),
           `an artifact named by a scenario in ${dir}`,
         );
         plans.push(...loaded.plans.values());
