@@ -369,11 +369,17 @@ export {
 export {
   DEFAULT_MAX_RECEIPTS,
   DEFAULT_RECEIPT_PAGE,
+  duplicateReceipt,
+  encodeReceiptCursor,
   MAX_RECEIPT_PAGE,
   memoryReceiptStore,
+  type ParsedReceiptQuery,
+  parseReceiptQuery,
   type ReceiptPage,
+  type ReceiptPosition,
   type ReceiptQuery,
   type ReceiptStore,
+  receiptIssue,
   type StoredReceipt,
 } from './engine/receipt-store.ts';
 export {

@@ -171,7 +171,7 @@ export class ReceiptIndex<R extends StoredReceipt> {
       if (q.status !== undefined && r.final.status !== q.status) continue;
       // One match beyond the page decides whether there is a next page.
       if (receipts.length === q.limit) {
-        return { receipts, next_cursor: encodeCursor(last!) };
+        return { receipts, next_cursor: encodeReceiptCursor(last!.receipt.created_at_ms, last!.seq) };
       }
       receipts.push(r);
       last = entry;
@@ -198,19 +198,21 @@ export class ReceiptIndex<R extends StoredReceipt> {
 // Validation and cursors
 // ---------------------------------------------------------------------------------------------
 
-interface Position {
+/** Where a page ended: a receipt's time and its store-assigned append sequence number. */
+export interface ReceiptPosition {
   created_at_ms: number;
   seq: number;
 }
 
-interface ParsedQuery {
+/** A checked {@link ReceiptQuery}: `limit` resolved, `cursor` decoded. */
+export interface ParsedReceiptQuery {
   model_id?: string;
   session_id?: string;
   status?: string;
   since_ms?: number;
   until_ms?: number;
   limit: number;
-  cursor?: Position;
+  cursor?: ReceiptPosition;
 }
 
 const QUERY_KEYS = [
@@ -224,11 +226,11 @@ const QUERY_KEYS = [
 ] as const;
 
 /** Check a query from an untrusted caller (an HTTP query string) and resolve its defaults. */
-export function parseReceiptQuery(query: unknown): ParsedQuery {
+export function parseReceiptQuery(query: unknown): ParsedReceiptQuery {
   if (query === undefined) return { limit: DEFAULT_RECEIPT_PAGE };
   checkOptions(query, QUERY_KEYS, 'receipt query');
   const q = query as Record<string, unknown>;
-  const parsed: ParsedQuery = { limit: DEFAULT_RECEIPT_PAGE };
+  const parsed: ParsedReceiptQuery = { limit: DEFAULT_RECEIPT_PAGE };
   for (const key of ['model_id', 'session_id', 'status'] as const) {
     const value = q[key];
     if (value === undefined) continue;
@@ -257,15 +259,18 @@ export function parseReceiptQuery(query: unknown): ParsedQuery {
   return parsed;
 }
 
-// The cursor is the position of the last receipt returned; a later page starts just below it,
-// so receipts appended meanwhile (newer ones) never shift or repeat what a client sees.
-function encodeCursor(entry: Entry<StoredReceipt>): string {
-  return base64url(`${entry.receipt.created_at_ms}:${entry.seq}`);
+/**
+ * The cursor of a page that ended at this position. It is the position of the last receipt
+ * returned; a later page starts just below it, so receipts appended meanwhile (newer ones) never
+ * shift or repeat what a client sees. Shared by every store so cursors look and parse alike.
+ */
+export function encodeReceiptCursor(created_at_ms: number, seq: number): string {
+  return base64url(`${created_at_ms}:${seq}`);
 }
 
 const CURSOR_TEXT = /^(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?):(\d+)$/i;
 
-function decodeCursor(cursor: unknown): Position {
+function decodeCursor(cursor: unknown): ReceiptPosition {
   if (typeof cursor !== 'string') {
     throw invalid(`cursor must be a string, got ${describeValue(cursor)}`);
   }

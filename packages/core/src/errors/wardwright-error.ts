@@ -10,7 +10,9 @@ export type WardwrightErrorCode =
   | 'config_invalid'
   | 'invalid_argument'
   | 'policy_load_failed'
-  | 'shadow_diverged';
+  | 'shadow_diverged'
+  /** A resource the call needs cannot be used: a missing driver, a closed or newer store. */
+  | 'unavailable';
 
 const baseMarker = Symbol.for('wardwright.error');
 

@@ -1,0 +1,376 @@
+import {
+  type Clock,
+  type CompiledHistoryStore,
+  duplicateReceipt,
+  encodeReceiptCursor,
+  type HistoryEntry,
+  type HistoryStore,
+  type MachineRecord,
+  memoryHistoryStore,
+  parseReceiptQuery,
+  type ReceiptPage,
+  type ReceiptStore,
+  receiptIssue,
+  type StateStore,
+  type StoredReceipt,
+  systemClock,
+  WardwrightError,
+} from '@wardwright/core';
+import { openSqlite, type SqliteDatabase, type SqliteDriverName } from './sqlite-driver.ts';
+
+/**
+ * The durable embedded store of a gateway: receipts, history and state-machine records in one
+ * SQLite file (WAL). Receipts are written in their own transaction before `append` resolves, so
+ * a receipt the gateway has answered with survives the process being killed.
+ *
+ * History and state stay decided by the engine's own in-memory stores (the eviction core owns
+ * eviction); this store writes every change through and replays it on open.
+ */
+
+export interface SqliteStoreOptions {
+  /** The database file; created with its directory's permissions if missing. */
+  path: string;
+  /** Default `'auto'`: `node:sqlite` when this Node has it, else `better-sqlite3`. */
+  driver?: SqliteDriverName | 'auto';
+  /** Receipts older or beyond these bounds are deleted (at open and every 256 appends). */
+  retention?: { max_receipts?: number; max_age_ms?: number };
+  /**
+   * `'process'` (default): a committed receipt survives the process dying (SIGKILL, a crash);
+   * WAL with `synchronous=NORMAL`. `'os'`: it also survives the machine losing power
+   * (`synchronous=FULL`, an fsync per commit: slower).
+   */
+  durability?: 'process' | 'os';
+  /** The clock retention measures age with. Default: the system clock. */
+  clock?: Clock;
+}
+
+export interface SqliteStore<R extends StoredReceipt = StoredReceipt> {
+  readonly driver: SqliteDriverName;
+  readonly receipts: ReceiptStore<R>;
+  /**
+   * The history store of one model (by id, so a new artifact version keeps its sessions'
+   * history), bounded by that plan's history config. Entries beyond the bounds on open are
+   * evicted as the engine would have.
+   */
+  historyFor(model_id: string, config: CompiledHistoryStore): HistoryStore;
+  /** The state-machine records of one model. */
+  statesFor(model_id: string): StateStore;
+  /** Run retention now; resolves to the number of receipts deleted. */
+  prune(): number;
+  close(): Promise<void>;
+}
+
+/** Schema migrations, in order; `PRAGMA user_version` is the number applied. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE receipts (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     receipt_id TEXT NOT NULL UNIQUE,
+     created_at_ms REAL NOT NULL,
+     model_id TEXT NOT NULL,
+     session_id TEXT,
+     status TEXT NOT NULL,
+     body TEXT NOT NULL
+   );
+   CREATE INDEX receipts_by_time ON receipts (created_at_ms, seq);
+   CREATE INDEX receipts_by_model ON receipts (model_id, created_at_ms, seq);
+   CREATE INDEX receipts_by_session ON receipts (session_id, created_at_ms, seq);
+   CREATE TABLE history (
+     model_id TEXT NOT NULL,
+     sequence INTEGER NOT NULL,
+     body TEXT NOT NULL,
+     PRIMARY KEY (model_id, sequence)
+   );
+   CREATE TABLE states (
+     model_id TEXT NOT NULL,
+     machine_id TEXT NOT NULL,
+     scope_value TEXT NOT NULL,
+     body TEXT NOT NULL,
+     PRIMARY KEY (model_id, machine_id, scope_value)
+   );`,
+];
+
+const PRUNE_EVERY = 256;
+
+export async function openSqliteStore<R extends StoredReceipt = StoredReceipt>(
+  options: SqliteStoreOptions,
+): Promise<SqliteStore<R>> {
+  checkStoreOptions(options);
+  const db = await openSqlite(options.path, options.driver ?? 'auto');
+  try {
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec(`PRAGMA synchronous = ${options.durability === 'os' ? 'FULL' : 'NORMAL'}`);
+    db.exec('PRAGMA busy_timeout = 5000');
+    migrate(db, options.path);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return createStore<R>(db, options);
+}
+
+function createStore<R extends StoredReceipt>(
+  db: SqliteDatabase,
+  options: SqliteStoreOptions,
+): SqliteStore<R> {
+  const clock = options.clock ?? systemClock;
+  const retention = options.retention ?? {};
+  let closed = false;
+  let sincePrune = 0;
+  const open = () => {
+    if (closed) throw new WardwrightError({ code: 'unavailable', message: 'the store is closed' });
+  };
+
+  const insertReceipt = db.prepare(
+    'INSERT INTO receipts (receipt_id, created_at_ms, model_id, session_id, status, body) VALUES (?, ?, ?, ?, ?, ?)',
+  );
+  const hasReceipt = db.prepare('SELECT 1 AS found FROM receipts WHERE receipt_id = ?');
+  const getReceipt = db.prepare('SELECT body FROM receipts WHERE receipt_id = ?');
+  const putHistory = db.prepare(
+    'INSERT OR REPLACE INTO history (model_id, sequence, body) VALUES (?, ?, ?)',
+  );
+  const dropHistory = db.prepare('DELETE FROM history WHERE model_id = ? AND sequence = ?');
+  const putState = db.prepare(
+    'INSERT OR REPLACE INTO states (model_id, machine_id, scope_value, body) VALUES (?, ?, ?, ?)',
+  );
+
+  const prune = (): number => {
+    let deleted = 0;
+    if (retention.max_age_ms !== undefined) {
+      const before = clock.now() - retention.max_age_ms;
+      deleted += changes(db.prepare('DELETE FROM receipts WHERE created_at_ms < ?').run(before));
+    }
+    if (retention.max_receipts !== undefined) {
+      deleted += changes(
+        db
+          .prepare(
+            `DELETE FROM receipts WHERE seq IN (
+               SELECT seq FROM receipts ORDER BY created_at_ms DESC, seq DESC LIMIT -1 OFFSET ?)`,
+          )
+          .run(retention.max_receipts),
+      );
+    }
+    sincePrune = 0;
+    return deleted;
+  };
+  prune();
+
+  const receipts: ReceiptStore<R> = {
+    async append(receipt) {
+      open();
+      const issue = receiptIssue(receipt);
+      if (issue !== undefined) {
+        throw new WardwrightError({ code: 'invalid_argument', message: `receipt ${issue}` });
+      }
+      if (hasReceipt.get(receipt.receipt_id) !== undefined) {
+        throw duplicateReceipt(receipt.receipt_id);
+      }
+      // One statement is one transaction: committed (in the WAL) when run() returns.
+      insertReceipt.run(
+        receipt.receipt_id,
+        receipt.created_at_ms,
+        receipt.model.id,
+        receipt.session_id,
+        receipt.final.status,
+        JSON.stringify(receipt),
+      );
+      if (++sincePrune >= PRUNE_EVERY) prune();
+    },
+    async get(receipt_id) {
+      open();
+      const row = getReceipt.get(receipt_id);
+      return row === undefined ? undefined : (JSON.parse(row.body as string) as R);
+    },
+    async list(query) {
+      open();
+      const q = parseReceiptQuery(query);
+      const where: string[] = [];
+      const params: (string | number)[] = [];
+      const filter = (sql: string, value: string | number | undefined) => {
+        if (value === undefined) return;
+        where.push(sql);
+        params.push(value);
+      };
+      filter('model_id = ?', q.model_id);
+      filter('session_id = ?', q.session_id);
+      filter('status = ?', q.status);
+      filter('created_at_ms >= ?', q.since_ms);
+      filter('created_at_ms < ?', q.until_ms);
+      if (q.cursor !== undefined) {
+        where.push('(created_at_ms < ? OR (created_at_ms = ? AND seq < ?))');
+        params.push(q.cursor.created_at_ms, q.cursor.created_at_ms, q.cursor.seq);
+      }
+      const rows = db
+        .prepare(
+          `SELECT seq, created_at_ms, body FROM receipts${where.length === 0 ? '' : ` WHERE ${where.join(' AND ')}`}
+           ORDER BY created_at_ms DESC, seq DESC LIMIT ?`,
+        )
+        .all(...params, q.limit + 1);
+      const page: ReceiptPage<R> = {
+        receipts: rows.slice(0, q.limit).map((row) => JSON.parse(row.body as string) as R),
+        next_cursor: null,
+      };
+      if (rows.length > q.limit) {
+        const last = rows[q.limit - 1]!;
+        page.next_cursor = encodeReceiptCursor(Number(last.created_at_ms), Number(last.seq));
+      }
+      return page;
+    },
+    async close() {
+      await store.close();
+    },
+  };
+
+  const store: SqliteStore<R> = {
+    driver: db.driver,
+    receipts,
+    historyFor(model_id, config) {
+      open();
+      const memory = memoryHistoryStore(config);
+      const rows = db
+        .prepare('SELECT sequence, body FROM history WHERE model_id = ? ORDER BY sequence')
+        .all(model_id);
+      // Replaying through the eviction core re-applies today's bounds and renumbers entries,
+      // so the rows are rewritten to match what the memory store now holds.
+      db.exec('BEGIN');
+      try {
+        db.prepare('DELETE FROM history WHERE model_id = ?').run(model_id);
+        for (const row of rows) {
+          const { sequence: _, ...input } = JSON.parse(row.body as string) as HistoryEntry;
+          memory.insert(input, input.created_at_ms);
+        }
+        for (const entry of memory.entries()) {
+          putHistory.run(model_id, entry.sequence, JSON.stringify(entry));
+        }
+        db.exec('COMMIT');
+      } catch (error) {
+        db.exec('ROLLBACK');
+        throw error;
+      }
+      return {
+        entries: () => memory.entries(),
+        scoped: (scope_key, value) => memory.scoped?.(scope_key, value),
+        insert(input, now_ms) {
+          open();
+          const result = memory.insert(input, now_ms);
+          db.exec('BEGIN');
+          try {
+            putHistory.run(model_id, result.entry.sequence, JSON.stringify(result.entry));
+            for (const evicted of result.evicted) dropHistory.run(model_id, evicted.entry.sequence);
+            db.exec('COMMIT');
+          } catch (error) {
+            db.exec('ROLLBACK');
+            throw error;
+          }
+          return result;
+        },
+      };
+    },
+    statesFor(model_id) {
+      open();
+      const records = new Map<string, MachineRecord>();
+      const key = (machine: string, scope: string) => `${machine}\u0000${scope}`;
+      for (const row of db
+        .prepare('SELECT machine_id, scope_value, body FROM states WHERE model_id = ?')
+        .all(model_id)) {
+        records.set(
+          key(row.machine_id as string, row.scope_value as string),
+          JSON.parse(row.body as string) as MachineRecord,
+        );
+      }
+      return {
+        get: (machine, scope) => records.get(key(machine, scope)),
+        set(machine, scope, record) {
+          open();
+          putState.run(model_id, machine, scope, JSON.stringify(record));
+          records.set(key(machine, scope), record);
+        },
+      };
+    },
+    prune() {
+      open();
+      return prune();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      db.close();
+    },
+  };
+  return store;
+}
+
+function changes(result: unknown): number {
+  return Number((result as { changes?: number | bigint }).changes ?? 0);
+}
+
+function migrate(db: SqliteDatabase, path: string): void {
+  const version = Number(db.prepare('PRAGMA user_version').get()?.user_version ?? 0);
+  if (version > MIGRATIONS.length) {
+    throw new WardwrightError({
+      code: 'unavailable',
+      message: `${path} has schema version ${version}, newer than this @wardwright/gateway knows (${MIGRATIONS.length}): upgrade the package`,
+    });
+  }
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.exec('BEGIN');
+    try {
+      db.exec(MIGRATIONS[v]!);
+      db.exec(`PRAGMA user_version = ${v + 1}`);
+      db.exec('COMMIT');
+    } catch (error) {
+      db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+}
+
+function checkStoreOptions(options: SqliteStoreOptions): void {
+  const problems: string[] = [];
+  if (typeof options !== 'object' || options === null) {
+    throw invalid('openSqliteStore(options): options must be an object with a `path`');
+  }
+  const known = new Set(['path', 'driver', 'retention', 'durability', 'clock']);
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) problems.push(`unknown option ${key}`);
+  }
+  if (typeof options.path !== 'string' || options.path === '') {
+    problems.push('path must be a non-empty string (a file path, or ":memory:")');
+  }
+  const driver = options.driver;
+  if (
+    driver !== undefined &&
+    driver !== 'auto' &&
+    driver !== 'node:sqlite' &&
+    driver !== 'better-sqlite3'
+  ) {
+    problems.push(
+      `driver must be 'auto', 'node:sqlite' or 'better-sqlite3', not ${String(driver)}`,
+    );
+  }
+  if (
+    options.durability !== undefined &&
+    options.durability !== 'process' &&
+    options.durability !== 'os'
+  ) {
+    problems.push(`durability must be 'process' or 'os', not ${String(options.durability)}`);
+  }
+  const retention = options.retention;
+  if (retention !== undefined) {
+    for (const key of Object.keys(retention)) {
+      if (key !== 'max_receipts' && key !== 'max_age_ms') {
+        problems.push(`unknown option retention.${key}`);
+      }
+    }
+    for (const key of ['max_receipts', 'max_age_ms'] as const) {
+      const value = retention[key];
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+        problems.push(`retention.${key} must be a positive integer, got ${String(value)}`);
+      }
+    }
+  }
+  if (problems.length > 0) throw invalid(`openSqliteStore(options): ${problems.join('; ')}`);
+}
+
+function invalid(message: string): WardwrightError {
+  return new WardwrightError({ code: 'invalid_argument', message });
+}
