@@ -444,4 +444,5 @@ export {
   WardwrightError,
   type WardwrightErrorCode,
 } from './errors/index.ts';
-export { nearest } from './schema/validator.ts';
+export { StringEnum, TaggedUnion } from './schema/types.ts';
+export { nearest, parseWithSchema, schemaIssues } from './schema/validator.ts';

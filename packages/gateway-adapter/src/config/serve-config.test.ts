@@ -1,0 +1,144 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, trustedBackend } from '@wardwright/core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createGateway } from '../gateway.ts';
+import { loadServeConfig } from './serve-config.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'wardwright-serve-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const artifact = {
+  schema: 'wardwright.artifact.v1',
+  model: { id: 'demo', version: '1' },
+  targets: [{ model: 'small', context_window: 8192 }],
+  request_rules: [
+    {
+      kind: 'match',
+      id: 'no-drop',
+      contains: 'drop table',
+      actions: [{ action: 'block', reason: 'destructive SQL' }],
+    },
+  ],
+};
+
+let n = 0;
+async function configFile(config: unknown): Promise<string> {
+  const file = join(dir, `config-${n++}.json`);
+  await writeFile(file, typeof config === 'string' ? config : JSON.stringify(config));
+  return file;
+}
+
+await writeFile(join(dir, 'demo.json'), JSON.stringify(artifact));
+
+const issuesOf = async (promise: Promise<unknown>) => {
+  const error = await promise.catch((e: unknown) => e);
+  expect(ConfigError.isInstance(error), String(error)).toBe(true);
+  return (error as ConfigError).issues.map((i) => `${i.path}: ${i.message}`);
+};
+
+describe('loadServeConfig', () => {
+  it('compiles the artifacts (relative to the file), opens the store and serves', async () => {
+    const file = await configFile({
+      listen: { port: 0 },
+      models: [{ artifact: 'demo.json', provider: 'canned' }],
+      providers: { canned: { kind: 'scripted', replies: [{ text: 'hello there' }] } },
+      store: { path: 'receipts/../store.db', retention: { max_receipts: 100 } },
+    });
+    const loaded = await loadServeConfig(file, { backends: { trusted: trustedBackend() } });
+    expect(loaded.listen).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(loaded.store?.driver).toMatch(/sqlite/);
+    const gateway = await createGateway(loaded.gateway);
+    const answer = await gateway.fetch(
+      new Request('http://gw/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'demo', messages: [{ role: 'user', content: 'hi' }] }),
+      }),
+    );
+    expect(answer.status).toBe(200);
+    const body = (await answer.json()) as { choices: { message: { content: string } }[] };
+    expect(body.choices[0]?.message.content).toBe('hello there');
+    const id = answer.headers.get('x-wardwright-receipt-id')!;
+    expect((await loaded.store!.receipts.get(id))?.final.status).toBe('completed');
+    await gateway.close();
+    await loaded.close();
+  });
+
+  it('defaults to a SQLite file beside the config, or memory when asked', async () => {
+    const models = [{ artifact: 'demo.json', provider: 'p' }];
+    const providers = { p: { kind: 'scripted', replies: [{ chunks: ['a', 'b'] }] } };
+    const durable = await loadServeConfig(await configFile({ models, providers }));
+    expect(durable.listen).toEqual({ host: '127.0.0.1', port: 8787 });
+    expect(durable.store).toBeDefined();
+    await durable.close();
+    const memory = await loadServeConfig(await configFile({ models, providers, store: 'memory' }));
+    expect(memory.store).toBeUndefined();
+    expect(memory.gateway.receipts).toBeUndefined();
+    await memory.close();
+  });
+
+  it('reads keys and tokens from the environment, never from the file', async () => {
+    const file = await configFile({
+      models: [{ artifact: 'demo.json', provider: 'up' }],
+      providers: {
+        up: { kind: 'openai_compatible', base_url: 'http://127.0.0.1:9/v1', api_key_env: 'UP_KEY' },
+      },
+      store: 'memory',
+      auth: { admin_token_env: 'ADMIN', api_keys: { demo: ['a'.repeat(64)] } },
+    });
+    const loaded = await loadServeConfig(file, {
+      env: { UP_KEY: 'sk-test', ADMIN: 'a-long-admin-token-123' },
+    });
+    expect(loaded.gateway.auth).toEqual({
+      adminToken: 'a-long-admin-token-123',
+      apiKeys: { demo: ['a'.repeat(64)] },
+    });
+    await loaded.close();
+    expect(await issuesOf(loadServeConfig(file, { env: {} }))).toEqual([
+      '$.providers.up.api_key_env: names UP_KEY, which is not set in the environment',
+      '$.auth.admin_token_env: names ADMIN, which is not set in the environment',
+    ]);
+  });
+
+  it('reports every problem of the file with its path', async () => {
+    expect(await issuesOf(loadServeConfig(await configFile('{ not json')))).toEqual([
+      expect.stringMatching(/^\$: is not JSON: /),
+    ]);
+    const issues = await issuesOf(
+      loadServeConfig(
+        await configFile({
+          models: [{ artifact: 'demo.json', provider: 'nope' }],
+          providers: { p: { kind: 'scripted', replies: [{ text: 'x' }] } },
+          listen: { port: 70000 },
+          colour: 'red',
+        }),
+      ),
+    );
+    expect(issues.join('\n')).toMatch(/\$\.listen\.port/);
+    expect(issues.join('\n')).toMatch(/colour/);
+    expect(
+      await issuesOf(
+        loadServeConfig(
+          await configFile({
+            models: [{ artifact: 'demo.json', provider: 'nope' }],
+            providers: { p: { kind: 'scripted', replies: [{ text: 'x' }] } },
+          }),
+        ),
+      ),
+    ).toEqual(['$.models[0].provider: names "nope", which is not a key of providers (known: p)']);
+  });
+
+  it('closes what it opened when an artifact does not load', async () => {
+    const file = await configFile({
+      models: [
+        { artifact: 'demo.json', provider: 'p' },
+        { artifact: 'missing.json', provider: 'p' },
+      ],
+      providers: { p: { kind: 'scripted', replies: [{ text: 'x' }] } },
+    });
+    await expect(loadServeConfig(file)).rejects.toThrow(/missing\.json|ENOENT/);
+  });
+});

@@ -1,0 +1,272 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import {
+  type CompileOptions,
+  ConfigError,
+  type Plan,
+  type Provider,
+  parseWithSchema,
+  type Receipt,
+  StringEnum,
+  TaggedUnion,
+} from '@wardwright/core';
+import { loadArtifactFile } from '@wardwright/core/node';
+import Type, { type Static } from 'typebox';
+import { openSqliteStore, type SqliteStore } from '../durable/sqlite-store.ts';
+import type { GatewayOptions } from '../gateway.ts';
+import { openAICompatible } from '../providers/openai-compatible.ts';
+import { type ScriptedReply, scriptedProvider } from '../providers/scripted.ts';
+
+/**
+ * The JSON config of `wardwright serve`: which artifacts to govern, where their upstreams are,
+ * where receipts and history live, who may call. Secrets never sit in the file: keys are read
+ * from the environment variables it names. Paths are relative to the config file.
+ */
+
+const ScriptedReplySchema = Type.Union([
+  Type.Object({ text: Type.String() }, { additionalProperties: false }),
+  Type.Object({ chunks: Type.Array(Type.String()) }, { additionalProperties: false }),
+  Type.Object(
+    {
+      error: Type.Object(
+        { status: Type.String(), message: Type.Optional(Type.String()) },
+        { additionalProperties: false },
+      ),
+    },
+    { additionalProperties: false },
+  ),
+]);
+
+const ProviderConfigSchema = TaggedUnion('kind', [
+  Type.Object(
+    {
+      kind: Type.Literal('scripted'),
+      replies: Type.Array(ScriptedReplySchema, {
+        minItems: 1,
+        description: 'Replies by attempt: the last one repeats.',
+      }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('openai_compatible'),
+      base_url: Type.String({
+        pattern: '^https?://',
+        description: 'E.g. https://api.openai.com/v1',
+      }),
+      api_key_env: Type.Optional(
+        Type.String({ minLength: 1, description: 'The environment variable holding the key.' }),
+      ),
+      timeout_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+      max_retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 10 })),
+    },
+    { additionalProperties: false },
+  ),
+]);
+
+export const ServeConfigSchema = Type.Object(
+  {
+    $schema: Type.Optional(Type.String()),
+    listen: Type.Optional(
+      Type.Object(
+        {
+          host: Type.Optional(Type.String({ minLength: 1, description: 'Default 127.0.0.1.' })),
+          port: Type.Optional(
+            Type.Integer({ minimum: 0, maximum: 65535, description: 'Default 8787.' }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    models: Type.Array(
+      Type.Object(
+        {
+          artifact: Type.String({ minLength: 1, description: 'An artifact file.' }),
+          provider: Type.String({ minLength: 1, description: 'A key of `providers`.' }),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1 },
+    ),
+    providers: Type.Record(Type.String({ minLength: 1 }), ProviderConfigSchema),
+    store: Type.Optional(
+      Type.Union([
+        Type.Literal('memory'),
+        Type.Object(
+          {
+            path: Type.String({ minLength: 1 }),
+            retention: Type.Optional(
+              Type.Object(
+                {
+                  max_receipts: Type.Optional(Type.Integer({ minimum: 1 })),
+                  max_age_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+                },
+                { additionalProperties: false },
+              ),
+            ),
+            durability: Type.Optional(StringEnum(['process', 'os'])),
+          },
+          { additionalProperties: false },
+        ),
+      ]),
+    ),
+    auth: Type.Optional(
+      Type.Object(
+        {
+          admin_token_env: Type.Optional(Type.String({ minLength: 1 })),
+          api_keys: Type.Optional(
+            Type.Record(
+              Type.String({ minLength: 1 }),
+              Type.Array(Type.String({ pattern: '^[0-9a-f]{64}$' }), {
+                description: 'SHA-256 hex digests of the keys a model accepts.',
+              }),
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ServeConfig = Static<typeof ServeConfigSchema>;
+
+export const DEFAULT_PORT = 8787;
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_STORE_FILE = 'wardwright.db';
+
+export interface LoadedServeConfig {
+  /** Ready for `createGateway`. */
+  gateway: GatewayOptions;
+  listen: { host: string; port: number };
+  /** The durable store, when the config has one (the default); close it after the gateway. */
+  store: SqliteStore<Receipt> | undefined;
+  /** The compiled plans: dispose them after the gateway is closed. */
+  plans: Plan[];
+  /** Everything above, in the right order. */
+  close(): Promise<void>;
+}
+
+export interface LoadServeConfigOptions {
+  /** Sandbox backends for the artifacts' script rules. */
+  backends?: CompileOptions['backends'];
+  /** Where `*_env` names are read. Default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * Read and check a serve config, compile its artifacts and open its store. Every problem in
+ * the file is reported at once (a ConfigError with `$.paths`); a missing environment variable
+ * or provider name is reported with its path too.
+ */
+export async function loadServeConfig(
+  file: string,
+  options: LoadServeConfigOptions = {},
+): Promise<LoadedServeConfig> {
+  const text = await readFile(file, 'utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(file, [
+      { path: '$', message: `is not JSON: ${(error as Error).message}` },
+    ]);
+  }
+  const config = parseWithSchema(ServeConfigSchema, json, file);
+  const env = options.env ?? process.env;
+  const issues: { path: string; message: string }[] = [];
+  const providers: Record<string, Provider> = {};
+  for (const [name, provider] of Object.entries(config.providers)) {
+    const at = `$.providers.${name}`;
+    switch (provider.kind) {
+      case 'scripted':
+        providers[name] = scriptedProvider(provider.replies as ScriptedReply[]);
+        break;
+      case 'openai_compatible': {
+        const key = provider.api_key_env === undefined ? undefined : env[provider.api_key_env];
+        if (provider.api_key_env !== undefined && (key === undefined || key === '')) {
+          issues.push({
+            path: `${at}.api_key_env`,
+            message: `names ${provider.api_key_env}, which is not set in the environment`,
+          });
+        }
+        providers[name] = openAICompatible({
+          baseURL: provider.base_url,
+          ...(key === undefined ? {} : { apiKey: key }),
+          ...(provider.timeout_ms === undefined ? {} : { timeoutMs: provider.timeout_ms }),
+          ...(provider.max_retries === undefined ? {} : { maxRetries: provider.max_retries }),
+        });
+        break;
+      }
+    }
+  }
+  for (const [i, model] of config.models.entries()) {
+    if (providers[model.provider] === undefined) {
+      issues.push({
+        path: `$.models[${i}].provider`,
+        message: `names ${JSON.stringify(model.provider)}, which is not a key of providers (known: ${Object.keys(providers).join(', ') || 'none'})`,
+      });
+    }
+  }
+  let adminToken: string | undefined;
+  const tokenEnv = config.auth?.admin_token_env;
+  if (tokenEnv !== undefined) {
+    adminToken = env[tokenEnv];
+    if (adminToken === undefined || adminToken === '') {
+      issues.push({
+        path: '$.auth.admin_token_env',
+        message: `names ${tokenEnv}, which is not set in the environment`,
+      });
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(file, issues);
+
+  const base = dirname(resolve(file));
+  const plans: Plan[] = [];
+  let store: SqliteStore<Receipt> | undefined;
+  const close = async () => {
+    await store?.close();
+    await Promise.all(plans.map((p) => p.dispose()));
+  };
+  try {
+    for (const model of config.models) {
+      plans.push(
+        await loadArtifactFile(resolve(base, model.artifact), {
+          ...(options.backends === undefined ? {} : { backends: options.backends }),
+        }),
+      );
+    }
+    const storeConfig = config.store ?? { path: DEFAULT_STORE_FILE };
+    if (storeConfig !== 'memory') {
+      store = await openSqliteStore<Receipt>({
+        path: resolve(base, storeConfig.path),
+        ...(storeConfig.retention === undefined ? {} : { retention: storeConfig.retention }),
+        ...(storeConfig.durability === undefined ? {} : { durability: storeConfig.durability }),
+      });
+    }
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const auth: NonNullable<GatewayOptions['auth']> = {
+    ...(adminToken === undefined ? {} : { adminToken }),
+    ...(config.auth?.api_keys === undefined ? {} : { apiKeys: config.auth.api_keys }),
+  };
+  const gateway: GatewayOptions = {
+    models: config.models.map((model, i) => ({ plan: plans[i]!, provider: model.provider })),
+    providers,
+    ...(store === undefined ? {} : { receipts: store.receipts }),
+    ...(config.auth === undefined ? {} : { auth }),
+  };
+  return {
+    gateway,
+    listen: {
+      host: config.listen?.host ?? DEFAULT_HOST,
+      port: config.listen?.port ?? DEFAULT_PORT,
+    },
+    store,
+    plans,
+    close,
+  };
+}
