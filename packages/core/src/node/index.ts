@@ -1,7 +1,8 @@
 /**
- * @wardwright/core/node — the parts of the engine that touch the file system: artifact and
- * scenario files, the append-only JSONL receipt store and the file alert sink. Kept apart so
- * `@wardwright/core` itself never imports a `node:` I/O module.
+ * @wardwright/core/node — the parts of the engine that need Node itself: artifact and scenario
+ * files, the append-only JSONL receipt store, the file alert sink, and the worker-thread
+ * execution mode for sandboxes. Kept apart so `@wardwright/core` itself never imports a `node:`
+ * I/O or threading module.
  */
 
 export {
@@ -19,3 +20,9 @@ export {
   type JsonlWarning,
   jsonlReceiptStore,
 } from './jsonl-receipt-store.ts';
+export {
+  type WorkerExitCause,
+  type WorkerSandboxEvent,
+  type WorkerSandboxOptions,
+  workerSandbox,
+} from './worker-sandbox.ts';

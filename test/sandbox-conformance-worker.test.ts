@@ -1,0 +1,74 @@
+import { existsSync } from 'node:fs';
+import type { SandboxBackend } from '@wardwright/core';
+import { type ConformanceCase, conformanceCases } from '@wardwright/core/testing';
+import { afterAll, describe, expect, it } from 'vitest';
+// From the source file rather than '@wardwright/core/node', so this test does not depend on the
+// export line in packages/core/src/node/index.ts.
+import { workerSandbox } from '../packages/core/src/node/worker-sandbox.ts';
+
+// The same kit as sandbox-conformance.test.ts, against the worker execution mode. The workers
+// load the BUILT backends (vitest does not transform worker code).
+for (const [pkg, file] of [
+  ['core', 'packages/core/dist/index.cjs'],
+  ['sandbox-quickjs', 'packages/sandbox-quickjs/dist/index.cjs'],
+] as const) {
+  if (!existsSync(new URL(`../${file}`, import.meta.url))) {
+    throw new Error(`${file} is missing: run \`npm run build -w @wardwright/${pkg}\` first`);
+  }
+}
+
+// Exemptions, listed exactly as for inline mode so a capability change fails here. Differences
+// from inline: trusted+worker claims hardKill (the host terminates a stuck worker), so the
+// infinite-loop cases now apply to it and pass; QuickJS has none, as inline.
+const backends: [string, SandboxBackend, string[]][] = [
+  [
+    'trusted+worker',
+    await workerSandbox({
+      backend: { module: '@wardwright/core', export: 'trustedBackend' },
+      threads: 2,
+    }),
+    ['escape', 'isolated', 'memory', 'steps'],
+  ],
+  [
+    'quickjs+worker',
+    await workerSandbox({
+      backend: { module: '@wardwright/sandbox-quickjs', export: 'quickjsSandbox' },
+      threads: 2,
+    }),
+    [],
+  ],
+];
+
+const cases = conformanceCases();
+
+describe.each(backends)('sandbox conformance, worker mode: %s', (_name, backend, exempt) => {
+  afterAll(() => backend.dispose());
+
+  const applicable = cases.filter((c) => c.applies(backend.capabilities));
+  const notApplicable = cases.filter((c) => !c.applies(backend.capabilities));
+  for (const c of applicable) it(c.id, () => c.run(backend), 30_000);
+  it(`does not apply ${notApplicable.length} cases, each for a capability it lacks`, () => {
+    for (const c of notApplicable) {
+      expect(c.requirement, c.id).toEqual(expect.any(String));
+    }
+    const matchesExemption = (c: ConformanceCase) =>
+      exempt.some(
+        (word) => c.id === word || c.category === word || (c.requirement ?? '').includes(word),
+      );
+    expect(notApplicable.filter((c) => !matchesExemption(c)).map((c) => c.id)).toEqual([]);
+    expect(applicable.filter((c) => exempt.includes(c.id)).map((c) => c.id)).toEqual([]);
+    if (exempt.length === 0) expect(notApplicable.map((c) => c.id)).toEqual([]);
+  });
+});
+
+describe('worker mode changes what applies to the trusted backend', () => {
+  it('gains the hardKill cases (the watchdog terminates a stuck worker)', () => {
+    const trusted = backends[0]![1];
+    expect(trusted.capabilities.hardKill).toBe(true);
+    const killCases = cases.filter((c) => c.requirement === 'hardKill').map((c) => c.id);
+    expect(killCases).toEqual(['limits/infinite-loop', 'recovery/after-infinite-loop']);
+    for (const id of killCases) {
+      expect(cases.find((c) => c.id === id)!.applies(trusted.capabilities)).toBe(true);
+    }
+  });
+});
