@@ -9,5 +9,13 @@ export default defineConfig({
   target: 'node20',
   platform: 'node',
   treeshake: true,
-  external: ['@wardwright/core', 'express', 'fastify', 'fastify-plugin', 'hono'],
+  external: [
+    '@wardwright/core',
+    'better-sqlite3',
+    'express',
+    'fastify',
+    'fastify-plugin',
+    'hono',
+    'typebox',
+  ],
 });

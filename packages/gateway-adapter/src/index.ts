@@ -1,1 +1,58 @@
-export {};
+/**
+ * @wardwright/gateway — an OpenAI-compatible governed proxy as a WHATWG fetch handler, plus
+ * the upstream providers. Server adapters live in the `/node`, `/express`, `/fastify` and
+ * `/hono` subpaths.
+ */
+
+export type { AuthOptions } from './auth.ts';
+export { sha256Hex } from './auth.ts';
+export {
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  DEFAULT_STORE_FILE,
+  type LoadedServeConfig,
+  type LoadServeConfigOptions,
+  loadServeConfig,
+  type ServeConfig,
+  ServeConfigSchema,
+} from './config/serve-config.ts';
+export { RECEIPT_HEADER } from './context.ts';
+export type { SqliteDriverName } from './durable/sqlite-driver.ts';
+export {
+  openSqliteStore,
+  type SqliteStore,
+  type SqliteStoreOptions,
+} from './durable/sqlite-store.ts';
+export { GatewayError, type GatewayErrorCode } from './errors.ts';
+export type { AlertEvent, GatewayEvent, ReceiptEvent } from './events.ts';
+export {
+  createGateway,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_SESSION_HEADER,
+  type Gateway,
+  type GatewayModel,
+  type GatewayOptions,
+  type GatewayRuntime,
+  type GatewayStore,
+} from './gateway.ts';
+export type { OpenAIErrorBody, OpenAIErrorType } from './openai/errors.ts';
+export { ChatCompletionBodySchema } from './openai/schema.ts';
+export {
+  DEFAULT_MAX_RETRIES,
+  DEFAULT_MAX_RETRY_DELAY_MS,
+  DEFAULT_TIMEOUT_MS,
+  type OpenAICompatibleOptions,
+  openAICompatible,
+} from './providers/openai-compatible.ts';
+export {
+  type Script,
+  type ScriptedReply,
+  type ScriptedUpstream,
+  type ScriptedUpstreamOptions,
+  scriptedProvider,
+  startScriptedUpstream,
+  type UpstreamReply,
+  type UpstreamRequest,
+} from './providers/scripted.ts';
+export type { ModelCounters, ModelRuntime, RuntimeSnapshot, SessionSnapshot } from './runtime.ts';
+export { callerOf } from './session.ts';

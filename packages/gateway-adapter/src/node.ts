@@ -1,1 +1,77 @@
-export {};
+/**
+ * `@wardwright/gateway/node`: the gateway on plain `node:http` (or anything that hands out
+ * IncomingMessage/ServerResponse pairs, e.g. `https.createServer`, Connect).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dispatch, type NodeAdapterOptions } from './bridge/dispatch.ts';
+import type { FetchHandler } from './bridge/fetch-handler.ts';
+
+export type { NodeAdapterOptions } from './bridge/dispatch.ts';
+export { BodyTooLargeError } from './bridge/errors.ts';
+export type { FetchHandler } from './bridge/fetch-handler.ts';
+export { requestBodyTooLarge, type ToRequestOptions, toRequest } from './bridge/to-request.ts';
+export { writeResponse } from './bridge/write-response.ts';
+
+export type NodeListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** A `(req, res)` listener for `http.createServer(listener)` or `server.on('request', …)`. */
+export function toNodeListener(
+  handler: FetchHandler,
+  options: NodeAdapterOptions = {},
+): NodeListener {
+  // One options object for every request: the hot path allocates nothing for configuration.
+  const shared = { ...options };
+  return (req, res) => {
+    void dispatch(handler, req, res, shared);
+  };
+}
+
+export interface ServeOptions extends NodeAdapterOptions {
+  /** 0 picks a free port (read it from `url`). */
+  readonly port: number;
+  /** Loopback by default: exposing the gateway is an explicit decision. */
+  readonly hostname?: string | undefined;
+  /** Aborting it closes the server like `close()`. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface Served {
+  /** e.g. `http://127.0.0.1:8787` (no trailing slash). */
+  readonly url: string;
+  /**
+   * Stops listening and ends every connection, idle keep-alive sockets and in-flight streams
+   * alike (their `request.signal` aborts), so a test or a shutdown never waits on a client.
+   */
+  close(): Promise<void>;
+}
+
+/** Starts an HTTP server for the handler on `hostname` (default 127.0.0.1) and `port`. */
+export async function serve(handler: FetchHandler, options: ServeOptions): Promise<Served> {
+  const { port, hostname = '127.0.0.1', signal, ...adapterOptions } = options;
+  signal?.throwIfAborted();
+  const server = createServer(toNodeListener(handler, adapterOptions));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, hostname, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= new Promise<void>((resolve) => {
+      signal?.removeEventListener('abort', onAbort);
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    return closing;
+  };
+  const onAbort = (): void => {
+    void close();
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return { url: `http://${host}:${address.port}`, close };
+}

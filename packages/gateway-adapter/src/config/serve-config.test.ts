@@ -76,7 +76,7 @@ describe('loadServeConfig', () => {
     await durable.close();
     const memory = await loadServeConfig(await configFile({ models, providers, store: 'memory' }));
     expect(memory.store).toBeUndefined();
-    expect(memory.gateway.receipts).toBeUndefined();
+    expect(memory.gateway.store).toBeUndefined();
     await memory.close();
   });
 
@@ -140,5 +140,48 @@ describe('loadServeConfig', () => {
       providers: { p: { kind: 'scripted', replies: [{ text: 'x' }] } },
     });
     await expect(loadServeConfig(file)).rejects.toThrow(/missing\.json|ENOENT/);
+  });
+});
+
+describe('a gateway on a durable store', () => {
+  it('remembers a session across a restart: history rules count what came before', async () => {
+    await writeFile(
+      join(dir, 'counted.json'),
+      JSON.stringify({
+        ...artifact,
+        model: { id: 'counted', version: '1' },
+        request_rules: [
+          {
+            kind: 'history',
+            id: 'third-strike',
+            scope: 'session_id',
+            filter: { kind: 'request_text' },
+            threshold: 3,
+            actions: [{ action: 'block', reason: 'three requests in this session' }],
+          },
+        ],
+      }),
+    );
+    const file = await configFile({
+      models: [{ artifact: 'counted.json', provider: 'p' }],
+      providers: { p: { kind: 'scripted', replies: [{ text: 'ok' }] } },
+      store: { path: 'counted.db' },
+    });
+    const ask = async () => {
+      const loaded = await loadServeConfig(file);
+      const gateway = await createGateway(loaded.gateway);
+      const answer = await gateway.fetch(
+        new Request('http://gw/v1/chat/completions', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-wardwright-session-id': 'S' },
+          body: JSON.stringify({ model: 'counted', messages: [{ role: 'user', content: 'hi' }] }),
+        }),
+      );
+      await gateway.close();
+      await loaded.close();
+      return answer.status;
+    };
+    // Each request runs in a new gateway process-equivalent: only the store carries the count.
+    expect([await ask(), await ask(), await ask()]).toEqual([200, 200, 403]);
   });
 });

@@ -256,7 +256,7 @@ export async function loadServeConfig(
   const gateway: GatewayOptions = {
     models: config.models.map((model, i) => ({ plan: plans[i]!, provider: model.provider })),
     providers,
-    ...(store === undefined ? {} : { receipts: store.receipts }),
+    ...(store === undefined ? {} : { store }),
     ...(config.auth === undefined ? {} : { auth }),
   };
   return {

@@ -1,0 +1,206 @@
+import { simulate, WardwrightError } from '@wardwright/core';
+import type { GatewayContext } from './context.ts';
+import { readBody } from './http/body.ts';
+import { unauthorized } from './openai/chat.ts';
+import { errorResponse, jsonResponse } from './openai/errors.ts';
+import { SSE_HEADERS } from './openai/responses.ts';
+import { simulateBody } from './openai/schema.ts';
+import { modelSnapshot, type RuntimeSnapshot } from './runtime.ts';
+
+/**
+ * `GET /v1/models` and the `/v1/wardwright/*` routes: simulation, receipts, runtime and the
+ * event stream. None of them is on the model-call hot path.
+ */
+
+export function listModels(ctx: GatewayContext, request: Request): Response {
+  const allowed = ctx.auth.modelsFor(request.headers.get('authorization'), [...ctx.models.keys()]);
+  if (allowed !== null && allowed.length === 0) return unauthorized();
+  const created = Math.floor(ctx.startedAt / 1000);
+  const data = [];
+  for (const runtime of ctx.models.values()) {
+    if (allowed !== null && !allowed.includes(runtime.id)) continue;
+    data.push({
+      id: runtime.id,
+      object: 'model',
+      created,
+      owned_by: 'wardwright',
+      wardwright: { version: runtime.version, artifact_hash: runtime.plan.artifact_hash },
+    });
+  }
+  return jsonResponse({ object: 'list', data });
+}
+
+export async function simulateRoute(ctx: GatewayContext, request: Request): Promise<Response> {
+  const read = await readBody(request, ctx.maxBodyBytes);
+  if (read.kind === 'too_large') {
+    return errorResponse(413, `the request body is over ${read.limit} bytes`, 'body_too_large');
+  }
+  if (read.kind === 'unreadable') {
+    return errorResponse(400, `the body could not be read: ${read.message}`, 'invalid_body');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(read.text);
+  } catch {
+    return errorResponse(400, 'the body is not valid JSON', 'invalid_json');
+  }
+  if (!simulateBody.check(value)) {
+    const issue = simulateBody.issue(value);
+    return errorResponse(400, `${issue.param || 'body'}: ${issue.message}`, 'invalid_request', {
+      param: issue.param || null,
+    });
+  }
+  const runtime = ctx.models.get(value.model);
+  if (runtime === undefined) {
+    return errorResponse(
+      404,
+      `The model \`${value.model}\` does not exist on this gateway; governed models: ${ctx.modelList}`,
+      'model_not_found',
+      { param: 'model' },
+    );
+  }
+  try {
+    // The model's own plan with a scripted provider and a manual clock: nothing is stored.
+    const result = await simulate(runtime.plan, value.fixture);
+    return jsonResponse(result);
+  } catch (error) {
+    if (WardwrightError.isInstance(error)) {
+      return errorResponse(400, error.message, error.code, { param: 'fixture' });
+    }
+    throw error;
+  }
+}
+
+const QUERY_PARAMS = new Set(['model', 'session', 'status', 'since', 'until', 'limit', 'cursor']);
+
+export async function listReceipts(ctx: GatewayContext, url: URL): Promise<Response> {
+  const query: Record<string, string | number> = {};
+  for (const [key, value] of url.searchParams) {
+    if (!QUERY_PARAMS.has(key)) {
+      return errorResponse(
+        400,
+        `unknown query parameter \`${key}\` (known: ${[...QUERY_PARAMS].join(', ')})`,
+        'invalid_request',
+        { param: key },
+      );
+    }
+    switch (key) {
+      case 'model':
+        query.model_id = value;
+        break;
+      case 'session':
+        query.session_id = value;
+        break;
+      case 'status':
+        query.status = value;
+        break;
+      case 'cursor':
+        query.cursor = value;
+        break;
+      case 'limit': {
+        const limit = Number(value);
+        if (value === '' || !Number.isInteger(limit)) {
+          return errorResponse(400, 'limit must be an integer', 'invalid_request', {
+            param: 'limit',
+          });
+        }
+        query.limit = limit;
+        break;
+      }
+      case 'since':
+      case 'until': {
+        const ms = timeOf(value);
+        if (ms === undefined) {
+          return errorResponse(
+            400,
+            `${key} must be milliseconds since the epoch or an ISO 8601 date`,
+            'invalid_request',
+            { param: key },
+          );
+        }
+        query[key === 'since' ? 'since_ms' : 'until_ms'] = ms;
+        break;
+      }
+    }
+  }
+  try {
+    const page = await ctx.receipts.list(query);
+    return jsonResponse({ object: 'list', data: page.receipts, next_cursor: page.next_cursor });
+  } catch (error) {
+    // The store checks the query (limit range, a cursor it did not issue): its words are the 400.
+    if (WardwrightError.isInstance(error) && error.code === 'invalid_argument') {
+      return errorResponse(400, error.message, 'invalid_request');
+    }
+    throw error;
+  }
+}
+
+function timeOf(value: string): number | undefined {
+  if (/^-?\d+(\.\d+)?$/.test(value)) return Number(value);
+  const ms = Date.parse(value);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+export async function getReceipt(ctx: GatewayContext, id: string): Promise<Response> {
+  const receipt = await ctx.receipts.get(decodeURIComponent(id));
+  if (receipt === undefined) {
+    return errorResponse(404, `no receipt \`${id}\` in the store`, 'receipt_not_found');
+  }
+  return jsonResponse(receipt);
+}
+
+export function runtimeSnapshot(ctx: GatewayContext): RuntimeSnapshot {
+  const now = ctx.clock.now();
+  return {
+    started_at_ms: ctx.startedAt,
+    uptime_ms: now - ctx.startedAt,
+    models: [...ctx.models.values()].map(modelSnapshot),
+    sessions: ctx.sessions.snapshot(),
+    events: { subscribers: ctx.events.size },
+  };
+}
+
+const encoder = new TextEncoder();
+const HEARTBEAT = encoder.encode(': heartbeat\n\n');
+
+/** SSE of `receipt` and `alert` events until the client leaves or the gateway closes. */
+export function eventStream(ctx: GatewayContext, request: Request): Response {
+  let stop: (() => void) | undefined;
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      const unsubscribe = ctx.events.subscribe((frame) => {
+        controller.enqueue(encoder.encode(frame));
+      });
+      const heartbeat = setInterval(() => {
+        try {
+          controller.enqueue(HEARTBEAT);
+        } catch {
+          stop?.();
+        }
+      }, ctx.heartbeatMs);
+      heartbeat.unref?.();
+      stop = () => {
+        stop = undefined;
+        unsubscribe();
+        clearInterval(heartbeat);
+        request.signal.removeEventListener('abort', onAbort);
+        ctx.closing.removeEventListener('abort', onAbort);
+        try {
+          controller.close();
+        } catch {
+          // Already cancelled by the client.
+        }
+      };
+      const onAbort = () => stop?.();
+      request.signal.addEventListener('abort', onAbort, { once: true });
+      ctx.closing.addEventListener('abort', onAbort, { once: true });
+      // A comment first, so proxies and clients see the stream open at once.
+      controller.enqueue(encoder.encode(': wardwright events\n\n'));
+      if (request.signal.aborted || ctx.closing.aborted) stop();
+    },
+    cancel() {
+      stop?.();
+    },
+  });
+  return new Response(stream, { status: 200, headers: SSE_HEADERS });
+}

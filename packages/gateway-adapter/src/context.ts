@@ -1,0 +1,30 @@
+import type { Clock, Receipt, ReceiptStore } from '@wardwright/core';
+import type { Authenticator } from './auth.ts';
+import type { EventBus } from './events.ts';
+import type { ModelRuntime, SessionTracker } from './runtime.ts';
+
+/** What every route handler reads: built once by `createGateway`, never per request. */
+export interface GatewayContext {
+  readonly models: ReadonlyMap<string, ModelRuntime>;
+  /** Governed model ids, comma-separated, for the 404 message. */
+  readonly modelList: string;
+  readonly auth: Authenticator;
+  /** Lower-cased header name. */
+  readonly sessionHeader: string;
+  readonly maxBodyBytes: number;
+  readonly clock: Clock;
+  readonly sessions: SessionTracker;
+  readonly receipts: ReceiptStore<Receipt>;
+  readonly events: EventBus;
+  /** `Retry-After` seconds on a 503. */
+  readonly retryAfter: string;
+  readonly heartbeatMs: number;
+  readonly startedAt: number;
+  readonly onError: (error: unknown, where: string) => void;
+  /** Engine calls not settled yet (a stream outlives its Response): `close()` waits for them. */
+  readonly inflight: Set<Promise<unknown>>;
+  /** Aborted when the gateway closes: long-lived streams end then. */
+  readonly closing: AbortSignal;
+}
+
+export const RECEIPT_HEADER = 'x-wardwright-receipt-id';

@@ -1,0 +1,436 @@
+import {
+  type AlertSink,
+  type Clock,
+  type CompileOptions,
+  compileArtifact,
+  createEngine,
+  type HistoryStore,
+  memoryAlertSink,
+  memoryReceiptStore,
+  type Plan,
+  type Provider,
+  type Receipt,
+  type ReceiptStore,
+  type StateStore,
+  systemClock,
+} from '@wardwright/core';
+import {
+  eventStream,
+  getReceipt,
+  listModels,
+  listReceipts,
+  runtimeSnapshot,
+  simulateRoute,
+} from './admin.ts';
+import { type AuthOptions, createAuthenticator } from './auth.ts';
+import { type GatewayContext, RECEIPT_HEADER } from './context.ts';
+import { GatewayError } from './errors.ts';
+import { EventBus } from './events.ts';
+import { chatCompletions, unauthorized } from './openai/chat.ts';
+import { errorResponse, jsonResponse } from './openai/errors.ts';
+import {
+  type ModelRuntime,
+  newCounters,
+  observedSink,
+  type RuntimeSnapshot,
+  SessionTracker,
+} from './runtime.ts';
+
+/**
+ * `createGateway(options)`: compile every governed model, start one engine per model, and answer
+ * the OpenAI-compatible and Wardwright routes through one WHATWG `fetch(Request) → Response`
+ * handler that any server (node:http, Express, Fastify, Hono, Bun, Deno) can sit in front of.
+ */
+
+interface ModelCommon {
+  /** The upstream: a provider, or the name of one in `providers`. */
+  provider: Provider | string;
+  /** Sandbox backends for script rules (compileArtifact's `backends`). */
+  backends?: CompileOptions['backends'];
+  /** Reads script `path`s (compileArtifact's `readSource`). */
+  readSource?: CompileOptions['readSource'];
+  /** Alert sinks by name (the artifact's `alerts.sinks` picks). Default: a memory sink. */
+  alertSinks?: Readonly<Record<string, AlertSink>>;
+}
+
+export type GatewayModel =
+  | (ModelCommon & { artifact: unknown; plan?: never })
+  | (ModelCommon & { plan: Plan; artifact?: never });
+
+export interface GatewayOptions {
+  models: readonly GatewayModel[];
+  /** Providers by name, for models that name theirs. */
+  providers?: Readonly<Record<string, Provider>>;
+  /** Where receipts go; default an in-memory store (newest 10 000). */
+  receipts?: ReceiptStore<Receipt>;
+  /**
+   * A durable store (e.g. `openSqliteStore`) for receipts, and for each model's history and
+   * state-machine records, so a restart forgets nothing. Not closed by `close()`. Exclusive
+   * with `receipts`.
+   */
+  store?: GatewayStore;
+  clock?: Clock;
+  /** A path prefix every route lives under, e.g. `/llm`. Default `''`. */
+  basePath?: string;
+  /** Request bodies over this many bytes are refused with 413. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Default `x-wardwright-session-id`. */
+  sessionHeader?: string;
+  auth?: AuthOptions;
+  /** Internal errors and failing hooks. Default `console.error`. */
+  onError?: (error: unknown, where: string) => void;
+  /** `Retry-After` (seconds) on 503 alert-backpressure answers. Default 1. */
+  retryAfterSeconds?: number;
+  /** Heartbeat comment interval on `/v1/wardwright/events`. Default 15 000 ms. */
+  heartbeatMs?: number;
+}
+
+/** What a durable store gives the gateway; `SqliteStore` is one. */
+export interface GatewayStore {
+  readonly receipts: ReceiptStore<Receipt>;
+  historyFor(model_id: string, config: Plan['history']): HistoryStore;
+  statesFor(model_id: string): StateStore;
+}
+
+export interface GatewayRuntime {
+  /** Each governed model's runtime, by model id. */
+  readonly models: ReadonlyMap<string, ModelRuntime>;
+  readonly receipts: ReceiptStore<Receipt>;
+  /** What `GET /v1/wardwright/runtime` answers. */
+  snapshot(): RuntimeSnapshot;
+}
+
+export interface Gateway {
+  fetch(request: Request): Promise<Response>;
+  readonly runtime: GatewayRuntime;
+  /** Stop alert workers, end event streams, dispose plans the gateway compiled. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_SESSION_HEADER = 'x-wardwright-session-id';
+
+const OPTION_KEYS = [
+  'models',
+  'providers',
+  'receipts',
+  'store',
+  'clock',
+  'basePath',
+  'maxBodyBytes',
+  'sessionHeader',
+  'auth',
+  'onError',
+  'retryAfterSeconds',
+  'heartbeatMs',
+];
+
+/** Async because artifacts compile (and scripts load) before the first request is served. */
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.includes(key)) {
+      throw new GatewayError(
+        'invalid_option',
+        `createGateway: unknown option \`${key}\` (known: ${OPTION_KEYS.join(', ')})`,
+      );
+    }
+  }
+  if (!Array.isArray(options.models) || options.models.length === 0) {
+    throw new GatewayError(
+      'invalid_option',
+      'createGateway: `models` must list at least one model',
+    );
+  }
+  const basePath = (options.basePath ?? '').replace(/\/+$/, '');
+  if (basePath !== '' && !basePath.startsWith('/')) {
+    throw new GatewayError('invalid_option', 'createGateway: basePath must start with `/`');
+  }
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) {
+    throw new GatewayError(
+      'invalid_option',
+      'createGateway: maxBodyBytes must be a positive integer',
+    );
+  }
+  const clock = options.clock ?? systemClock;
+  const onError =
+    options.onError ?? ((error, where) => console.error(`wardwright gateway: ${where}:`, error));
+  if (options.store !== undefined && options.receipts !== undefined) {
+    throw new GatewayError(
+      'invalid_option',
+      'createGateway: pass `store` or `receipts`, not both (a store brings its receipts)',
+    );
+  }
+  const ownsReceipts = options.receipts === undefined && options.store === undefined;
+  const receipts = options.store?.receipts ?? options.receipts ?? memoryReceiptStore<Receipt>();
+  const auth = createAuthenticator(options.auth);
+  const events = new EventBus();
+
+  const models = new Map<string, ModelRuntime>();
+  try {
+    for (const [index, model] of options.models.entries()) {
+      const runtime = await startModel(model, index, options.providers ?? {}, {
+        clock,
+        receipts,
+        store: options.store,
+        events,
+        onError,
+      });
+      if (models.has(runtime.id)) {
+        await runtime.engine.close();
+        if (runtime.owned) await runtime.plan.dispose();
+        throw new GatewayError(
+          'duplicate_model',
+          `createGateway: models[${index}] repeats the model id \`${runtime.id}\``,
+        );
+      }
+      models.set(runtime.id, runtime);
+    }
+  } catch (error) {
+    await closeModels(models);
+    throw error;
+  }
+
+  const closing = new AbortController();
+  const ctx: GatewayContext = {
+    models,
+    modelList: [...models.keys()].join(', '),
+    auth,
+    sessionHeader: (options.sessionHeader ?? DEFAULT_SESSION_HEADER).toLowerCase(),
+    maxBodyBytes,
+    clock,
+    sessions: new SessionTracker(),
+    receipts,
+    events,
+    retryAfter: String(options.retryAfterSeconds ?? 1),
+    heartbeatMs: options.heartbeatMs ?? 15_000,
+    startedAt: clock.now(),
+    onError,
+    inflight: new Set(),
+    closing: closing.signal,
+  };
+
+  const runtime: GatewayRuntime = {
+    models,
+    receipts,
+    snapshot: () => runtimeSnapshot(ctx),
+  };
+
+  let closed: Promise<void> | undefined;
+  return {
+    runtime,
+    async fetch(request) {
+      try {
+        return await route(ctx, basePath, request);
+      } catch (error) {
+        onError(error, `${request.method} ${pathOf(request.url)}`);
+        return errorResponse(500, 'internal gateway error', 'internal_error');
+      }
+    },
+    close() {
+      closed ??= (async () => {
+        closing.abort();
+        // In-flight requests finish on their engines (and write their receipts) first.
+        await Promise.allSettled([...ctx.inflight]);
+        await closeModels(models);
+        if (ownsReceipts) await receipts.close();
+      })();
+      return closed;
+    },
+  };
+}
+
+async function startModel(
+  model: GatewayModel,
+  index: number,
+  providers: Readonly<Record<string, Provider>>,
+  shared: {
+    clock: Clock;
+    receipts: ReceiptStore<Receipt>;
+    store: GatewayStore | undefined;
+    events: EventBus;
+    onError: (error: unknown, where: string) => void;
+  },
+): Promise<ModelRuntime> {
+  const at = `createGateway: models[${index}]`;
+  if (typeof model !== 'object' || model === null) {
+    throw new GatewayError('invalid_option', `${at} must be an object`);
+  }
+  if ((model.plan === undefined) === (model.artifact === undefined)) {
+    throw new GatewayError('invalid_option', `${at} needs exactly one of \`artifact\` or \`plan\``);
+  }
+  const provider = typeof model.provider === 'string' ? providers[model.provider] : model.provider;
+  if (typeof provider !== 'function') {
+    throw new GatewayError(
+      'unknown_provider',
+      typeof model.provider === 'string'
+        ? `${at}.provider names \`${model.provider}\`, which is not in \`providers\` (known: ${Object.keys(providers).join(', ') || 'none'})`
+        : `${at}.provider must be a provider function or the name of one in \`providers\``,
+    );
+  }
+  const owned = model.plan === undefined;
+  const plan =
+    model.plan ??
+    (await compileArtifact(model.artifact, {
+      ...(model.backends === undefined ? {} : { backends: model.backends }),
+      ...(model.readSource === undefined ? {} : { readSource: model.readSource }),
+    }));
+  const { id, version } = plan.model;
+  const modelRef = { id, version };
+  const { events } = shared;
+  const report =
+    (sink: string) =>
+    (phase: 'delivered' | 'delivery_failed', rule_id: string, key: string, message?: string) => {
+      events.emit({
+        type: 'alert',
+        data: {
+          phase,
+          model: modelRef,
+          sink,
+          rule_id,
+          idempotency_key: key,
+          ...(message === undefined ? {} : { message }),
+        },
+      });
+    };
+  const sinks: Record<string, AlertSink> = {};
+  for (const [name, sink] of Object.entries(model.alertSinks ?? { memory: memoryAlertSink() })) {
+    sinks[name] = observedSink(sink, report(name));
+  }
+  let engine: ModelRuntime['engine'];
+  try {
+    engine = createEngine({
+      plan,
+      provider,
+      clock: shared.clock,
+      receipts: shared.receipts,
+      ...(shared.store === undefined
+        ? {}
+        : {
+            history: shared.store.historyFor(plan.model.id, plan.history),
+            states: shared.store.statesFor(plan.model.id),
+          }),
+      alert_sinks: sinks,
+      onError: shared.onError,
+      onDecision: (receipt) => {
+        if (events.size === 0) return;
+        events.emit({
+          type: 'receipt',
+          data: {
+            receipt_id: receipt.receipt_id,
+            model: receipt.model,
+            session_id: receipt.session_id,
+            status: receipt.final.status,
+            http_status: receipt.final.http_status,
+            created_at_ms: receipt.created_at_ms,
+            duration_ms: receipt.timings.duration_ms,
+          },
+        });
+        for (const alert of receipt.alerts) {
+          events.emit({
+            type: 'alert',
+            data: {
+              phase: alert.decision.outcome,
+              model: receipt.model,
+              sink: alert.sink,
+              rule_id: alert.rule_id,
+              idempotency_key: alert.idempotency_key,
+              receipt_id: receipt.receipt_id,
+            },
+          });
+        }
+      },
+    });
+  } catch (error) {
+    if (owned) await plan.dispose();
+    throw error;
+  }
+  return { id, version, plan, engine, owned, counters: newCounters() };
+}
+
+async function closeModels(models: ReadonlyMap<string, ModelRuntime>): Promise<void> {
+  for (const runtime of models.values()) {
+    await runtime.engine.close();
+    if (runtime.owned) await runtime.plan.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing: an explicit table, looked up by exact path (no per-request regex)
+// ---------------------------------------------------------------------------------------------
+
+type Handler = (ctx: GatewayContext, request: Request) => Response | Promise<Response>;
+
+const RECEIPTS_PREFIX = '/v1/wardwright/receipts/';
+
+const ROUTES: ReadonlyMap<string, Readonly<Partial<Record<string, Handler>>>> = new Map<
+  string,
+  Partial<Record<string, Handler>>
+>([
+  ['/v1/chat/completions', { POST: chatCompletions }],
+  ['/v1/models', { GET: listModels }],
+  ['/v1/wardwright/simulate', { POST: admin(simulateRoute) }],
+  ['/v1/wardwright/receipts', { GET: admin((ctx, r) => listReceipts(ctx, new URL(r.url))) }],
+  ['/v1/wardwright/runtime', { GET: admin((ctx) => jsonResponse(runtimeSnapshot(ctx))) }],
+  ['/v1/wardwright/events', { GET: admin(eventStream) }],
+]);
+
+function admin(handler: Handler): Handler {
+  return (ctx, request) =>
+    ctx.auth.admin(request.headers.get('authorization')) ? handler(ctx, request) : unauthorized();
+}
+
+const receiptById = admin((ctx, request) => {
+  const path = pathOf(request.url);
+  return getReceipt(ctx, path.slice(path.indexOf(RECEIPTS_PREFIX) + RECEIPTS_PREFIX.length));
+});
+
+function route(
+  ctx: GatewayContext,
+  basePath: string,
+  request: Request,
+): Promise<Response> | Response {
+  let path = pathOf(request.url);
+  if (basePath !== '') {
+    if (path !== basePath && !path.startsWith(`${basePath}/`)) return notFound(path);
+    path = path.slice(basePath.length);
+  }
+  const methods = ROUTES.get(path);
+  if (methods !== undefined) {
+    const handler = methods[request.method];
+    return handler === undefined ? methodNotAllowed(methods) : handler(ctx, request);
+  }
+  if (path.startsWith(RECEIPTS_PREFIX) && path.length > RECEIPTS_PREFIX.length) {
+    if (path.indexOf('/', RECEIPTS_PREFIX.length) !== -1) return notFound(path);
+    return request.method === 'GET'
+      ? receiptById(ctx, request)
+      : methodNotAllowed({ GET: receiptById });
+  }
+  return notFound(path);
+}
+
+function notFound(path: string): Response {
+  return errorResponse(404, `no route for ${path}`, 'not_found');
+}
+
+function methodNotAllowed(methods: Readonly<Partial<Record<string, Handler>>>): Response {
+  const allow = Object.keys(methods).join(', ');
+  return errorResponse(405, `method not allowed; use ${allow}`, 'method_not_allowed', {
+    headers: { allow },
+  });
+}
+
+/** The path of an absolute URL without building a `URL` (the hot path needs only this). */
+export function pathOf(url: string): string {
+  const scheme = url.indexOf('://');
+  const start = scheme === -1 ? 0 : url.indexOf('/', scheme + 3);
+  if (start === -1) return '/';
+  let end = url.length;
+  const query = url.indexOf('?', start);
+  if (query !== -1) end = query;
+  const hash = url.indexOf('#', start);
+  if (hash !== -1 && hash < end) end = hash;
+  return url.slice(start, end);
+}
+
+export { RECEIPT_HEADER };

@@ -1,0 +1,347 @@
+import {
+  type EngineResult,
+  type HandleOptions,
+  InvalidRequestError,
+  type Receipt,
+} from '@wardwright/core';
+import { type GatewayContext, RECEIPT_HEADER } from '../context.ts';
+import { readBody } from '../http/body.ts';
+import type { ModelRuntime } from '../runtime.ts';
+import { countResult } from '../runtime.ts';
+import { callerOf } from '../session.ts';
+import { errorBody, errorResponse, errorTypeOf, jsonResponse } from './errors.ts';
+import {
+  ChunkFrames,
+  completionBody,
+  completionId,
+  DONE_FRAME,
+  errorFrame,
+  estimateUsage,
+  SSE_HEADERS,
+} from './responses.ts';
+import { type ChatCompletionBody, chatCompletionBody } from './schema.ts';
+
+/**
+ * `POST /v1/chat/completions`: read and check the body, find the governed model, run its engine,
+ * and answer as OpenAI does — one `chat.completion`, or `chat.completion.chunk` SSE frames as the
+ * engine releases text. A stream's status is decided by what happens first: a failure before any
+ * text is released is an ordinary JSON error with its own status (403, 422, …); once text has
+ * gone out the status is 200 and a failure ends the stream with a terminal error frame.
+ */
+
+const encoder = new TextEncoder();
+
+type Parsed =
+  | { kind: 'ok'; body: ChatCompletionBody; runtime: ModelRuntime }
+  | { kind: 'rejected'; response: Response };
+
+export async function chatCompletions(ctx: GatewayContext, request: Request): Promise<Response> {
+  const parsed = await parseChat(ctx, request);
+  if (parsed.kind === 'rejected') return parsed.response;
+  const { body, runtime } = parsed;
+  const caller = callerOf(request.headers, ctx.sessionHeader, body);
+  if (caller.session_id !== undefined) {
+    ctx.sessions.touch(caller.session_id, runtime.id, ctx.clock.now());
+  }
+  runtime.counters.requests++;
+  return body.stream === true
+    ? streamChat(ctx, request, runtime, body, caller)
+    : wholeChat(ctx, request, runtime, body, caller);
+}
+
+/** Runs one engine call, counted as in flight and awaited by `close()` until it settles. */
+function track<T>(ctx: GatewayContext, runtime: ModelRuntime, run: Promise<T>): Promise<T> {
+  runtime.counters.in_flight++;
+  ctx.inflight.add(run);
+  const done = () => {
+    runtime.counters.in_flight--;
+    ctx.inflight.delete(run);
+  };
+  run.then(done, done);
+  return run;
+}
+
+async function parseChat(ctx: GatewayContext, request: Request): Promise<Parsed> {
+  const read = await readBody(request, ctx.maxBodyBytes);
+  switch (read.kind) {
+    case 'too_large':
+      return rejected(
+        errorResponse(413, `the request body is over ${read.limit} bytes`, 'body_too_large'),
+      );
+    case 'unreadable':
+      return rejected(
+        errorResponse(400, `the body could not be read: ${read.message}`, 'invalid_body'),
+      );
+    case 'ok':
+      break;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(read.text);
+  } catch (error) {
+    return rejected(
+      errorResponse(
+        400,
+        `the body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+        'invalid_json',
+      ),
+    );
+  }
+  if (!chatCompletionBody.check(value)) {
+    const issue = chatCompletionBody.issue(value);
+    return rejected(
+      errorResponse(400, `${issue.param || 'body'}: ${issue.message}`, 'invalid_request', {
+        param: issue.param || null,
+      }),
+    );
+  }
+  const runtime = ctx.models.get(value.model);
+  if (runtime === undefined) {
+    return rejected(
+      errorResponse(
+        404,
+        `The model \`${value.model}\` does not exist on this gateway; governed models: ${ctx.modelList}`,
+        'model_not_found',
+        { param: 'model' },
+      ),
+    );
+  }
+  if (!ctx.auth.model(request.headers.get('authorization'), runtime.id)) {
+    runtime.counters.rejected++;
+    return rejected(unauthorized());
+  }
+  return { kind: 'ok', body: value, runtime };
+}
+
+function rejected(response: Response): Parsed {
+  return { kind: 'rejected', response };
+}
+
+export function unauthorized(): Response {
+  return errorResponse(
+    401,
+    'missing or invalid API key (Authorization: Bearer …)',
+    'invalid_api_key',
+    {
+      headers: { 'www-authenticate': 'Bearer' },
+    },
+  );
+}
+
+/** The engine's verdict on a malformed request, as the 400 naming the first field. */
+function invalidRequest(error: InvalidRequestError): Response {
+  const issue = error.issues[0];
+  const param = issue === undefined ? null : issue.path.replace(/^request\.?/, '');
+  return errorResponse(
+    400,
+    issue === undefined ? error.message : `${param}: ${issue.message}`,
+    'invalid_request',
+    { param },
+  );
+}
+
+function failureHeaders(result: EngineResult, retryAfter: string): Record<string, string> {
+  const headers: Record<string, string> = { [RECEIPT_HEADER]: result.receipt.receipt_id };
+  if (result.http_status === 503) headers['retry-after'] = retryAfter;
+  return headers;
+}
+
+function failureMessage(result: EngineResult): string {
+  return result.message ?? `the request ended with status ${result.status}`;
+}
+
+async function wholeChat(
+  ctx: GatewayContext,
+  request: Request,
+  runtime: ModelRuntime,
+  body: ChatCompletionBody,
+  caller: ReturnType<typeof callerOf>,
+): Promise<Response> {
+  let result: EngineResult;
+  try {
+    result = await track(
+      ctx,
+      runtime,
+      runtime.engine.handle(body, { caller, signal: request.signal }),
+    );
+  } catch (error) {
+    if (InvalidRequestError.isInstance(error)) {
+      runtime.counters.rejected++;
+      return invalidRequest(error);
+    }
+    throw error;
+  }
+  countResult(runtime.counters, result.receipt);
+  if (result.http_status !== 200) {
+    return errorResponse(result.http_status, failureMessage(result), result.status, {
+      headers: failureHeaders(result, ctx.retryAfter),
+    });
+  }
+  const text = result.text ?? '';
+  return jsonResponse(
+    completionBody(
+      completionId(),
+      Math.floor(ctx.clock.now() / 1000),
+      runtime.id,
+      text,
+      usageOf(result.receipt, text),
+    ),
+    200,
+    { [RECEIPT_HEADER]: result.receipt.receipt_id },
+  );
+}
+
+function usageOf(receipt: Receipt, text: string) {
+  return estimateUsage(receipt.request.estimated_prompt_tokens, Buffer.byteLength(text));
+}
+
+/** Thrown into the engine from `onRelease` when the client's stream is gone. */
+class StreamClosed extends Error {}
+
+async function streamChat(
+  ctx: GatewayContext,
+  request: Request,
+  runtime: ModelRuntime,
+  body: ChatCompletionBody,
+  caller: ReturnType<typeof callerOf>,
+): Promise<Response> {
+  const frames = new ChunkFrames(completionId(), Math.floor(ctx.clock.now() / 1000), runtime.id);
+  const includeUsage = body.stream_options?.include_usage === true;
+  // The engine's signal: the client going away (request signal or a cancelled body) aborts it.
+  const abort = new AbortController();
+  const onClientAbort = () => abort.abort(request.signal.reason);
+  if (request.signal.aborted) abort.abort(request.signal.reason);
+  else request.signal.addEventListener('abort', onClientAbort, { once: true });
+
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let closed = false;
+  let waiting: (() => void) | undefined;
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+      },
+      pull() {
+        const resume = waiting;
+        waiting = undefined;
+        resume?.();
+      },
+      cancel(reason) {
+        closed = true;
+        abort.abort(reason ?? 'the client cancelled the stream');
+        const resume = waiting;
+        waiting = undefined;
+        resume?.();
+      },
+    },
+    // Frames are counted, not measured: a few in flight is enough to keep the socket busy.
+    { highWaterMark: 8 },
+  );
+
+  let started = false;
+  let respond!: (response: Response) => void;
+  const first = new Promise<Response>((resolve) => {
+    respond = resolve;
+  });
+  const write = (frame: string): void => {
+    controller.enqueue(encoder.encode(frame));
+  };
+  const onRelease: HandleOptions['onRelease'] = (text) => {
+    if (closed) throw new StreamClosed();
+    if (!started) {
+      started = true;
+      write(frames.role());
+      // Headers go out with the first released text; the receipt id is not known yet (see docs).
+      respond(new Response(stream, { status: 200, headers: SSE_HEADERS }));
+    }
+    write(frames.content(text));
+    if ((controller.desiredSize ?? 1) > 0) return;
+    return new Promise<void>((resolve) => {
+      waiting = resolve;
+    }).then(() => {
+      if (closed) throw new StreamClosed();
+    });
+  };
+
+  const finish = (result: EngineResult): void => {
+    request.signal.removeEventListener('abort', onClientAbort);
+    countResult(runtime.counters, result.receipt);
+    const receipt_id = result.receipt.receipt_id;
+    if (!started) {
+      respond(unstartedStream(ctx, frames, result, includeUsage));
+      return;
+    }
+    if (closed) return;
+    try {
+      if (result.http_status === 200) {
+        write(frames.finish(receipt_id));
+        if (includeUsage) write(frames.usage(usageOf(result.receipt, result.text ?? '')));
+      } else {
+        write(
+          errorFrame({
+            ...errorBody(failureMessage(result), errorTypeOf(result.http_status), result.status),
+            wardwright: { receipt_id, http_status: result.http_status },
+          }),
+        );
+      }
+      write(DONE_FRAME);
+      controller.close();
+    } catch {
+      // The client left between the last check and now: nothing to tell it.
+    }
+  };
+  const fail = (error: unknown): void => {
+    request.signal.removeEventListener('abort', onClientAbort);
+    if (!started) {
+      if (InvalidRequestError.isInstance(error)) {
+        runtime.counters.rejected++;
+        respond(invalidRequest(error));
+        return;
+      }
+      ctx.onError(error, 'chat completion');
+      respond(errorResponse(500, 'internal gateway error', 'internal_error'));
+      return;
+    }
+    ctx.onError(error, 'chat completion stream');
+    if (closed) return;
+    try {
+      write(errorFrame(errorBody('internal gateway error', 'server_error', 'internal_error')));
+      write(DONE_FRAME);
+      controller.close();
+    } catch {
+      // Already closed by the client.
+    }
+  };
+  void track(
+    ctx,
+    runtime,
+    runtime.engine.handle(body, { caller, signal: abort.signal, onRelease }),
+  ).then(finish, fail);
+  return first;
+}
+
+/** The engine finished before releasing any text: the status is still ours to choose. */
+function unstartedStream(
+  ctx: GatewayContext,
+  frames: ChunkFrames,
+  result: EngineResult,
+  includeUsage: boolean,
+): Response {
+  const receipt_id = result.receipt.receipt_id;
+  if (result.http_status !== 200) {
+    return errorResponse(result.http_status, failureMessage(result), result.status, {
+      headers: failureHeaders(result, ctx.retryAfter),
+    });
+  }
+  // A complete answer that released nothing (an empty one): still a well-formed stream.
+  const text = result.text ?? '';
+  let out = frames.role();
+  if (text !== '') out += frames.content(text);
+  out += frames.finish(receipt_id);
+  if (includeUsage) out += frames.usage(usageOf(result.receipt, text));
+  out += DONE_FRAME;
+  return new Response(out, {
+    status: 200,
+    headers: { ...SSE_HEADERS, [RECEIPT_HEADER]: receipt_id },
+  });
+}

@@ -1,0 +1,157 @@
+import type { ProviderCall, ProviderReply } from '@wardwright/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openAICompatible, retryDelay } from './openai-compatible.ts';
+import { type ScriptedUpstream, startScriptedUpstream, type UpstreamReply } from './scripted.ts';
+
+const KEY = 'sk-very-secret-key-42';
+let upstream: ScriptedUpstream | undefined;
+
+afterEach(async () => {
+  await upstream?.close();
+  upstream = undefined;
+});
+
+function call(stream: boolean, signal = new AbortController().signal): ProviderCall {
+  return {
+    model: 'm',
+    messages: [{ role: 'user', content: 'hi' }],
+    stream,
+    attempt_index: 0,
+    request: {
+      model: 'governed',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream_options: {},
+    } as ProviderCall['request'],
+    signal,
+  };
+}
+
+async function collect(reply: ProviderReply): Promise<string[]> {
+  if (reply.kind !== 'stream') throw new Error(`expected a stream, got ${JSON.stringify(reply)}`);
+  const out: string[] = [];
+  for await (const chunk of reply.chunks) out.push(chunk);
+  return out;
+}
+
+async function up(replies: readonly UpstreamReply[]) {
+  upstream = await startScriptedUpstream({ replies });
+  return upstream;
+}
+
+describe('openAICompatible', () => {
+  it('sends the routed model and messages, drops stream_options from whole-answer calls', async () => {
+    const u = await up([{ kind: 'text', text: 'whole' }]);
+    const provider = openAICompatible({ baseURL: `${u.url}/`, headers: { 'x-team': 'a' } });
+    expect(await provider(call(false))).toEqual({ kind: 'text', text: 'whole' });
+    expect(u.requests[0]?.body).toEqual({
+      model: 'm',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: false,
+    });
+    expect(u.requests[0]?.headers['x-team']).toBe('a');
+    expect(u.requests[0]?.headers.authorization).toBeUndefined();
+  });
+
+  it('parses an SSE stream into content chunks', async () => {
+    const u = await up([{ kind: 'stream', chunks: ['a', '', 'b'] }]);
+    const provider = openAICompatible({ baseURL: u.url, apiKey: KEY });
+    expect(await collect(await provider(call(true)))).toEqual(['a', 'b']);
+    expect(u.requests[0]?.body.stream_options).toEqual({});
+  });
+
+  it('never puts the api key in an error message, even when the upstream echoes it', async () => {
+    const u = await up([{ kind: 'status', status: 401, message: `bad key ${KEY}` }]);
+    const reply = await openAICompatible({ baseURL: u.url, apiKey: KEY })(call(false));
+    expect(reply.kind).toBe('error');
+    expect(JSON.stringify(reply)).not.toContain(KEY);
+    expect(JSON.stringify(reply)).toContain('[redacted]');
+    expect(reply).toMatchObject({ status: 'upstream_401' });
+  });
+
+  it('does not retry a 4xx other than 429', async () => {
+    const u = await up([{ kind: 'status', status: 400 }]);
+    await openAICompatible({ baseURL: u.url, maxRetries: 3 })(call(false));
+    expect(u.requests).toHaveLength(1);
+  });
+
+  it('reports an unreachable upstream', async () => {
+    const u = await up([{ kind: 'text', text: '' }]);
+    const url = u.url;
+    await u.close();
+    upstream = undefined;
+    const reply = await openAICompatible({ baseURL: url })(call(false));
+    expect(reply).toMatchObject({ kind: 'error', status: 'upstream_unreachable' });
+  });
+
+  it('reports an answer without choices as malformed', async () => {
+    const fake = (async () =>
+      new Response('{"nothing":1}', { status: 200 })) as unknown as typeof fetch;
+    const reply = await openAICompatible({ baseURL: 'http://x', fetch: fake })(call(false));
+    expect(reply).toMatchObject({ kind: 'error', status: 'upstream_malformed' });
+    const notJson = (async () =>
+      new Response('<html>', { status: 200 })) as unknown as typeof fetch;
+    expect(
+      await openAICompatible({ baseURL: 'http://x', fetch: notJson })(call(false)),
+    ).toMatchObject({ kind: 'error', status: 'upstream_malformed' });
+  });
+
+  it('treats an upstream error event and a stream cut before [DONE] as stream errors', async () => {
+    const errorEvent = (async () =>
+      new Response('data: {"error":{"message":"overloaded"}}\n\n', {
+        status: 200,
+      })) as unknown as typeof fetch;
+    const reply = await openAICompatible({ baseURL: 'http://x', fetch: errorEvent })(call(true));
+    await expect(collect(reply)).rejects.toThrow(/error event: overloaded/);
+    const cut = (async () =>
+      new Response('data: {"choices":[{"delta":{"content":"a"}}]}\n\n', {
+        status: 200,
+      })) as unknown as typeof fetch;
+    await expect(
+      collect(await openAICompatible({ baseURL: 'http://x', fetch: cut })(call(true))),
+    ).rejects.toThrow(/ended before \[DONE\]/);
+    const finished = (async () =>
+      new Response('data: {"choices":[{"delta":{"content":"a"},"finish_reason":"stop"}]}', {
+        status: 200,
+      })) as unknown as typeof fetch;
+    expect(
+      await collect(await openAICompatible({ baseURL: 'http://x', fetch: finished })(call(true))),
+    ).toEqual(['a']);
+  });
+
+  it('does not call the upstream once the call is aborted, and stops waiting to retry', async () => {
+    const u = await up([{ kind: 'status', status: 429, retryAfter: 30 }]);
+    const controller = new AbortController();
+    controller.abort('gone');
+    expect(
+      await openAICompatible({ baseURL: u.url })(call(false, controller.signal)),
+    ).toMatchObject({ status: 'aborted' });
+    expect(u.requests).toHaveLength(0);
+    const later = new AbortController();
+    const pending = openAICompatible({ baseURL: u.url, maxRetryDelayMs: 60_000 })(
+      call(false, later.signal),
+    );
+    await expect.poll(() => u.requests.length).toBe(1);
+    later.abort('gone');
+    expect(await pending).toMatchObject({ kind: 'error', status: 'aborted' });
+  });
+
+  it('validates its options', () => {
+    expect(() => openAICompatible({ baseURL: 'ftp://x' })).toThrow(/http/);
+    expect(() => openAICompatible({ baseURL: 'http://x', timeoutMs: 0 })).toThrow(/timeoutMs/);
+    expect(() => openAICompatible({ baseURL: 'http://x', maxRetries: -1 })).toThrow(/maxRetries/);
+    expect(() =>
+      openAICompatible({ baseURL: 'http://x', retries: 1 } as unknown as { baseURL: string }),
+    ).toThrow(/unknown option `retries`/);
+  });
+});
+
+describe('retryDelay', () => {
+  const h = (init: Record<string, string>) => new Headers(init);
+  it('prefers retry-after-ms, then Retry-After seconds or date, then backoff', () => {
+    expect(retryDelay(h({ 'retry-after-ms': '250', 'retry-after': '9' }), 0)).toBe(250);
+    expect(retryDelay(h({ 'retry-after': '2' }), 0)).toBe(2000);
+    expect(retryDelay(h({ 'retry-after': new Date(10_000).toUTCString() }), 0, 7_000)).toBe(3000);
+    expect(retryDelay(h({ 'retry-after': 'soon' }), 2)).toBe(800);
+    expect(retryDelay(h({}), 0)).toBe(200);
+  });
+});

@@ -1,0 +1,429 @@
+import type { Provider, ProviderCall, ProviderReply } from '@wardwright/core';
+import { GatewayError } from '../errors.ts';
+import { SseDecoder, type SseEvent } from './sse.ts';
+
+/**
+ * A `Provider` for any OpenAI-compatible upstream (`POST {baseURL}/chat/completions`) over the
+ * global fetch: whole answers and SSE streams, a timeout (to the first byte, then between stream
+ * reads), bounded retries on 429/5xx honouring `Retry-After`, and abort propagation — the
+ * engine's signal (a halted stream, a client that left) aborts the upstream request.
+ */
+
+export interface OpenAICompatibleOptions {
+  /** E.g. `https://api.openai.com/v1`; `/chat/completions` is appended. */
+  baseURL: string;
+  /** Sent as `Authorization: Bearer …`; never written to a receipt or an error message. */
+  apiKey?: string;
+  /** Extra headers on every upstream request. */
+  headers?: Record<string, string>;
+  /** No response (or no stream data) for this long fails the attempt. Default 60 000. */
+  timeoutMs?: number;
+  /** Retries of a 429 or 5xx answer, each after `Retry-After` or a backoff. Default 2. */
+  maxRetries?: number;
+  /** Cap on one retry delay, whatever `Retry-After` asks. Default 5 000. */
+  maxRetryDelayMs?: number;
+  /** The fetch to use; default the global one. */
+  fetch?: typeof fetch;
+}
+
+export const DEFAULT_TIMEOUT_MS = 60_000;
+export const DEFAULT_MAX_RETRIES = 2;
+export const DEFAULT_MAX_RETRY_DELAY_MS = 5_000;
+const BASE_BACKOFF_MS = 200;
+const ERROR_BODY_LIMIT = 4096;
+
+class UpstreamTimeout extends Error {
+  constructor(ms: number) {
+    super(`the upstream sent nothing for ${ms} ms`);
+    this.name = 'UpstreamTimeout';
+  }
+}
+
+class MalformedStream extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MalformedStream';
+  }
+}
+
+export function openAICompatible(options: OpenAICompatibleOptions): Provider {
+  const known = [
+    'baseURL',
+    'apiKey',
+    'headers',
+    'timeoutMs',
+    'maxRetries',
+    'maxRetryDelayMs',
+    'fetch',
+  ];
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new GatewayError(
+        'invalid_option',
+        `openAICompatible: unknown option \`${key}\` (known: ${known.join(', ')})`,
+      );
+    }
+  }
+  if (typeof options.baseURL !== 'string' || !/^https?:\/\//.test(options.baseURL)) {
+    throw new GatewayError('invalid_option', 'openAICompatible: baseURL must be an http(s) URL');
+  }
+  const timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
+  const maxRetries = nonNegative(options.maxRetries, DEFAULT_MAX_RETRIES, 'maxRetries');
+  const maxDelay = nonNegative(
+    options.maxRetryDelayMs,
+    DEFAULT_MAX_RETRY_DELAY_MS,
+    'maxRetryDelayMs',
+  );
+  const url = `${options.baseURL.replace(/\/+$/, '')}/chat/completions`;
+  const doFetch = options.fetch ?? fetch;
+  const apiKey = options.apiKey;
+  const headers: Record<string, string> = {
+    ...options.headers,
+    'content-type': 'application/json',
+  };
+  if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`;
+  // Whatever an upstream echoes back (some echo the request headers in errors) is scrubbed.
+  const scrub = (text: string): string =>
+    apiKey === undefined || apiKey === '' ? text : text.split(apiKey).join('[redacted]');
+
+  return async function openAICompatibleProvider(call: ProviderCall): Promise<ProviderReply> {
+    const body = JSON.stringify(upstreamBody(call));
+    const callSignal = call.signal;
+    for (let retry = 0; ; retry++) {
+      if (callSignal.aborted) return aborted(callSignal);
+      const timer = new IdleTimer(timeoutMs);
+      const signal = AbortSignal.any([callSignal, timer.signal]);
+      let response: Response;
+      try {
+        response = await doFetch(url, {
+          method: 'POST',
+          headers: { ...headers, accept: call.stream ? 'text/event-stream' : 'application/json' },
+          body,
+          signal,
+        });
+      } catch (error) {
+        timer.clear();
+        if (callSignal.aborted) return aborted(callSignal);
+        if (timer.fired)
+          return { kind: 'error', status: 'upstream_timeout', message: timer.message };
+        return {
+          kind: 'error',
+          status: 'upstream_unreachable',
+          message: scrub(`could not reach the upstream: ${causeOf(error)}`),
+        };
+      }
+      const status = response.status;
+      if (status === 429 || status >= 500) {
+        if (retry < maxRetries) {
+          timer.clear();
+          await response.body?.cancel().catch(() => undefined);
+          const delay = Math.min(maxDelay, retryDelay(response.headers, retry));
+          if (!(await sleep(delay, callSignal))) return aborted(callSignal);
+          continue;
+        }
+      }
+      if (status < 200 || status > 299) {
+        const text = await boundedText(response, ERROR_BODY_LIMIT).catch(() => '');
+        timer.clear();
+        return {
+          kind: 'error',
+          status: `upstream_${status}`,
+          message: scrub(
+            `the upstream answered ${status}${retry > 0 ? ` after ${retry} retr${retry === 1 ? 'y' : 'ies'}` : ''}: ${errorMessageOf(text)}`,
+          ),
+        };
+      }
+      if (!call.stream) {
+        let json: unknown;
+        try {
+          json = await response.json();
+        } catch (error) {
+          timer.clear();
+          if (callSignal.aborted) return aborted(callSignal);
+          if (timer.fired)
+            return { kind: 'error', status: 'upstream_timeout', message: timer.message };
+          return {
+            kind: 'error',
+            status: 'upstream_malformed',
+            message: `the upstream's answer is not JSON: ${causeOf(error)}`,
+          };
+        }
+        timer.clear();
+        const text = messageText(json);
+        if (text === undefined) {
+          return {
+            kind: 'error',
+            status: 'upstream_malformed',
+            message: 'the upstream answer has no choices[0].message.content string',
+          };
+        }
+        return { kind: 'text', text };
+      }
+      const stream = response.body;
+      if (stream === null) {
+        timer.clear();
+        return {
+          kind: 'error',
+          status: 'upstream_malformed',
+          message: 'the upstream sent no body',
+        };
+      }
+      return { kind: 'stream', chunks: streamChunks(stream, timer, callSignal, scrub) };
+    }
+  };
+}
+
+/** The client's body with the engine's messages and the routed model; `stream` as asked. */
+function upstreamBody(call: ProviderCall): Record<string, unknown> {
+  const body: Record<string, unknown> = { ...call.request };
+  body.model = call.model;
+  body.messages = call.messages;
+  body.stream = call.stream;
+  // Gateway-only fields: the session id header equivalent is not the upstream's business.
+  if (!call.stream) delete body.stream_options;
+  return body;
+}
+
+async function* streamChunks(
+  stream: ReadableStream<Uint8Array>,
+  timer: IdleTimer,
+  callSignal: AbortSignal,
+  scrub: (text: string) => string,
+): AsyncGenerator<string> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  const sse = new SseDecoder();
+  const events: SseEvent[] = [];
+  let finished = false;
+  let done = false;
+  try {
+    for (;;) {
+      timer.arm();
+      let read: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        read = await reader.read();
+      } catch (error) {
+        if (timer.fired) throw new UpstreamTimeout(timer.ms);
+        if (callSignal.aborted) {
+          // Hand control back once more: the engine checks its own signal before each chunk and
+          // records the client's departure (`client_disconnected`), which a throw would hide as a
+          // provider error. If it keeps reading anyway, the abort is an error after all.
+          yield '';
+          throw abortError(callSignal);
+        }
+        throw new Error(`the upstream stream broke: ${causeOf(error)}`);
+      }
+      if (read.done) break;
+      sse.push(decoder.decode(read.value, { stream: true }), events);
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i]!;
+        if (event.data === '[DONE]') {
+          done = true;
+          break;
+        }
+        const delta = deltaOf(event, scrub);
+        if (delta.finished) finished = true;
+        if (delta.text !== '') yield delta.text;
+      }
+      events.length = 0;
+      if (done) return;
+    }
+    sse.push(decoder.decode(), events);
+    sse.push('\n\n', events);
+    for (const event of events) {
+      if (event.data === '[DONE]') return;
+      const delta = deltaOf(event, scrub);
+      if (delta.text !== '') yield delta.text;
+      if (delta.finished) finished = true;
+    }
+    // Without `[DONE]` or a finish reason, the answer may be cut short: say so, do not pass it.
+    if (!finished) throw new Error('the upstream stream ended before [DONE]');
+  } finally {
+    timer.clear();
+    // Stops the upstream download when the engine stops reading (a halt, a client that left).
+    reader.cancel().catch(() => undefined);
+  }
+}
+
+function deltaOf(
+  event: SseEvent,
+  scrub: (text: string) => string,
+): { text: string; finished: boolean } {
+  let json: unknown;
+  try {
+    json = JSON.parse(event.data);
+  } catch {
+    throw new MalformedStream(
+      `malformed SSE frame from the upstream (not JSON): ${JSON.stringify(event.data.slice(0, 80))}`,
+    );
+  }
+  if (typeof json !== 'object' || json === null) {
+    throw new MalformedStream('malformed SSE frame from the upstream (not an object)');
+  }
+  const record = json as Record<string, unknown>;
+  if (record.error !== undefined || event.event === 'error') {
+    throw new Error(scrub(`the upstream sent an error event: ${errorMessageOf(event.data)}`));
+  }
+  const choices = record.choices;
+  if (!Array.isArray(choices)) {
+    throw new MalformedStream('malformed SSE frame from the upstream (no choices array)');
+  }
+  const choice = choices[0] as Record<string, unknown> | undefined;
+  if (choice === undefined) return { text: '', finished: false }; // the usage chunk
+  const delta = choice.delta as Record<string, unknown> | undefined;
+  const content = delta?.content;
+  return {
+    text: typeof content === 'string' ? content : '',
+    finished: typeof choice.finish_reason === 'string',
+  };
+}
+
+function messageText(json: unknown): string | undefined {
+  const choices = (json as { choices?: unknown } | null)?.choices;
+  if (!Array.isArray(choices)) return undefined;
+  const message = (choices[0] as { message?: { content?: unknown } } | undefined)?.message;
+  const content = message?.content;
+  if (typeof content === 'string') return content;
+  // A tool call or refusal only: no text for policy to read.
+  if (content === null && message !== undefined) return '';
+  return undefined;
+}
+
+/** A one-line reason from an upstream error body (OpenAI shape, else its first line). */
+function errorMessageOf(text: string): string {
+  try {
+    const json = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown };
+    const error = json.error;
+    if (typeof error === 'string') return oneLine(error);
+    if (typeof error?.message === 'string') return oneLine(error.message);
+    if (typeof json.message === 'string') return oneLine(json.message);
+  } catch {
+    // Not JSON: the text itself.
+  }
+  return text === '' ? 'no error message' : oneLine(text);
+}
+
+function oneLine(text: string): string {
+  return text.split('\n', 1)[0]!.slice(0, 200);
+}
+
+/** `Retry-After-Ms`, else `Retry-After` (seconds or an HTTP date), else exponential backoff. */
+export function retryDelay(headers: Headers, retry: number, now = Date.now()): number {
+  const ms = headers.get('retry-after-ms');
+  if (ms !== null && Number.isFinite(Number(ms)) && Number(ms) >= 0) return Number(ms);
+  const after = headers.get('retry-after');
+  if (after !== null) {
+    const seconds = Number(after);
+    if (after.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+    const date = Date.parse(after);
+    if (Number.isFinite(date)) return Math.max(0, date - now);
+  }
+  return BASE_BACKOFF_MS * 2 ** retry;
+}
+
+async function boundedText(response: Response, limit: number): Promise<string> {
+  const body = response.body;
+  if (body === null) return '';
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  try {
+    while (text.length < limit) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+  } finally {
+    reader.cancel().catch(() => undefined);
+  }
+  return text.slice(0, limit);
+}
+
+/** Resolves true after `ms`, or false as soon as `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve(false);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** A timeout re-armed before each wait, so it bounds silence rather than a whole stream. */
+class IdleTimer {
+  readonly ms: number;
+  readonly #controller = new AbortController();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  fired = false;
+
+  constructor(ms: number) {
+    this.ms = ms;
+    this.arm();
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get message(): string {
+    return `the upstream sent nothing for ${this.ms} ms`;
+  }
+
+  arm(): void {
+    if (this.#timer !== undefined) this.#timer.refresh();
+    else
+      this.#timer = setTimeout(() => {
+        this.fired = true;
+        this.#controller.abort(new UpstreamTimeout(this.ms));
+      }, this.ms);
+  }
+
+  clear(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+  }
+}
+
+function aborted(signal: AbortSignal): ProviderReply {
+  return {
+    kind: 'error',
+    status: 'aborted',
+    message: `the call was aborted: ${causeOf(signal.reason)}`,
+  };
+}
+
+function abortError(signal: AbortSignal): Error {
+  return new Error(`the call was aborted: ${causeOf(signal.reason)}`);
+}
+
+function causeOf(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = (error as { cause?: unknown }).cause;
+    return cause instanceof Error ? `${error.message} (${cause.message})` : error.message;
+  }
+  return String(error);
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new GatewayError('invalid_option', `openAICompatible: ${name} must be a positive number`);
+  }
+  return value;
+}
+
+function nonNegative(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 0) {
+    throw new GatewayError(
+      'invalid_option',
+      `openAICompatible: ${name} must be a non-negative integer`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { GatewayError } from './errors.ts';
+import { MAX_TRACKED_SESSIONS, SessionTracker } from './runtime.ts';
+
+describe('SessionTracker', () => {
+  it('forgets the least recently seen session past the bound, and still counts it as seen', () => {
+    const tracker = new SessionTracker();
+    tracker.touch('first', 'm', 0);
+    for (let i = 1; i < MAX_TRACKED_SESSIONS; i++) tracker.touch(`s${i}`, 'm', i);
+    tracker.touch('first', 'm2', MAX_TRACKED_SESSIONS); // seen again: now the newest
+    tracker.touch('new', 'm', MAX_TRACKED_SESSIONS + 1);
+    const snapshot = tracker.snapshot();
+    expect(snapshot.seen).toBe(MAX_TRACKED_SESSIONS + 1);
+    expect(snapshot.tracked).toBe(MAX_TRACKED_SESSIONS);
+    expect(snapshot.recent.slice(0, 2).map((s) => s.session_id)).toEqual(['new', 'first']);
+    expect(snapshot.recent[1]).toMatchObject({ requests: 2, model: 'm2' });
+    expect(snapshot.recent).toHaveLength(50);
+    expect(snapshot.recent.some((s) => s.session_id === 's1')).toBe(false);
+  });
+});
+
+describe('GatewayError', () => {
+  it('is recognised by its marker, also across copies of the class', () => {
+    const error = new GatewayError('invalid_option', 'bad', { cause: new Error('root') });
+    expect(GatewayError.isInstance(error)).toBe(true);
+    expect(error.code).toBe('invalid_option');
+    expect((error.cause as Error).message).toBe('root');
+    const foreign = Object.assign(new Error('x'), {
+      [Symbol.for('wardwright.gateway.error')]: true,
+    });
+    expect(GatewayError.isInstance(foreign)).toBe(true);
+    expect(GatewayError.isInstance(new Error('x'))).toBe(false);
+    expect(GatewayError.isInstance(null)).toBe(false);
+  });
+});
