@@ -11,6 +11,7 @@ export default defineConfig({
   // The CLI uses the installed @wardwright/core, never a bundled copy of it.
   external: [
     '@wardwright/core',
+    '@wardwright/gateway',
     '@wardwright/sandbox-quickjs',
     '@wardwright/sandbox-isolated-vm',
     '@wardwright/starlark',

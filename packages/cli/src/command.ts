@@ -8,6 +8,8 @@ export interface Context {
   readonly out: Style;
   readonly err: Style;
   readonly note: ScriptNote;
+  /** Aborted when the process is asked to stop (SIGINT, SIGTERM): long-running commands end. */
+  readonly signal?: AbortSignal;
 }
 
 export interface Command {

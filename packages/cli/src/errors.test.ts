@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { ConfigError } from '@wardwright/core';
+import { ConfigError, WardwrightError } from '@wardwright/core';
 import { describe, expect, it } from 'vitest';
 import { describeUserError, fileErrorCode, formatIssue } from './errors.ts';
 
@@ -31,6 +31,13 @@ describe('fileErrorCode', () => {
 });
 
 describe('describeUserError', () => {
+  it('reports a missing resource in one line, and other Wardwright errors as bugs', () => {
+    const missing = new WardwrightError({ code: 'unavailable', message: 'no SQLite driver' });
+    expect(describeUserError(missing, 'w.json')).toEqual(['wardwright: no SQLite driver']);
+    const bug = new WardwrightError({ code: 'invalid_argument', message: 'x' });
+    expect(describeUserError(bug, 'w.json')).toBeUndefined();
+  });
+
   it('names the file a config error is about, or the given name', () => {
     const issues = [{ path: '$.a', message: 'is wrong' }];
     expect(describeUserError(new ConfigError('artifact', issues), 'a.json')).toEqual([

@@ -1,5 +1,5 @@
 import { isAbsolute, relative, resolve } from 'node:path';
-import { ConfigError, type ConfigIssue } from '@wardwright/core';
+import { ConfigError, type ConfigIssue, WardwrightError } from '@wardwright/core';
 
 /**
  * The errors a user can cause (a wrong command line, a file that is missing or invalid) are
@@ -56,6 +56,10 @@ export function describeUserError(
       `wardwright: ${subject} is invalid (${error.issues.length === 1 ? '1 issue' : `${error.issues.length} issues`}):`,
       ...error.issues.map((issue) => `  ${formatIssue(issue)}`),
     ];
+  }
+  // Something the command needs is missing (a driver to install, a store from a newer version).
+  if (WardwrightError.isInstance(error) && error.code === 'unavailable') {
+    return [`wardwright: ${error.message}`];
   }
   const code = fileErrorCode(error);
   if (code !== undefined) {

@@ -4,6 +4,7 @@ import { ScriptNote } from './backends.ts';
 import type { Command, Context } from './command.ts';
 import { check } from './commands/check.ts';
 import { explain } from './commands/explain.ts';
+import { serve } from './commands/serve.ts';
 import { simulate } from './commands/simulate.ts';
 import { test } from './commands/test.ts';
 import {
@@ -16,7 +17,7 @@ import {
 } from './errors.ts';
 import { type Io, stylesFor } from './output.ts';
 
-const COMMANDS: readonly Command[] = [check, explain, simulate, test];
+const COMMANDS: readonly Command[] = [check, explain, simulate, test, serve];
 const NAMES = COMMANDS.map((c) => c.spec.name);
 
 function generalHelp(): string {
@@ -46,9 +47,19 @@ function version(): string {
 }
 
 /** Run the CLI; resolves to the exit code. Never throws. */
-export async function main(argv: readonly string[], io: Io): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: Io,
+  options: { signal?: AbortSignal } = {},
+): Promise<number> {
   const styles = stylesFor(io);
-  const context: Context = { io, out: styles.out, err: styles.err, note: new ScriptNote(io) };
+  const context: Context = {
+    io,
+    out: styles.out,
+    err: styles.err,
+    note: new ScriptNote(io),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  };
   const usage = (message: string, command?: string) => {
     const who = command === undefined ? 'wardwright' : `wardwright ${command}`;
     io.err(`${styles.err.red(`${who}: ${message}`)}\n`);
