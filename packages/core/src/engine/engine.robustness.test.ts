@@ -196,6 +196,71 @@ describe('engine robustness', () => {
     expect(failingWrite).toMatchObject({ status: 'client_disconnected', text: null });
   });
 
+  it('a provider that fails because the client went away is a client disconnect, not an upstream error', async () => {
+    const plan = await planOf();
+    // The upstream's stream breaks when the abort reaches it (as fetch does), mid-stream…
+    const controller = new AbortController();
+    const breaking: Provider = async (call) => ({
+      kind: 'stream',
+      chunks: (async function* () {
+        yield 'first ';
+        controller.abort();
+        if (call.signal.aborted) throw new Error('This operation was aborted');
+        yield 'never';
+      })(),
+    });
+    const broken = await createEngine({ plan, provider: breaking }).handle(
+      userRequest('q', { stream: true }),
+      { signal: controller.signal, onRelease: () => {} },
+    );
+    expect(broken).toMatchObject({ status: 'client_disconnected', http_status: 499 });
+    expect(broken.receipt.attempts[0]?.status).toBe('client_disconnected');
+    // …or before it answered at all, as an error reply.
+    const gone = new AbortController();
+    const refusing: Provider = async () => {
+      gone.abort();
+      return { kind: 'error', status: 'upstream_aborted', message: 'aborted' };
+    };
+    const refused = await createEngine({ plan, provider: refusing }).handle(
+      userRequest('q', { stream: true }),
+      { signal: gone.signal, onRelease: () => {} },
+    );
+    expect(refused.status).toBe('client_disconnected');
+    // Without an abort, the same failures are the upstream's.
+    const failing: Provider = async () => ({ kind: 'error', status: 'upstream_500' });
+    expect((await createEngine({ plan, provider: failing }).handle(userRequest('q'))).status).toBe(
+      'provider_error',
+    );
+  });
+
+  it('tells the receipt id before any rule runs, and survives a throwing listener', async () => {
+    const plan = await planOf();
+    const seen: string[] = [];
+    let calledBeforeProvider = false;
+    const provider: Provider = async () => {
+      calledBeforeProvider = seen.length === 1;
+      return { kind: 'text', text: 'ok' };
+    };
+    const result = await createEngine({ plan, provider }).handle(userRequest('q'), {
+      onReceiptId: (id) => void seen.push(id),
+    });
+    expect(seen).toEqual([result.receipt.receipt_id]);
+    expect(calledBeforeProvider).toBe(true);
+    const errors: string[] = [];
+    const tolerant = createEngine({
+      plan,
+      provider,
+      onError: (_error, where) => void errors.push(where),
+    });
+    const after = await tolerant.handle(userRequest('q'), {
+      onReceiptId: () => {
+        throw new Error('listener broke');
+      },
+    });
+    expect(after.status).toBe('completed');
+    expect(errors).toEqual(['onReceiptId']);
+  });
+
   it('retries a non-streaming answer that arrived in chunks: nothing reached the client', async () => {
     const plan = await planOf({
       stream_rules: [

@@ -120,6 +120,12 @@ export interface HandleOptions {
   onRelease?: (text: string) => void | Promise<void>;
   /** Simulation of the request phase only: no provider call (status `simulated`). */
   dry_run?: boolean;
+  /**
+   * Called with the receipt id as soon as it is known (before any rule runs), so a streaming
+   * gateway can send it as a response header before the first byte. A throw is reported to
+   * `onError` and otherwise ignored.
+   */
+  onReceiptId?: (receipt_id: string) => void;
 }
 
 export interface EngineResult {
@@ -258,6 +264,13 @@ export function createEngine(options: EngineOptions): Engine {
     // The request as received (its key order included): what a replay must send again.
     const input_digest = sha256(JSON.stringify({ request, caller }));
     const receipt_id = `rcpt_${hash64Hex(`${plan.artifact_hash}|${instance}|${input_digest}|${started}|${sequence++}`)}`;
+    if (handleOptions.onReceiptId !== undefined) {
+      try {
+        handleOptions.onReceiptId(receipt_id);
+      } catch (error) {
+        onError(error, 'onReceiptId');
+      }
+    }
 
     const phase = await exclusive(async () => {
       // The request counts toward its own thresholds: it is recorded before rules run.
@@ -646,6 +659,7 @@ async function respond(
       return step.control === 'continue';
     };
     try {
+      if (reply.kind === 'error' && options.signal?.aborted === true) throw new ClientGone();
       if (reply.kind === 'error') {
         providerError =
           reply.message === undefined
@@ -672,7 +686,8 @@ async function respond(
         await release(end.released);
       }
     } catch (error) {
-      if (error instanceof ClientGone) {
+      // A provider whose stream fails because the client went away failed for that reason.
+      if (error instanceof ClientGone || options.signal?.aborted === true) {
         clientGone = true;
         controller?.abort('the client disconnected');
       } else {

@@ -171,7 +171,10 @@ export class ReceiptIndex<R extends StoredReceipt> {
       if (q.status !== undefined && r.final.status !== q.status) continue;
       // One match beyond the page decides whether there is a next page.
       if (receipts.length === q.limit) {
-        return { receipts, next_cursor: encodeReceiptCursor(last!.receipt.created_at_ms, last!.seq) };
+        return {
+          receipts,
+          next_cursor: encodeReceiptCursor(last!.receipt.created_at_ms, last!.seq),
+        };
       }
       receipts.push(r);
       last = entry;
