@@ -1,4 +1,4 @@
-// `npm start`: compile every example artifact, replay a few of its scenario fixtures through the
+// `npm run demo`: compile every example artifact, replay a few of its scenario fixtures through the
 // real engine (scripted provider, manual clock, in-memory stores), and print what each receipt
 // says: the final status, the rules that decided it, the route, every attempt, what the stream
 // rules did, and the text the client received. Each fixture runs twice to show that receipts

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-// `npm start` runs this demo against the built package; keep what it shows true.
+// `npm run demo` runs this demo against the built package; keep what it shows true.
 const demo = fileURLToPath(new URL('./start.mjs', import.meta.url));
 
 function run(env: Record<string, string | undefined>) {
@@ -22,7 +22,7 @@ function block(out: string, name: string): string {
   return lines.slice(start, end).join('\n');
 }
 
-describe('npm start engine demo', () => {
+describe('npm run demo: the engine demo', () => {
   let out = '';
   beforeAll(() => {
     out = run({ ...process.env, NO_COLOR: '1' });

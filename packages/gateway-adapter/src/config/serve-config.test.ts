@@ -131,6 +131,42 @@ describe('loadServeConfig', () => {
     ).toEqual(['$.models[0].provider: names "nope", which is not a key of providers (known: p)']);
   });
 
+  it('gives each model its own alert sinks, and names a sink an artifact uses but the config lacks', async () => {
+    await writeFile(
+      join(dir, 'alerting.json'),
+      JSON.stringify({
+        ...artifact,
+        model: { id: 'alerting', version: '1' },
+        alerts: { sinks: ['pager'] },
+      }),
+    );
+    const models = [
+      { artifact: 'alerting.json', provider: 'p' },
+      { artifact: 'demo.json', provider: 'p' },
+    ];
+    const providers = { p: { kind: 'scripted', replies: [{ text: 'x' }] } };
+    expect(
+      await issuesOf(loadServeConfig(await configFile({ models, providers, store: 'memory' }))),
+    ).toEqual([
+      '$.models[0].artifact: sends alerts to sink "pager", which is not a key of alert_sinks (known: memory)',
+    ]);
+    const loaded = await loadServeConfig(
+      await configFile({
+        models,
+        providers,
+        store: 'memory',
+        alert_sinks: {
+          pager: { kind: 'webhook', url: 'http://127.0.0.1:9/hook', timeout_ms: 100 },
+          log: { kind: 'file', path: 'alerts.jsonl' },
+        },
+      }),
+    );
+    const [a, b] = loaded.gateway.models;
+    expect(Object.keys(a?.alertSinks ?? {})).toEqual(['memory', 'pager', 'log']);
+    expect(a?.alertSinks?.pager).not.toBe(b?.alertSinks?.pager);
+    await loaded.close();
+  });
+
   it('closes what it opened when an artifact does not load', async () => {
     const file = await configFile({
       models: [

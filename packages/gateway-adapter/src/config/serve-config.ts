@@ -1,16 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import {
+  type AlertSink,
   type CompileOptions,
   ConfigError,
+  memoryAlertSink,
   type Plan,
   type Provider,
   parseWithSchema,
   type Receipt,
   StringEnum,
   TaggedUnion,
+  webhookAlertSink,
 } from '@wardwright/core';
-import { loadArtifactFile } from '@wardwright/core/node';
+import { fileAlertSink, loadArtifactFile } from '@wardwright/core/node';
 import Type, { type Static } from 'typebox';
 import { openSqliteStore, type SqliteStore } from '../durable/sqlite-store.ts';
 import type { GatewayOptions } from '../gateway.ts';
@@ -65,9 +68,32 @@ const ProviderConfigSchema = TaggedUnion('kind', [
   ),
 ]);
 
+const AlertSinkConfigSchema = TaggedUnion('kind', [
+  Type.Object({ kind: Type.Literal('memory') }, { additionalProperties: false }),
+  Type.Object(
+    {
+      kind: Type.Literal('webhook'),
+      url: Type.String({ pattern: '^https?://' }),
+      timeout_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { kind: Type.Literal('file'), path: Type.String({ minLength: 1 }) },
+    { additionalProperties: false },
+  ),
+]);
+type AlertSinkConfig = Static<typeof AlertSinkConfigSchema>;
+
 export const ServeConfigSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String()),
+    alert_sinks: Type.Optional(
+      Type.Record(Type.String({ minLength: 1 }), AlertSinkConfigSchema, {
+        description:
+          'Alert sinks by the names artifacts use in alerts.sinks; each model gets its own instances. `memory` always exists.',
+      }),
+    ),
     listen: Type.Optional(
       Type.Object(
         {
@@ -224,6 +250,7 @@ export async function loadServeConfig(
 
   const base = dirname(resolve(file));
   const plans: Plan[] = [];
+  let sinksPerModel: Record<string, AlertSink>[] = [];
   let store: SqliteStore<Receipt> | undefined;
   const close = async () => {
     await store?.close();
@@ -237,6 +264,26 @@ export async function loadServeConfig(
         }),
       );
     }
+    const sinkConfigs: Record<string, AlertSinkConfig> = {
+      memory: { kind: 'memory' },
+      ...config.alert_sinks,
+    };
+    const missing = plans.flatMap((plan, i) =>
+      plan.alerts.sinks
+        .filter((name) => sinkConfigs[name] === undefined)
+        .map((name) => ({
+          path: `$.models[${i}].artifact`,
+          message: `sends alerts to sink ${JSON.stringify(name)}, which is not a key of alert_sinks (known: ${Object.keys(sinkConfigs).join(', ')})`,
+        })),
+    );
+    if (missing.length > 0) throw new ConfigError(file, missing);
+    sinksPerModel = plans.map(() => {
+      const sinks: Record<string, AlertSink> = {};
+      for (const [name, sink] of Object.entries(sinkConfigs)) {
+        sinks[name] = alertSinkOf(name, sink, base);
+      }
+      return sinks;
+    });
     const storeConfig = config.store ?? { path: DEFAULT_STORE_FILE };
     if (storeConfig !== 'memory') {
       store = await openSqliteStore<Receipt>({
@@ -254,7 +301,11 @@ export async function loadServeConfig(
     ...(config.auth?.api_keys === undefined ? {} : { apiKeys: config.auth.api_keys }),
   };
   const gateway: GatewayOptions = {
-    models: config.models.map((model, i) => ({ plan: plans[i]!, provider: model.provider })),
+    models: config.models.map((model, i) => ({
+      plan: plans[i]!,
+      provider: model.provider,
+      alertSinks: sinksPerModel[i]!,
+    })),
     providers,
     ...(store === undefined ? {} : { store }),
     ...(config.auth === undefined ? {} : { auth }),
@@ -269,4 +320,20 @@ export async function loadServeConfig(
     plans,
     close,
   };
+}
+
+// Each model gets its own sink instances, so one model's slow sink never holds another's alerts.
+function alertSinkOf(name: string, sink: AlertSinkConfig, base: string): AlertSink {
+  switch (sink.kind) {
+    case 'memory':
+      return memoryAlertSink({ name });
+    case 'webhook':
+      return webhookAlertSink({
+        name,
+        url: sink.url,
+        ...(sink.timeout_ms === undefined ? {} : { timeout_ms: sink.timeout_ms }),
+      });
+    case 'file':
+      return fileAlertSink({ name, path: resolve(base, sink.path) });
+  }
 }

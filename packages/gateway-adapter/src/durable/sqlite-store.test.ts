@@ -50,7 +50,7 @@ async function allPages(store: ReceiptStore, query: ReceiptQuery): Promise<strin
 
 describe('openSqliteStore: receipts', () => {
   it('keeps receipts across a reopen, whole, and refuses duplicates and invalid ones', async () => {
-    const path = freshPath();
+    const path = join(dir, `nested-${n++}`, 'deeper', 'store.db');
     const store = await openSqliteStore({ path });
     expect(['node:sqlite', 'better-sqlite3']).toContain(store.driver);
     await store.receipts.append(receipt('a', 10));

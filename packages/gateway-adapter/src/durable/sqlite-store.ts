@@ -1,3 +1,5 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import {
   type Clock,
   type CompiledHistoryStore,
@@ -28,7 +30,7 @@ import { openSqlite, type SqliteDatabase, type SqliteDriverName } from './sqlite
  */
 
 export interface SqliteStoreOptions {
-  /** The database file; created with its directory's permissions if missing. */
+  /** The database file; it and its directory are created if missing. `':memory:'` for tests. */
   path: string;
   /** Default `'auto'`: `node:sqlite` when this Node has it, else `better-sqlite3`. */
   driver?: SqliteDriverName | 'auto';
@@ -95,6 +97,7 @@ export async function openSqliteStore<R extends StoredReceipt = StoredReceipt>(
   options: SqliteStoreOptions,
 ): Promise<SqliteStore<R>> {
   checkStoreOptions(options);
+  if (options.path !== ':memory:') await mkdir(dirname(resolve(options.path)), { recursive: true });
   const db = await openSqlite(options.path, options.driver ?? 'auto');
   try {
     db.exec('PRAGMA journal_mode = WAL');
