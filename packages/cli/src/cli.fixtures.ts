@@ -30,26 +30,34 @@ export function runCli(args: readonly string[], env: Record<string, string> = {}
   return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** Run `main` in this process (for coverage), with a fake terminal. */
-export async function runMain(
-  args: readonly string[],
-  options: { tty?: boolean; env?: Record<string, string> } = {},
-): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
+/** A fake terminal whose output the test reads as it grows (`captured.stdout`). */
+export function captureIo(options: { tty?: boolean; env?: Record<string, string> } = {}): {
+  io: Io;
+  captured: { stdout: string; stderr: string };
+} {
+  const captured = { stdout: '', stderr: '' };
   const io: Io = {
     out: (text) => {
-      stdout += text;
+      captured.stdout += text;
     },
     err: (text) => {
-      stderr += text;
+      captured.stderr += text;
     },
     stdoutIsTTY: options.tty === true,
     stderrIsTTY: options.tty === true,
     env: options.env ?? {},
   };
+  return { io, captured };
+}
+
+/** Run `main` in this process (for coverage), with a fake terminal. */
+export async function runMain(
+  args: readonly string[],
+  options: { tty?: boolean; env?: Record<string, string> } = {},
+): Promise<Run> {
+  const { io, captured } = captureIo(options);
   const code = await main(args, io);
-  return { code, stdout, stderr };
+  return { code, ...captured };
 }
 
 export class TempDir {

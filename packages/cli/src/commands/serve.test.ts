@@ -2,9 +2,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { BUILT_CLI, goodArtifact, runMain, TempDir } from '../cli.fixtures.ts';
+import { BUILT_CLI, captureIo, goodArtifact, runMain, TempDir } from '../cli.fixtures.ts';
 import { main } from '../main.ts';
-import type { Io } from '../output.ts';
 
 let dir: TempDir;
 let config: string;
@@ -36,31 +35,20 @@ const URL_LINE = /serving \S+ on (http:\/\/127\.0\.0\.1:\d+)/;
 
 describe('serve, in-process', () => {
   it('serves the config until its signal aborts, with a durable store beside the config', async () => {
-    let stdout = '';
-    let stderr = '';
-    const io: Io = {
-      out: (text) => {
-        stdout += text;
-      },
-      err: (text) => {
-        stderr += text;
-      },
-      stdoutIsTTY: false,
-      stderrIsTTY: false,
-      env: {},
-    };
+    const { io, captured } = captureIo();
     const stop = new AbortController();
     const running = main(['serve', '--config', config], io, { signal: stop.signal });
     const url = await vi.waitFor(
       () => {
-        const match = URL_LINE.exec(stdout);
-        if (match === null) throw new Error(`not serving yet: ${stdout}${stderr}`);
+        const match = URL_LINE.exec(captured.stdout);
+        if (match === null)
+          throw new Error(`not serving yet: ${captured.stdout}${captured.stderr}`);
         return match[1]!;
       },
       { timeout: 20_000, interval: 20 },
     );
-    expect(stdout).toContain('receipts: SQLite');
-    expect(stdout).toContain(`new OpenAI({ baseURL: '${url}/v1'`);
+    expect(captured.stdout).toContain('receipts: SQLite');
+    expect(captured.stdout).toContain(`new OpenAI({ baseURL: '${url}/v1'`);
 
     const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
     const model = String((goodArtifact().model as { id: string }).id);
@@ -78,7 +66,7 @@ describe('serve, in-process', () => {
 
     stop.abort();
     expect(await running).toBe(0);
-    expect(stderr).toContain('wardwright: stopping');
+    expect(captured.stderr).toContain('wardwright: stopping');
     expect(existsSync(dir.file('wardwright.db'))).toBe(true);
   }, 30_000);
 
