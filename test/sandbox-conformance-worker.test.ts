@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import type { SandboxBackend } from '@wardwright/core';
-import { type ConformanceCase, conformanceCases } from '@wardwright/core/testing';
-import { afterAll, describe, expect, it } from 'vitest';
+import { conformanceCases } from '@wardwright/core/testing';
+import { describe, expect, it } from 'vitest';
 // From the source file rather than '@wardwright/core/node', so this test does not depend on the
 // export line in packages/core/src/node/index.ts.
 import { workerSandbox } from '../packages/core/src/node/worker-sandbox.ts';
+import { conformanceSuite } from './conformance.fixtures.ts';
 
 // The same kit as sandbox-conformance.test.ts, against the worker execution mode. The workers
 // load the BUILT backends (vitest does not transform worker code).
@@ -42,23 +43,7 @@ const backends: [string, SandboxBackend, string[]][] = [
 const cases = conformanceCases();
 
 describe.each(backends)('sandbox conformance, worker mode: %s', (_name, backend, exempt) => {
-  afterAll(() => backend.dispose());
-
-  const applicable = cases.filter((c) => c.applies(backend.capabilities));
-  const notApplicable = cases.filter((c) => !c.applies(backend.capabilities));
-  for (const c of applicable) it(c.id, () => c.run(backend), 30_000);
-  it(`does not apply ${notApplicable.length} cases, each for a capability it lacks`, () => {
-    for (const c of notApplicable) {
-      expect(c.requirement, c.id).toEqual(expect.any(String));
-    }
-    const matchesExemption = (c: ConformanceCase) =>
-      exempt.some(
-        (word) => c.id === word || c.category === word || (c.requirement ?? '').includes(word),
-      );
-    expect(notApplicable.filter((c) => !matchesExemption(c)).map((c) => c.id)).toEqual([]);
-    expect(applicable.filter((c) => exempt.includes(c.id)).map((c) => c.id)).toEqual([]);
-    if (exempt.length === 0) expect(notApplicable.map((c) => c.id)).toEqual([]);
-  });
+  conformanceSuite(backend, exempt);
 });
 
 describe('worker mode changes what applies to the trusted backend', () => {

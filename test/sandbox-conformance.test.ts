@@ -15,7 +15,8 @@ import {
 } from '@wardwright/core/testing';
 import { isolatedVmSandbox, memoryGuarantee } from '@wardwright/sandbox-isolated-vm';
 import { quickjsSandbox } from '@wardwright/sandbox-quickjs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { conformanceSuite } from './conformance.fixtures.ts';
 
 // One backend instance per backend under test, disposed at the end, and the cases each one is
 // exempt from by its capabilities: a capability change must show up here, not pass silently.
@@ -33,28 +34,7 @@ const backends: [string, () => SandboxBackend, string[]][] = [
 const cases = conformanceCases();
 
 describe.each(backends)('sandbox conformance: %s', (_name, create, exempt) => {
-  const backend = create();
-  afterAll(() => backend.dispose());
-
-  const applicable = cases.filter((c) => c.applies(backend.capabilities));
-  const notApplicable = cases.filter((c) => !c.applies(backend.capabilities));
-  for (const c of applicable) it(c.id, () => c.run(backend), 30_000);
-  // Cases a backend cannot pass by design (no hard memory limit, no isolation…) are not run,
-  // and are not hidden either: each names the capability it needs.
-  it(`does not apply ${notApplicable.length} cases, each for a capability it lacks`, () => {
-    for (const c of notApplicable) {
-      expect(c.requirement, c.id).toEqual(expect.any(String));
-    }
-    // Exempt ids are listed exactly; for the trusted backend, by the capability words (or the
-    // escape category) that every exemption names.
-    const matchesExemption = (c: ConformanceCase) =>
-      exempt.some(
-        (word) => c.id === word || c.category === word || (c.requirement ?? '').includes(word),
-      );
-    expect(notApplicable.filter((c) => !matchesExemption(c)).map((c) => c.id)).toEqual([]);
-    expect(applicable.filter((c) => exempt.includes(c.id)).map((c) => c.id)).toEqual([]);
-    if (exempt.length === 0) expect(notApplicable.map((c) => c.id)).toEqual([]);
-  });
+  conformanceSuite(create, exempt);
 });
 
 describe('the conformance kit itself', () => {
