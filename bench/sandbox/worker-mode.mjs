@@ -43,19 +43,23 @@ async function measure(backend) {
   }
   await policy.dispose();
   samples.sort();
-  const at = (q) => samples[Math.min(CALLS - 1, Math.floor(q * CALLS))] * 1000;
+  /** @param {number} q */
+  const at = (q) => (samples[Math.min(CALLS - 1, Math.floor(q * CALLS))] ?? 0) * 1000;
   return { p50: at(0.5), p99: at(0.99) };
 }
 
+/** @type {{ label: string, inlineResult: { p50: number, p99: number }, workerResult: { p50: number, p99: number } }[]} */
 const rows = [];
-for (const [label, inline, inner] of [
+/** @type {[string, () => import('@wardwright/core').SandboxBackend, { module: string, export: string }][]} */
+const targets = [
   ['trusted', () => trustedBackend(), { module: '@wardwright/core', export: 'trustedBackend' }],
   [
     'quickjs',
     () => quickjsSandbox(),
     { module: '@wardwright/sandbox-quickjs', export: 'quickjsSandbox' },
   ],
-]) {
+];
+for (const [label, inline, inner] of targets) {
   const direct = inline();
   const inlineResult = await measure(direct);
   await direct.dispose();
@@ -65,6 +69,7 @@ for (const [label, inline, inner] of [
   rows.push({ label, inlineResult, workerResult });
 }
 
+/** @param {number} n */
 const us = (n) => `${n.toFixed(1)} µs`.padStart(10);
 console.log(
   `warm invoke, ${CALLS} sequential calls after ${WARMUP} warm-up (Node ${process.version})`,
