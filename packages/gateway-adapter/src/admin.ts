@@ -59,6 +59,8 @@ export async function simulateRoute(ctx: GatewayContext, request: Request): Prom
       { param: 'model' },
     );
   }
+  // Held like a request, so a version replaced meanwhile keeps its plan until this ends.
+  ctx.registry.hold(runtime);
   try {
     // The model's own plan with a scripted provider and a manual clock: nothing is stored.
     const result = await simulate(runtime.plan, value.fixture);
@@ -68,6 +70,8 @@ export async function simulateRoute(ctx: GatewayContext, request: Request): Prom
       return errorResponse(400, error.message, error.code, { param: 'fixture' });
     }
     throw error;
+  } finally {
+    ctx.registry.release(runtime);
   }
 }
 
@@ -154,7 +158,9 @@ export function runtimeSnapshot(ctx: GatewayContext): RuntimeSnapshot {
   return {
     started_at_ms: ctx.startedAt,
     uptime_ms: now - ctx.startedAt,
-    models: [...ctx.models.values()].map(modelSnapshot),
+    models: [...ctx.models.values()].map((runtime) =>
+      modelSnapshot(runtime, ctx.registry.draining(runtime.id)),
+    ),
     sessions: ctx.sessions.snapshot(),
     events: { subscribers: ctx.events.size },
   };
@@ -163,7 +169,7 @@ export function runtimeSnapshot(ctx: GatewayContext): RuntimeSnapshot {
 const encoder = new TextEncoder();
 const HEARTBEAT = encoder.encode(': heartbeat\n\n');
 
-/** SSE of `receipt` and `alert` events until the client leaves or the gateway closes. */
+/** SSE of `receipt`, `alert` and `runtime` events until the client leaves or the gateway closes. */
 export function eventStream(ctx: GatewayContext, request: Request): Response {
   let stop: (() => void) | undefined;
   const stream = new ReadableStream<Uint8Array>({

@@ -1,11 +1,14 @@
 import type { Clock, Receipt, ReceiptStore } from '@wardwright/core';
 import type { Authenticator } from './auth.ts';
 import type { EventBus } from './events.ts';
+import type { ModelRegistry } from './registry.ts';
 import type { ModelRuntime, SessionTracker } from './runtime.ts';
 
 /** What every route handler reads: built once by `createGateway`, never per request. */
 export interface GatewayContext {
+  /** The serving runtime of each model (`registry.serving`). */
   readonly models: ReadonlyMap<string, ModelRuntime>;
+  readonly registry: ModelRegistry;
   /** Governed model ids, comma-separated, for the 404 message. */
   readonly modelList: string;
   readonly auth: Authenticator;

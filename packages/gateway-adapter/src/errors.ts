@@ -4,7 +4,14 @@
  * so `isInstance` works across duplicate installs where `instanceof` would not.
  */
 
-export type GatewayErrorCode = 'invalid_option' | 'unknown_provider' | 'duplicate_model';
+export type GatewayErrorCode =
+  | 'invalid_option'
+  | 'unknown_provider'
+  | 'duplicate_model'
+  /** `runtime.load` of a model id the gateway does not govern. */
+  | 'unknown_model'
+  /** `runtime.load` after (or during) `close()`. */
+  | 'closed';
 
 const gatewayMarker = Symbol.for('wardwright.gateway.error');
 

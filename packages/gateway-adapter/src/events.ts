@@ -1,11 +1,14 @@
+import type { FailureDomain } from './runtime.ts';
+
 /**
- * The visibility bus behind `GET /v1/wardwright/events`: receipt and alert events, fanned out
+ * The visibility bus behind `GET /v1/wardwright/events`: receipt, alert and runtime events, fanned out
  * to subscribers. With nobody subscribed an event costs one size check — nothing is serialised.
  */
 
 export type GatewayEvent =
   | { type: 'receipt'; data: ReceiptEvent }
-  | { type: 'alert'; data: AlertEvent };
+  | { type: 'alert'; data: AlertEvent }
+  | { type: 'runtime'; data: RuntimeEvent };
 
 export interface ReceiptEvent {
   receipt_id: string;
@@ -15,6 +18,17 @@ export interface ReceiptEvent {
   http_status: number;
   created_at_ms: number;
   duration_ms: number;
+  /** Where the failure belongs, or null when nothing failed. */
+  failure_domain: FailureDomain | null;
+}
+
+/** A model version was loaded, started draining (replaced) or closed. */
+export interface RuntimeEvent {
+  phase: 'loaded' | 'draining' | 'closed';
+  model: { id: string; version: string };
+  generation: number;
+  artifact_hash: string;
+  in_flight: number;
 }
 
 export interface AlertEvent {

@@ -1,56 +1,11 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scriptedProvider } from './providers/scripted.ts';
-import {
-  blockArtifact,
-  jsonArtifact,
-  type Served,
-  serveGateway,
-  sseData,
-  ttsrArtifact,
-} from './testing/fixtures.ts';
+import { acceptanceModels, type Served, serveGateway, sseData } from './testing/fixtures.ts';
 
 let served: Served;
-const calls: { model: string; messages: unknown[] }[] = [];
 
 beforeAll(async () => {
-  served = await serveGateway({
-    models: [
-      {
-        artifact: blockArtifact,
-        provider: scriptedProvider((call) => {
-          calls.push({ model: call.model, messages: call.messages });
-          return { chunks: ['Hello', ', ', 'world'] };
-        }),
-      },
-      {
-        artifact: jsonArtifact,
-        provider: scriptedProvider([{ text: 'not json' }, { text: '{"answer":"42"}' }]),
-      },
-      {
-        artifact: ttsrArtifact,
-        provider: 'coder',
-      },
-    ],
-    providers: {
-      coder: scriptedProvider((call) => {
-        const last = call.messages.at(-1);
-        if (typeof last?.content === 'string' && last.content.includes('drop it')) {
-          return {
-            chunks: [
-              'Sure, here is the plan for your database. ',
-              'Step one: ',
-              'DROP DATABASE prod;',
-            ],
-          };
-        }
-        // The first attempt uses the removed API; the retry (with its reminder) does not.
-        return call.attempt_index === 0
-          ? { chunks: ['client = OldClient(', 'url)'] }
-          : { chunks: ['client = NewClient', '.connect(url)'] };
-      }),
-    },
-  });
+  served = await serveGateway(acceptanceModels().options);
 });
 
 afterAll(async () => {
@@ -64,124 +19,7 @@ const errorJson = async (response: Response) => (await response.json()) as Error
 
 const ask = (content: string) => [{ role: 'user' as const, content }];
 
-describe('POST /v1/chat/completions with the official openai client', () => {
-  it('answers a non-streaming request with a chat.completion, usage and the receipt header', async () => {
-    const { data, response } = await served.client.chat.completions
-      .create({ model: 'guarded', messages: ask('hi') })
-      .withResponse();
-    expect(data.object).toBe('chat.completion');
-    expect(data.model).toBe('guarded');
-    expect(data.choices[0]?.message.content).toBe('Hello, world');
-    expect(data.choices[0]?.finish_reason).toBe('stop');
-    expect(data.usage?.completion_tokens).toBe(Math.ceil('Hello, world'.length / 4));
-    const id = response.headers.get('x-wardwright-receipt-id');
-    expect(id).toMatch(/^rcpt_[0-9a-f]{16}$/);
-    const receipt = await served.gateway.runtime.receipts.get(id!);
-    expect(receipt?.final.status).toBe('completed');
-    expect(receipt?.final.selected_model).toBe('upstream-small');
-    expect(calls.at(-1)?.model).toBe('upstream-small');
-  });
-
-  it('streams chunks as the engine releases them, then finish, usage and [DONE]', async () => {
-    const stream = await served.client.chat.completions.create({
-      model: 'guarded',
-      messages: ask('hi'),
-      stream: true,
-      stream_options: { include_usage: true },
-    });
-    const deltas: string[] = [];
-    let finish: string | null | undefined;
-    let usage: unknown;
-    let receiptId: unknown;
-    for await (const chunk of stream) {
-      expect(chunk.object).toBe('chat.completion.chunk');
-      const choice = chunk.choices[0];
-      if (choice?.delta.content) deltas.push(choice.delta.content);
-      if (choice?.finish_reason) {
-        finish = choice.finish_reason;
-        receiptId = (chunk as unknown as { wardwright: { receipt_id: string } }).wardwright
-          .receipt_id;
-      }
-      if (chunk.usage) usage = chunk.usage;
-    }
-    expect(deltas).toEqual(['Hello', ', ', 'world']);
-    expect(finish).toBe('stop');
-    expect(usage).toMatchObject({ completion_tokens: 3 });
-    const receipt = await served.gateway.runtime.receipts.get(receiptId as string);
-    expect(receipt?.request.stream).toBe(true);
-  });
-
-  it('refuses a blocked request with 403 in the OpenAI error shape (PermissionDeniedError)', async () => {
-    const before = calls.length;
-    const error = await served.client.chat.completions
-      .create({ model: 'guarded', messages: ask('please DROP TABLE users') })
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(OpenAI.PermissionDeniedError);
-    const e = error as InstanceType<typeof OpenAI.PermissionDeniedError>;
-    expect(e.status).toBe(403);
-    expect(e.code).toBe('policy_blocked');
-    expect(e.type).toBe('policy_error');
-    expect(e.message).toContain('no-drop-table');
-    expect(e.headers?.get('x-wardwright-receipt-id')).toMatch(/^rcpt_/);
-    expect(calls.length).toBe(before);
-  });
-
-  it('refuses a blocked streaming request with 403 too: nothing was sent yet', async () => {
-    const error = await served.client.chat.completions
-      .create({ model: 'guarded', messages: ask('drop table x'), stream: true })
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(OpenAI.PermissionDeniedError);
-  });
-
-  it('retries a malformed structured output with feedback and returns the valid answer', async () => {
-    const { data, response } = await served.client.chat.completions
-      .create({ model: 'json-answers', messages: ask('the answer?') })
-      .withResponse();
-    expect(data.choices[0]?.message.content).toBe('{"answer":"42"}');
-    const receipt = await served.gateway.runtime.receipts.get(
-      response.headers.get('x-wardwright-receipt-id')!,
-    );
-    expect(receipt?.final.status).toBe('completed_after_guard');
-    expect(receipt?.attempts).toHaveLength(2);
-    expect(receipt?.attempts[1]?.guard_feedback).toBe(true);
-  });
-
-  it('retries a TTSR match with a reminder before anything reaches the client', async () => {
-    const stream = await served.client.chat.completions.create({
-      model: 'coder',
-      messages: ask('connect me'),
-      stream: true,
-    });
-    let text = '';
-    let receiptId = '';
-    for await (const chunk of stream) {
-      text += chunk.choices[0]?.delta.content ?? '';
-      const extra = (chunk as unknown as { wardwright?: { receipt_id: string } }).wardwright;
-      if (extra) receiptId = extra.receipt_id;
-    }
-    expect(text).toBe('client = NewClient.connect(url)');
-    expect(text).not.toContain('OldClient');
-    const receipt = await served.gateway.runtime.receipts.get(receiptId);
-    expect(receipt?.attempts.map((a) => a.reminders.length)).toEqual([0, 1]);
-    expect(receipt?.final.status).toBe('completed');
-  });
-
-  it('ends a stream with a terminal error event when a block happens after text was released', async () => {
-    const stream = await served.client.chat.completions.create({
-      model: 'coder',
-      messages: ask('drop it'),
-      stream: true,
-    });
-    let text = '';
-    const error = await (async () => {
-      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
-    })().catch((e: unknown) => e);
-    expect(text.length).toBeGreaterThan(0);
-    expect(text.toLowerCase()).not.toContain('drop database');
-    expect(error).toBeInstanceOf(OpenAI.APIError);
-    expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('stream_policy_blocked');
-  });
-
+describe('POST /v1/chat/completions (the openai client suite is acceptance.test.ts)', () => {
   it('writes the exact terminal frame: the error object, its receipt, then [DONE]', async () => {
     const response = await fetch(`${served.url}/v1/chat/completions`, {
       method: 'POST',

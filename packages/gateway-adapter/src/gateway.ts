@@ -28,7 +28,11 @@ import { GatewayError } from './errors.ts';
 import { EventBus } from './events.ts';
 import { chatCompletions, unauthorized } from './openai/chat.ts';
 import { errorResponse, jsonResponse } from './openai/errors.ts';
+import { ModelRegistry } from './registry.ts';
 import {
+  countFailure,
+  failureDomainOf,
+  type ModelCounters,
   type ModelRuntime,
   newCounters,
   observedSink,
@@ -93,11 +97,23 @@ export interface GatewayStore {
 }
 
 export interface GatewayRuntime {
-  /** Each governed model's runtime, by model id. */
+  /** Each governed model's serving runtime, by model id. */
   readonly models: ReadonlyMap<string, ModelRuntime>;
   readonly receipts: ReceiptStore<Receipt>;
   /** What `GET /v1/wardwright/runtime` answers. */
   snapshot(): RuntimeSnapshot;
+  /**
+   * Load a new artifact version of a governed model while the gateway serves. The new plan is
+   * compiled (and its engine started) first: if that fails, this rejects and the old version
+   * keeps serving. Then new requests go to the new version, requests in flight finish on the
+   * old one, and the old engine is closed (its plan disposed, if the gateway compiled it) when
+   * its last request ends. The model keeps its history and state-machine records and its
+   * totals; `restarts` counts the loads. Loads are applied one at a time, in call order.
+   * Resolves with the new runtime once it serves.
+   */
+  load(model: GatewayModel): Promise<ModelRuntime>;
+  /** Resolves once every replaced version has finished draining and closed. */
+  drained(): Promise<void>;
 }
 
 export interface Gateway {
@@ -165,29 +181,43 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const receipts = options.store?.receipts ?? options.receipts ?? memoryReceiptStore<Receipt>();
   const auth = createAuthenticator(options.auth);
   const events = new EventBus();
-
-  const models = new Map<string, ModelRuntime>();
+  const sessions = new SessionTracker();
+  const shared: Shared = {
+    clock,
+    receipts,
+    store: options.store,
+    events,
+    sessions,
+    onError,
+    providers: options.providers ?? {},
+  };
+  const registry = new ModelRegistry(async (runtime) => {
+    try {
+      await closeRuntime(runtime);
+    } catch (error) {
+      onError(error, `closing model ${runtime.id} version ${runtime.version}`);
+    }
+    emitRuntime(events, 'closed', runtime);
+  });
+  const models = registry.serving;
   try {
     for (const [index, model] of options.models.entries()) {
-      const runtime = await startModel(model, index, options.providers ?? {}, {
-        clock,
-        receipts,
-        store: options.store,
-        events,
-        onError,
+      const runtime = await startModel(model, `createGateway: models[${index}]`, shared, {
+        generation: 0,
+        counters: newCounters(),
+        previous: undefined,
       });
       if (models.has(runtime.id)) {
-        await runtime.engine.close();
-        if (runtime.owned) await runtime.plan.dispose();
+        await closeRuntime(runtime);
         throw new GatewayError(
           'duplicate_model',
           `createGateway: models[${index}] repeats the model id \`${runtime.id}\``,
         );
       }
-      models.set(runtime.id, runtime);
+      registry.swap(runtime);
     }
   } catch (error) {
-    await closeModels(models);
+    await registry.closeAll();
     throw error;
   }
 
@@ -199,7 +229,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     sessionHeader: (options.sessionHeader ?? DEFAULT_SESSION_HEADER).toLowerCase(),
     maxBodyBytes,
     clock,
-    sessions: new SessionTracker(),
+    registry,
+    sessions,
     receipts,
     events,
     retryAfter: String(options.retryAfterSeconds ?? 1),
@@ -210,13 +241,51 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     closing: closing.signal,
   };
 
+  let closed: Promise<void> | undefined;
+  // Loads are chained so two loads of one model cannot both replace the same version.
+  let loading: Promise<unknown> = Promise.resolve();
+  const load = async (model: GatewayModel): Promise<ModelRuntime> => {
+    if (closed !== undefined) {
+      throw new GatewayError('closed', 'runtime.load: the gateway is closed');
+    }
+    const at = 'runtime.load';
+    const next = await startModel(model, at, shared, (plan) => {
+      const current = models.get(plan.model.id);
+      if (current === undefined) {
+        throw new GatewayError(
+          'unknown_model',
+          `${at}: the model \`${plan.model.id}\` is not governed by this gateway (governed: ${ctx.modelList}); load replaces a version, it does not add a model`,
+        );
+      }
+      return {
+        generation: current.generation + 1,
+        counters: current.counters,
+        previous: current,
+      };
+    });
+    if (closed !== undefined) {
+      await closeRuntime(next);
+      throw new GatewayError('closed', 'runtime.load: the gateway closed while loading');
+    }
+    next.counters.restarts++;
+    const old = registry.swap(next);
+    emitRuntime(events, 'loaded', next);
+    if (old !== undefined && old.state === 'draining') emitRuntime(events, 'draining', old);
+    return next;
+  };
+
   const runtime: GatewayRuntime = {
     models,
     receipts,
     snapshot: () => runtimeSnapshot(ctx),
+    load(model) {
+      const run = loading.then(() => load(model));
+      loading = run.catch(() => {});
+      return run;
+    },
+    drained: () => registry.settled(),
   };
 
-  let closed: Promise<void> | undefined;
   return {
     runtime,
     async fetch(request) {
@@ -231,8 +300,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       closed ??= (async () => {
         closing.abort();
         // In-flight requests finish on their engines (and write their receipts) first.
+        await loading;
         await Promise.allSettled([...ctx.inflight]);
-        await closeModels(models);
+        await registry.closeAll();
         if (ownsReceipts) await receipts.close();
       })();
       return closed;
@@ -240,25 +310,41 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   };
 }
 
+interface Shared {
+  clock: Clock;
+  receipts: ReceiptStore<Receipt>;
+  store: GatewayStore | undefined;
+  events: EventBus;
+  sessions: SessionTracker;
+  onError: (error: unknown, where: string) => void;
+  providers: Readonly<Record<string, Provider>>;
+}
+
+interface Lineage {
+  generation: number;
+  counters: ModelCounters;
+  /** The version being replaced: the new one keeps its history and state records. */
+  previous: ModelRuntime | undefined;
+}
+
+/**
+ * Compile (unless given a plan) and start one model version. `lineage` is asked once the plan
+ * is known (a load only learns which model it replaces from the compiled artifact); if it
+ * throws, the new plan is disposed and nothing else changes.
+ */
 async function startModel(
   model: GatewayModel,
-  index: number,
-  providers: Readonly<Record<string, Provider>>,
-  shared: {
-    clock: Clock;
-    receipts: ReceiptStore<Receipt>;
-    store: GatewayStore | undefined;
-    events: EventBus;
-    onError: (error: unknown, where: string) => void;
-  },
+  at: string,
+  shared: Shared,
+  lineage: Lineage | ((plan: Plan) => Lineage),
 ): Promise<ModelRuntime> {
-  const at = `createGateway: models[${index}]`;
   if (typeof model !== 'object' || model === null) {
     throw new GatewayError('invalid_option', `${at} must be an object`);
   }
   if ((model.plan === undefined) === (model.artifact === undefined)) {
     throw new GatewayError('invalid_option', `${at} needs exactly one of \`artifact\` or \`plan\``);
   }
+  const { providers } = shared;
   const provider = typeof model.provider === 'string' ? providers[model.provider] : model.provider;
   if (typeof provider !== 'function') {
     throw new GatewayError(
@@ -275,9 +361,17 @@ async function startModel(
       ...(model.backends === undefined ? {} : { backends: model.backends }),
       ...(model.readSource === undefined ? {} : { readSource: model.readSource }),
     }));
+  let line: Lineage;
+  try {
+    line = typeof lineage === 'function' ? lineage(plan) : lineage;
+  } catch (error) {
+    if (owned) await plan.dispose();
+    throw error;
+  }
+  const { generation, counters, previous } = line;
   const { id, version } = plan.model;
   const modelRef = { id, version };
-  const { events } = shared;
+  const { events, sessions, clock } = shared;
   const report =
     (sink: string) =>
     (phase: 'delivered' | 'delivery_failed', rule_id: string, key: string, message?: string) => {
@@ -302,17 +396,25 @@ async function startModel(
     engine = createEngine({
       plan,
       provider,
-      clock: shared.clock,
+      clock,
       receipts: shared.receipts,
-      ...(shared.store === undefined
-        ? {}
-        : {
+      ...(shared.store !== undefined
+        ? {
             history: shared.store.historyFor(plan.model.id, plan.history),
             states: shared.store.statesFor(plan.model.id),
-          }),
+          }
+        : previous !== undefined
+          ? { history: previous.engine.history, states: previous.engine.states }
+          : {}),
+      // Versions of one model share the receipt store: distinct instances keep ids distinct.
+      ...(generation === 0 ? {} : { instance: `g${generation}` }),
       alert_sinks: sinks,
       onError: shared.onError,
       onDecision: (receipt) => {
+        const domain = failureDomainOf(receipt);
+        if (domain !== null) {
+          countFailure(counters, sessions, domain, receipt.created_at_ms, receipt.receipt_id);
+        }
         if (events.size === 0) return;
         events.emit({
           type: 'receipt',
@@ -324,6 +426,7 @@ async function startModel(
             http_status: receipt.final.http_status,
             created_at_ms: receipt.created_at_ms,
             duration_ms: receipt.timings.duration_ms,
+            failure_domain: domain,
           },
         });
         for (const alert of receipt.alerts) {
@@ -345,14 +448,44 @@ async function startModel(
     if (owned) await plan.dispose();
     throw error;
   }
-  return { id, version, plan, engine, owned, counters: newCounters() };
+  return {
+    id,
+    version,
+    plan,
+    engine,
+    owned,
+    counters,
+    generation,
+    loaded_at_ms: clock.now(),
+    state: 'serving',
+    in_flight: 0,
+    requests: 0,
+  };
 }
 
-async function closeModels(models: ReadonlyMap<string, ModelRuntime>): Promise<void> {
-  for (const runtime of models.values()) {
+async function closeRuntime(runtime: ModelRuntime): Promise<void> {
+  try {
     await runtime.engine.close();
+  } finally {
     if (runtime.owned) await runtime.plan.dispose();
   }
+}
+
+function emitRuntime(
+  events: EventBus,
+  phase: 'loaded' | 'draining' | 'closed',
+  runtime: ModelRuntime,
+): void {
+  events.emit({
+    type: 'runtime',
+    data: {
+      phase,
+      model: { id: runtime.id, version: runtime.version },
+      generation: runtime.generation,
+      artifact_hash: runtime.plan.artifact_hash,
+      in_flight: runtime.in_flight,
+    },
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ export {
   loadServeConfig,
   type ServeConfig,
   ServeConfigSchema,
+  workerBackends,
 } from './config/serve-config.ts';
 export { RECEIPT_HEADER } from './context.ts';
 export type { SqliteDriverName } from './durable/sqlite-driver.ts';
@@ -24,7 +25,7 @@ export {
   type SqliteStoreOptions,
 } from './durable/sqlite-store.ts';
 export { GatewayError, type GatewayErrorCode } from './errors.ts';
-export type { AlertEvent, GatewayEvent, ReceiptEvent } from './events.ts';
+export type { AlertEvent, GatewayEvent, ReceiptEvent, RuntimeEvent } from './events.ts';
 export {
   createGateway,
   DEFAULT_MAX_BODY_BYTES,
@@ -54,5 +55,18 @@ export {
   type UpstreamReply,
   type UpstreamRequest,
 } from './providers/scripted.ts';
-export type { ModelCounters, ModelRuntime, RuntimeSnapshot, SessionSnapshot } from './runtime.ts';
+export {
+  FAILURE_DOMAIN_HEADER,
+  type FailureDomain,
+  type FailureDomainCounts,
+  failureDomainOf,
+  type LastFailure,
+  type ModelCounters,
+  type ModelFailureCause,
+  type ModelRuntime,
+  type RuntimeSnapshot,
+  type SessionFailureCause,
+  type SessionSnapshot,
+  type VersionSnapshot,
+} from './runtime.ts';
 export { callerOf } from './session.ts';

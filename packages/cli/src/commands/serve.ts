@@ -1,4 +1,4 @@
-import { createGateway, loadServeConfig } from '@wardwright/gateway';
+import { createGateway, loadServeConfig, workerBackends } from '@wardwright/gateway';
 import { serve as listen } from '@wardwright/gateway/node';
 import { BACKEND_OPTION, backendsFor } from '../backends.ts';
 import type { Command, Context } from '../command.ts';
@@ -33,7 +33,13 @@ Exit codes: 0 stopped by a signal, 1 the config is invalid or cannot be read, 2 
     if (typeof file !== 'string') throw new UsageError('--config FILE is required');
     const port = portOf(args.values.port);
     const backends = await backendsFor(args);
-    const loaded = await orReport(file, context, () => loadServeConfig(file, { backends }));
+    const loaded = await orReport(file, context, () =>
+      loadServeConfig(file, {
+        backends,
+        // Resolved from here: the CLI depends on the sandbox packages it runs in workers.
+        workerBackends: workerBackends(import.meta.url),
+      }),
+    );
     context.note.afterLoading(loaded.plans);
     let gateway: Awaited<ReturnType<typeof createGateway>> | undefined;
     try {

@@ -9,11 +9,17 @@ import {
   type Provider,
   parseWithSchema,
   type Receipt,
+  type SandboxBackend,
   StringEnum,
   TaggedUnion,
   webhookAlertSink,
 } from '@wardwright/core';
-import { fileAlertSink, loadArtifactFile } from '@wardwright/core/node';
+import {
+  fileAlertSink,
+  loadArtifactFile,
+  type WorkerSandboxOptions,
+  workerSandbox,
+} from '@wardwright/core/node';
 import Type, { type Static } from 'typebox';
 import { openSqliteStore, type SqliteStore } from '../durable/sqlite-store.ts';
 import type { GatewayOptions } from '../gateway.ts';
@@ -116,6 +122,12 @@ export const ServeConfigSchema = Type.Object(
       { minItems: 1 },
     ),
     providers: Type.Record(Type.String({ minLength: 1 }), ProviderConfigSchema),
+    execution: Type.Optional(
+      StringEnum(['worker', 'inline'], {
+        description:
+          'Where script rules run. worker (default): QuickJS and isolated-vm scripts run in a pool of worker threads, so a runaway script never stalls other requests. inline: on the event loop (faster per call; a looping script blocks every model until its timeout).',
+      }),
+    ),
     store: Type.Optional(
       Type.Union([
         Type.Literal('memory'),
@@ -179,6 +191,54 @@ export interface LoadServeConfigOptions {
   backends?: CompileOptions['backends'];
   /** Where `*_env` names are read. Default `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * With `execution: "worker"` (the default), how each backend of `backends` starts inside
+   * worker threads, by its name there; a backend not listed here runs inline. Default
+   * `workerBackends()`: quickjs and isolated-vm, resolved from the working directory.
+   */
+  workerBackends?: Readonly<Record<string, WorkerSandboxOptions>>;
+}
+
+/**
+ * The untrusted JavaScript backends that run in worker threads by default, by the names the CLI
+ * gives them. `resolveFrom` is where their packages are found (pass `import.meta.url`).
+ */
+export function workerBackends(resolveFrom?: string | URL): Record<string, WorkerSandboxOptions> {
+  const from = resolveFrom === undefined ? {} : { resolveFrom };
+  return {
+    quickjs: {
+      backend: { module: '@wardwright/sandbox-quickjs', export: 'quickjsSandbox' },
+      ...from,
+    },
+    'isolated-vm': {
+      backend: { module: '@wardwright/sandbox-isolated-vm', export: 'isolatedVmSandbox' },
+      ...from,
+    },
+  };
+}
+
+/**
+ * The same backend in worker mode, started on the first script load (a config without scripts
+ * starts no threads). Name, language and capabilities come from the inline instance; the
+ * worker pool's watchdog adds a hard kill.
+ */
+function inWorkers(inline: SandboxBackend, options: WorkerSandboxOptions): SandboxBackend {
+  const name = options.name ?? `${inline.name}+worker`;
+  let started: Promise<SandboxBackend> | undefined;
+  return {
+    specificationVersion: 'v1',
+    name,
+    language: inline.language,
+    capabilities: { ...inline.capabilities, hardKill: true },
+    async load(source, limits) {
+      started ??= workerSandbox({ ...options, name });
+      return (await started).load(source, limits);
+    },
+    async dispose() {
+      const backend = await started?.catch(() => undefined);
+      await backend?.dispose();
+    },
+  };
 }
 
 /**
@@ -252,15 +312,28 @@ export async function loadServeConfig(
   const plans: Plan[] = [];
   let sinksPerModel: Record<string, AlertSink>[] = [];
   let store: SqliteStore<Receipt> | undefined;
+  const pools: SandboxBackend[] = [];
+  let backends = options.backends;
+  if (backends !== undefined && (config.execution ?? 'worker') === 'worker') {
+    const specs = options.workerBackends ?? workerBackends();
+    const wrapped: Record<string, SandboxBackend> = {};
+    for (const [name, backend] of Object.entries(backends)) {
+      const spec = specs[name];
+      wrapped[name] = spec === undefined ? backend : inWorkers(backend, spec);
+      if (spec !== undefined) pools.push(wrapped[name]);
+    }
+    backends = wrapped;
+  }
   const close = async () => {
     await store?.close();
     await Promise.all(plans.map((p) => p.dispose()));
+    await Promise.all(pools.map((p) => p.dispose()));
   };
   try {
     for (const model of config.models) {
       plans.push(
         await loadArtifactFile(resolve(base, model.artifact), {
-          ...(options.backends === undefined ? {} : { backends: options.backends }),
+          ...(backends === undefined ? {} : { backends }),
         }),
       );
     }

@@ -6,8 +6,14 @@ import {
 } from '@wardwright/core';
 import { type GatewayContext, RECEIPT_HEADER } from '../context.ts';
 import { readBody } from '../http/body.ts';
-import type { ModelRuntime } from '../runtime.ts';
-import { countResult } from '../runtime.ts';
+import {
+  countFailure,
+  countResult,
+  FAILURE_DOMAIN_HEADER,
+  failureDomainHeader,
+  failureDomainOf,
+  type ModelRuntime,
+} from '../runtime.ts';
 import { callerOf } from '../session.ts';
 import { errorBody, errorResponse, errorTypeOf, jsonResponse } from './errors.ts';
 import {
@@ -38,27 +44,59 @@ type Parsed =
 export async function chatCompletions(ctx: GatewayContext, request: Request): Promise<Response> {
   const parsed = await parseChat(ctx, request);
   if (parsed.kind === 'rejected') return parsed.response;
-  const { body, runtime } = parsed;
+  const { body } = parsed;
+  // Looked up again with no await before `track` holds it: a version swapped in while the body
+  // was read serves this request, and the one it replaced cannot close under it.
+  const runtime = ctx.models.get(parsed.runtime.id) ?? parsed.runtime;
   const caller = callerOf(request.headers, ctx.sessionHeader, body);
   if (caller.session_id !== undefined) {
     ctx.sessions.touch(caller.session_id, runtime.id, ctx.clock.now());
   }
   runtime.counters.requests++;
+  runtime.requests++;
   return body.stream === true
     ? streamChat(ctx, request, runtime, body, caller)
     : wholeChat(ctx, request, runtime, body, caller);
 }
 
-/** Runs one engine call, counted as in flight and awaited by `close()` until it settles. */
-function track<T>(ctx: GatewayContext, runtime: ModelRuntime, run: Promise<T>): Promise<T> {
+/**
+ * Runs one engine call, counted as in flight on its version (which stays open until it ends)
+ * and awaited by `close()` until it settles.
+ */
+function track<T>(ctx: GatewayContext, runtime: ModelRuntime, run: () => Promise<T>): Promise<T> {
   runtime.counters.in_flight++;
-  ctx.inflight.add(run);
+  ctx.registry.hold(runtime);
+  let running: Promise<T>;
+  try {
+    running = run();
+  } catch (error) {
+    running = Promise.reject(error);
+  }
+  ctx.inflight.add(running);
   const done = () => {
     runtime.counters.in_flight--;
-    ctx.inflight.delete(run);
+    ctx.registry.release(runtime);
+    ctx.inflight.delete(running);
   };
-  run.then(done, done);
-  return run;
+  running.then(done, done);
+  return running;
+}
+
+/** The engine threw (not a verdict on the request): the model's plan is failing. */
+function planFailed(ctx: GatewayContext, runtime: ModelRuntime, error: unknown): void {
+  countFailure(
+    runtime.counters,
+    ctx.sessions,
+    {
+      scope: 'model',
+      cause: 'plan',
+      model: { id: runtime.id, version: runtime.version },
+      session_id: null,
+      detail: error instanceof Error ? error.message.slice(0, 200) : String(error).slice(0, 200),
+    },
+    ctx.clock.now(),
+    null,
+  );
 }
 
 async function parseChat(ctx: GatewayContext, request: Request): Promise<Parsed> {
@@ -143,6 +181,8 @@ function invalidRequest(error: InvalidRequestError): Response {
 function failureHeaders(result: EngineResult, retryAfter: string): Record<string, string> {
   const headers: Record<string, string> = { [RECEIPT_HEADER]: result.receipt.receipt_id };
   if (result.http_status === 503) headers['retry-after'] = retryAfter;
+  const domain = failureDomainOf(result.receipt);
+  if (domain !== null) headers[FAILURE_DOMAIN_HEADER] = failureDomainHeader(domain);
   return headers;
 }
 
@@ -159,9 +199,7 @@ async function wholeChat(
 ): Promise<Response> {
   let result: EngineResult;
   try {
-    result = await track(
-      ctx,
-      runtime,
+    result = await track(ctx, runtime, () =>
       runtime.engine.handle(body, { caller, signal: request.signal }),
     );
   } catch (error) {
@@ -169,6 +207,7 @@ async function wholeChat(
       runtime.counters.rejected++;
       return invalidRequest(error);
     }
+    planFailed(ctx, runtime, error);
     throw error;
   }
   countResult(runtime.counters, result.receipt);
@@ -280,7 +319,11 @@ async function streamChat(
         write(
           errorFrame({
             ...errorBody(failureMessage(result), errorTypeOf(result.http_status), result.status),
-            wardwright: { receipt_id, http_status: result.http_status },
+            wardwright: {
+              receipt_id,
+              http_status: result.http_status,
+              failure_domain: failureDomainOf(result.receipt),
+            },
           }),
         );
       }
@@ -298,10 +341,12 @@ async function streamChat(
         respond(invalidRequest(error));
         return;
       }
+      planFailed(ctx, runtime, error);
       ctx.onError(error, 'chat completion');
       respond(errorResponse(500, 'internal gateway error', 'internal_error'));
       return;
     }
+    planFailed(ctx, runtime, error);
     ctx.onError(error, 'chat completion stream');
     if (closed) return;
     try {
@@ -312,9 +357,7 @@ async function streamChat(
       // Already closed by the client.
     }
   };
-  void track(
-    ctx,
-    runtime,
+  void track(ctx, runtime, () =>
     runtime.engine.handle(body, { caller, signal: abort.signal, onRelease }),
   ).then(finish, fail);
   return first;

@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { createGateway, type Gateway, type GatewayOptions } from '../gateway.ts';
-import { serveForTests } from './serve.ts';
+import { serve } from '../node.ts';
+import { scriptedProvider } from '../providers/scripted.ts';
 
 /** Artifacts and a served gateway shared by the gateway tests. */
 
@@ -60,6 +61,53 @@ export const ttsrArtifact = {
   ],
 };
 
+/**
+ * The gateway of the acceptance suite: `guarded` (a request rule blocks "drop table"),
+ * `json-answers` (invalid JSON first, then a valid answer), and `coder` (TTSR: the first
+ * attempt uses a removed API, the retry does not; "drop it" streams a block after release).
+ */
+export function acceptanceModels(): {
+  options: GatewayOptions;
+  calls: { model: string; messages: unknown[] }[];
+} {
+  const calls: { model: string; messages: unknown[] }[] = [];
+  const options: GatewayOptions = {
+    models: [
+      {
+        artifact: blockArtifact,
+        provider: scriptedProvider((call) => {
+          calls.push({ model: call.model, messages: call.messages });
+          return { chunks: ['Hello', ', ', 'world'] };
+        }),
+      },
+      {
+        artifact: jsonArtifact,
+        provider: scriptedProvider([{ text: 'not json' }, { text: '{"answer":"42"}' }]),
+      },
+      { artifact: ttsrArtifact, provider: 'coder' },
+    ],
+    providers: {
+      coder: scriptedProvider((call) => {
+        const last = call.messages.at(-1);
+        if (typeof last?.content === 'string' && last.content.includes('drop it')) {
+          return {
+            chunks: [
+              'Sure, here is the plan for your database. ',
+              'Step one: ',
+              'DROP DATABASE prod;',
+            ],
+          };
+        }
+        // The first attempt uses the removed API; the retry (with its reminder) does not.
+        return call.attempt_index === 0
+          ? { chunks: ['client = OldClient(', 'url)'] }
+          : { chunks: ['client = NewClient', '.connect(url)'] };
+      }),
+    },
+  };
+  return { options, calls };
+}
+
 export interface Served {
   gateway: Gateway;
   url: string;
@@ -67,12 +115,18 @@ export interface Served {
   close(): Promise<void>;
 }
 
+/** Puts a gateway behind an HTTP server (one of the adapters); `url` has no trailing slash. */
+export type Listen = (gateway: Gateway) => Promise<{ url: string; close(): Promise<void> }>;
+
+export const listenNode: Listen = (gateway) => serve(gateway, { port: 0 });
+
 export async function serveGateway(
   options: GatewayOptions,
   clientOptions: { apiKey?: string } = {},
+  listen: Listen = listenNode,
 ): Promise<Served> {
   const gateway = await createGateway(options);
-  const server = await serveForTests(gateway);
+  const server = await listen(gateway);
   const client = new OpenAI({
     baseURL: `${server.url}/v1`,
     apiKey: clientOptions.apiKey ?? 'unused',
