@@ -353,8 +353,11 @@ export {
 export {
   type AlertRecord,
   type AttemptRecord,
+  type FailureDomain,
+  FailureDomainSchema,
   type FinalStatus,
   FinalStatusSchema,
+  failureDomainOf,
   httpStatusOf,
   RECEIPT_SCHEMA_ID,
   type Receipt,

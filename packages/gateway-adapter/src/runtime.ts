@@ -78,48 +78,14 @@ export interface FailureDomainCounts {
 
 export type LastFailure = FailureDomain & { at_ms: number; receipt_id: string | null };
 
-/** Script failures caused by the request itself; the rest (a dead backend, a policy that cannot load) are the model's. */
-const SESSION_SCRIPT_FAILURES = new Set([
-  'timeout',
-  'step_limit',
-  'memory_limit',
-  'stack_overflow',
-  'output_limit',
-  'input_limit',
-  'runtime_error',
-  'invalid_output',
-]);
-
 /**
- * The failure domain of a finished request, or null when nothing failed (a completed request, or
- * one a rule blocked: that is a decision, not a failure). A failed script is attributed even when
- * its rule fails open, since the policy did not run.
+ * The failure domain of a finished request (the engine attributes it in the receipt's
+ * `final.failure_domain`), with the model and session it belongs to; null when nothing failed.
  */
 export function failureDomainOf(receipt: Receipt): FailureDomain | null {
-  const base = { model: receipt.model, session_id: receipt.session_id };
-  for (const record of receipt.sandbox) {
-    if (record.ok || record.failure === undefined) continue;
-    const detail = `${record.rule_id}: ${record.failure.kind}`;
-    if (SESSION_SCRIPT_FAILURES.has(record.failure.kind)) {
-      return { scope: 'session', cause: 'script', ...base, detail };
-    }
-    return {
-      scope: 'model',
-      cause: record.failure.kind === 'backend_failure' ? 'sandbox' : 'plan',
-      ...base,
-      detail,
-    };
-  }
-  switch (receipt.final.status) {
-    case 'alert_failed_closed':
-      return { scope: 'model', cause: 'alert_sink', ...base };
-    case 'provider_error':
-      return { scope: 'model', cause: 'provider', ...base };
-    case 'client_disconnected':
-      return { scope: 'session', cause: 'client', ...base };
-    default:
-      return null;
-  }
+  const domain = receipt.final.failure_domain;
+  if (domain === null) return null;
+  return { ...domain, model: receipt.model, session_id: receipt.session_id } as FailureDomain;
 }
 
 /** Counts a failure against its model (and, for a session failure, its session). */

@@ -42,6 +42,7 @@ import {
   type AlertRecord,
   type AttemptRecord,
   type FinalStatus,
+  failureDomainOf,
   httpStatusOf,
   RECEIPT_SCHEMA_ID,
   type Receipt,
@@ -414,6 +415,7 @@ export function createEngine(options: EngineOptions): Engine {
     }
     const status = outcome.status;
     const http_status = httpStatusOf(status, plan.guard?.on_exhausted ?? 'block');
+    const sandboxRecords = usage(evaluation.sandbox);
     const receipt: Receipt = {
       receipt_schema: RECEIPT_SCHEMA_ID,
       receipt_id,
@@ -448,7 +450,7 @@ export function createEngine(options: EngineOptions): Engine {
       attempts: outcome.attempts,
       guard: outcome.guard,
       stream: outcome.stream,
-      sandbox: usage(evaluation.sandbox),
+      sandbox: sandboxRecords,
       shadow,
       final: {
         status,
@@ -457,6 +459,7 @@ export function createEngine(options: EngineOptions): Engine {
         released_bytes: outcome.text === null ? 0 : utf8Length(outcome.text),
         output_digest: outcome.text === null ? null : sha256(outcome.text),
         ...(outcome.message === undefined ? {} : { message: outcome.message }),
+        failure_domain: failureDomainOf(sandboxRecords, status),
       },
       timings: {
         started_at_ms: started,

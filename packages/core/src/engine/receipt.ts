@@ -232,6 +232,75 @@ export type ShadowRecord = Static<typeof ShadowRecordSchema>;
 
 const Ms = Type.Integer({ minimum: 0 });
 
+/**
+ * Whose failure a request's failure was: the model's (its sandbox died, its plan or policy is
+ * broken, its alert sink is backed up, its upstream failed) or the session's own (this input made
+ * its script fail; its client went away). A gateway uses it to keep failures in their domain.
+ */
+export const FailureDomainSchema = TaggedUnion('scope', [
+  Type.Object(
+    {
+      scope: Type.Literal('model'),
+      cause: StringEnum(['sandbox', 'plan', 'alert_sink', 'provider']),
+      detail: Type.Optional(Text(200, 'The rule and failure kind, for a script failure.')),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      scope: Type.Literal('session'),
+      cause: StringEnum(['script', 'client']),
+      detail: Type.Optional(Text(200, 'The rule and failure kind, for a script failure.')),
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type FailureDomain = Static<typeof FailureDomainSchema>;
+
+/** Script failures the request's own input caused; the rest are the model's. */
+const SESSION_SCRIPT_FAILURES: ReadonlySet<string> = new Set([
+  'timeout',
+  'step_limit',
+  'memory_limit',
+  'stack_overflow',
+  'output_limit',
+  'input_limit',
+  'runtime_error',
+  'invalid_output',
+]);
+
+/**
+ * The failure domain of a finished request. A failed script is attributed even when its rule
+ * failed open, since the policy did not run.
+ */
+export function failureDomainOf(
+  sandbox: readonly { rule_id: string; ok: boolean; failure?: { kind: string } }[],
+  status: FinalStatus,
+): FailureDomain | null {
+  for (const record of sandbox) {
+    if (record.ok || record.failure === undefined) continue;
+    const detail = `${record.rule_id}: ${record.failure.kind}`;
+    if (SESSION_SCRIPT_FAILURES.has(record.failure.kind)) {
+      return { scope: 'session', cause: 'script', detail };
+    }
+    return {
+      scope: 'model',
+      cause: record.failure.kind === 'backend_failure' ? 'sandbox' : 'plan',
+      detail,
+    };
+  }
+  switch (status) {
+    case 'alert_failed_closed':
+      return { scope: 'model', cause: 'alert_sink' };
+    case 'provider_error':
+      return { scope: 'model', cause: 'provider' };
+    case 'client_disconnected':
+      return { scope: 'session', cause: 'client' };
+    default:
+      return null;
+  }
+}
+
 export const ReceiptSchema = Type.Object(
   {
     receipt_schema: Type.Literal(RECEIPT_SCHEMA_ID),
@@ -318,6 +387,10 @@ export const ReceiptSchema = Type.Object(
           description: 'Digest of the text returned to the client; null when none.',
         }),
         message: Type.Optional(Text(500, 'Why the request failed, for the client.')),
+        failure_domain: Type.Union([FailureDomainSchema, Type.Null()], {
+          description:
+            'Whose failure this was, or null when nothing failed (a rule blocking is a decision, not a failure).',
+        }),
       },
       { additionalProperties: false },
     ),
