@@ -1,0 +1,126 @@
+import { StarlarkError } from '../errors.ts';
+
+/**
+ * Per-execution state: budgets and the output sink. The interpreter is synchronous, so one
+ * current thread at a time is enough; `withThread` installs one and restores the previous one
+ * (a builtin never re-enters another module's execution, but tests nest runs).
+ *
+ * A step is: one per statement executed, one per loop iteration (for, while and each
+ * comprehension `for` clause), and one per function call (Starlark or builtin). The counter
+ * is a decrementing integer; the clock is read only every 1024 steps.
+ */
+export interface ThreadLimits {
+  /** null: unlimited. */
+  readonly maxSteps: number | null;
+  /** Allocation budget in bytes (approximate, monotone). */
+  readonly maxAllocBytes: number;
+  readonly maxDepth: number;
+  /** Absolute deadline in `performance.now()` milliseconds; Infinity for none. */
+  readonly deadline: number;
+  readonly maxOutputBytes: number;
+}
+
+export const DEFAULT_THREAD_LIMITS: ThreadLimits = {
+  maxSteps: null,
+  maxAllocBytes: 256 * 1024 * 1024,
+  maxDepth: 200,
+  deadline: Number.POSITIVE_INFINITY,
+  maxOutputBytes: 16 * 1024 * 1024,
+};
+
+const CLOCK_EVERY = 1024;
+/**
+ * The hot counter is refilled in chunks of at most 2^29 so it stays a small integer (a V8 Smi):
+ * a counter beyond 2^31 would be a heap number and every decrement would box it.
+ */
+const CHUNK = 2 ** 29;
+
+export class Thread {
+  steps: number;
+  chk: number;
+  /** The step budget (Infinity when unlimited). */
+  readonly budget: number;
+  /** Steps handed to the counter so far; the rest of the budget is `reserve`. */
+  private granted: number;
+  private reserve: number;
+  alloc = 0;
+  readonly allocMax: number;
+  depth = 0;
+  readonly maxDepth: number;
+  readonly deadline: number;
+  printed = 0;
+  readonly maxOutput: number;
+
+  constructor(
+    limits: ThreadLimits,
+    readonly print: (line: string) => void,
+  ) {
+    this.budget = limits.maxSteps ?? Number.POSITIVE_INFINITY;
+    this.granted = Math.min(this.budget, CHUNK);
+    this.reserve = this.budget - this.granted;
+    this.steps = this.granted;
+    this.chk = Math.max(this.steps - CLOCK_EVERY, 0);
+    this.allocMax = limits.maxAllocBytes;
+    this.maxDepth = limits.maxDepth;
+    this.deadline = limits.deadline;
+    this.maxOutput = limits.maxOutputBytes;
+  }
+
+  get stepsUsed(): number {
+    return Math.min(this.granted - this.steps, this.granted);
+  }
+
+  /** Slow path of a step: the counter ran out, or it is time to read the clock. */
+  tick(): void {
+    if (this.steps < 0) {
+      if (this.reserve > 0) {
+        const add = Math.min(this.reserve, CHUNK);
+        this.reserve -= add;
+        this.granted += add;
+        this.steps += add;
+      } else {
+        this.steps = -1;
+        this.chk = -1;
+        throw new StarlarkError('step_limit', `step budget of ${this.budget} steps exhausted`);
+      }
+    }
+    if (this.deadline !== Number.POSITIVE_INFINITY && performance.now() > this.deadline) {
+      this.chk = this.steps + 1;
+      throw new StarlarkError('timeout', 'wall-clock deadline exceeded');
+    }
+    this.chk = Math.max(this.steps - CLOCK_EVERY, 0);
+  }
+
+  memFail(): never {
+    throw new StarlarkError('memory_limit', `allocation budget of ${this.allocMax} bytes exceeded`);
+  }
+}
+
+let current: Thread = new Thread(DEFAULT_THREAD_LIMITS, () => undefined);
+
+export function thread(): Thread {
+  return current;
+}
+
+export function withThread<T>(t: Thread, f: () => T): T {
+  const saved = current;
+  current = t;
+  try {
+    return f();
+  } finally {
+    current = saved;
+  }
+}
+
+/** Charge an allocation of `n` bytes; never refunded within an execution. */
+export function charge(n: number): void {
+  const t = current;
+  t.alloc += n;
+  if (t.alloc > t.allocMax) t.memFail();
+}
+
+/** One step; used by builtins that loop over caller-controlled sizes. */
+export function step(): void {
+  const t = current;
+  if (--t.steps < t.chk) t.tick();
+}
