@@ -99,12 +99,14 @@ describe.each([
   });
 
   it('streams chunks as the engine releases them, then finish, usage and [DONE]', async () => {
-    const stream = await served.client.chat.completions.create({
-      model: 'guarded',
-      messages: ask('hi'),
-      stream: true,
-      stream_options: { include_usage: true },
-    });
+    const { data: stream, response } = await served.client.chat.completions
+      .create({
+        model: 'guarded',
+        messages: ask('hi'),
+        stream: true,
+        stream_options: { include_usage: true },
+      })
+      .withResponse();
     const deltas: string[] = [];
     let finish: string | null | undefined;
     let usage: unknown;
@@ -123,6 +125,8 @@ describe.each([
     expect(deltas).toEqual(['Hello', ', ', 'world']);
     expect(finish).toBe('stop');
     expect(usage).toMatchObject({ completion_tokens: 3 });
+    // The header left before the first text, and names the same receipt as the last frame.
+    expect(response.headers.get('x-wardwright-receipt-id')).toBe(receiptId);
     const receipt = await served.gateway.runtime.receipts.get(receiptId as string);
     expect(receipt?.request.stream).toBe(true);
   });

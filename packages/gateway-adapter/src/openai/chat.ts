@@ -278,6 +278,7 @@ async function streamChat(
   );
 
   let started = false;
+  let receiptId: string | undefined;
   let respond!: (response: Response) => void;
   const first = new Promise<Response>((resolve) => {
     respond = resolve;
@@ -290,8 +291,15 @@ async function streamChat(
     if (!started) {
       started = true;
       write(frames.role());
-      // Headers go out with the first released text; the receipt id is not known yet (see docs).
-      respond(new Response(stream, { status: 200, headers: SSE_HEADERS }));
+      // Headers go out with the first released text, the receipt id among them (the engine
+      // tells it before any rule runs).
+      respond(
+        new Response(stream, {
+          status: 200,
+          headers:
+            receiptId === undefined ? SSE_HEADERS : { ...SSE_HEADERS, [RECEIPT_HEADER]: receiptId },
+        }),
+      );
     }
     write(frames.content(text));
     if ((controller.desiredSize ?? 1) > 0) return;
@@ -358,7 +366,14 @@ async function streamChat(
     }
   };
   void track(ctx, runtime, () =>
-    runtime.engine.handle(body, { caller, signal: abort.signal, onRelease }),
+    runtime.engine.handle(body, {
+      caller,
+      signal: abort.signal,
+      onRelease,
+      onReceiptId: (id) => {
+        receiptId = id;
+      },
+    }),
   ).then(finish, fail);
   return first;
 }
