@@ -16,18 +16,24 @@ const programs = readdirSync(join(here, 'programs'))
   .filter((f) => f.endsWith('.star'))
   .sort();
 
+/** @param {number[]} xs */
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  return s[Math.floor(s.length / 2)] ?? 0;
 };
 
+/** @param {string} src */
 function ours(src) {
+  /** @type {string[]} */
   const out = [];
   const t0 = performance.now();
-  Program.compile(src, { filename: 'bench.star' }).init({ print: (l) => out.push(l) });
+  Program.compile(src, { filename: 'bench.star' }).init({
+    print: (/** @type {string} */ l) => out.push(l),
+  });
   return { ms: performance.now() - t0, out: out.join('\n') };
 }
 
+/** @param {string} file */
 function python(file) {
   const code = [
     'import sys, time, io, contextlib',
