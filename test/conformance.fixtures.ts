@@ -11,8 +11,9 @@ import { afterAll, expect, it } from 'vitest';
 export function conformanceSuite(
   backend: SandboxBackend | (() => SandboxBackend),
   exempt: readonly string[],
+  // The cases to run; default: the JavaScript kit.
+  cases: readonly ConformanceCase[] = conformanceCases(),
 ): void {
-  const cases = conformanceCases();
   const resolved = typeof backend === 'function' ? backend() : backend;
   afterAll(() => resolved.dispose());
 

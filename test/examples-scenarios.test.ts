@@ -7,6 +7,7 @@ import {
   trustedBackend,
 } from '@wardwright/core';
 import { type LoadedScenarios, loadScenarioDir } from '@wardwright/core/node';
+import { starlarkSandbox } from '@wardwright/starlark';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // pins what its artifact does, and the receipts they produce are checked against the receipt
 // schema and for determinism.
 const scenarioDir = fileURLToPath(new URL('../examples/scenarios', import.meta.url));
-const load = () => loadScenarioDir(scenarioDir, { backends: { trusted: trustedBackend() } });
+// JavaScript scripts run in the trusted backend; the *-starlark artifacts run the .star twins.
+const load = () =>
+  loadScenarioDir(scenarioDir, {
+    backends: { trusted: trustedBackend(), starlark: starlarkSandbox() },
+  });
 
 function describeFailures(report: ScenarioReport): string {
   const lines: string[] = [];
@@ -47,11 +52,12 @@ afterAll(async () => {
 describe('example scenarios', () => {
   it('cover every example artifact with at least four scenarios, 20 or more in all', () => {
     expect(loaded.cases.length).toBeGreaterThanOrEqual(20);
+    // Per artifact file: the Starlark twins share their model id with the JavaScript artifacts.
     const perArtifact = new Map<string, number>();
-    for (const c of loaded.cases) {
-      perArtifact.set(c.plan.model.id, (perArtifact.get(c.plan.model.id) ?? 0) + 1);
+    for (const [file, plan] of loaded.plans) {
+      perArtifact.set(file, loaded.cases.filter((c) => c.plan === plan).length);
     }
-    expect(perArtifact.size).toBe(5);
+    expect(perArtifact.size).toBe(7);
     for (const [model, count] of perArtifact) {
       expect(count, `scenarios for ${model}`).toBeGreaterThanOrEqual(4);
     }
@@ -91,6 +97,23 @@ describe('example scenarios', () => {
       }
     } finally {
       await Promise.all([...again.plans.values()].map((plan) => plan.dispose()));
+    }
+  });
+
+  it('run the Starlark twins of private-context and review-flow with the same expectations', () => {
+    const languages = (dir: string) =>
+      loaded.cases
+        .filter((c) => c.source?.includes(`examples/scenarios/${dir}/`))
+        .map((c) => [...c.plan.scripts.values()].map((s) => s.language));
+    for (const base of ['private-context', 'review-flow']) {
+      const js = loaded.cases.filter((c) => c.source?.includes(`examples/scenarios/${base}/`));
+      const star = loaded.cases.filter((c) =>
+        c.source?.includes(`examples/scenarios/${base}-starlark/`),
+      );
+      expect(star.length).toBe(js.length);
+      expect(star.map((c) => [c.name, c.expect])).toEqual(js.map((c) => [c.name, c.expect]));
+      expect(languages(`${base}-starlark`).flat()).toEqual(star.map(() => 'starlark'));
+      expect(languages(base).flat()).toEqual(js.map(() => 'javascript'));
     }
   });
 

@@ -12,9 +12,11 @@ import {
   type ConformanceCase,
   ConformanceFailure,
   conformanceCases,
+  corpus,
 } from '@wardwright/core/testing';
 import { isolatedVmSandbox, memoryGuarantee } from '@wardwright/sandbox-isolated-vm';
 import { quickjsSandbox } from '@wardwright/sandbox-quickjs';
+import { starlarkSandbox } from '@wardwright/starlark';
 import { describe, expect, it } from 'vitest';
 import { conformanceSuite } from './conformance.fixtures.ts';
 
@@ -37,6 +39,28 @@ describe.each(backends)('sandbox conformance: %s', (_name, create, exempt) => {
   conformanceSuite(create, exempt);
 });
 
+const starlarkKit = conformanceCases({ language: 'starlark' });
+
+// Starlark's allocation budget is not a cap on the host heap (memory: 'soft'): the cases that
+// need a hard memory limit do not apply; the allocation-budget cases do.
+describe('sandbox conformance: starlark', () => {
+  conformanceSuite(() => starlarkSandbox(), ["memory: 'hard'"], starlarkKit);
+});
+
+// With every dialect option on, the cases that depend on them take their other branch:
+// recursion ends in stack_overflow at the depth limit, and a set in the result is invalid_output.
+describe('sandbox conformance: starlark with recursion, while, set and top-level control', () => {
+  conformanceSuite(
+    () =>
+      starlarkSandbox({
+        name: 'starlark-full-dialect',
+        dialect: { recursion: true, while: true, set: true, toplevelControl: true },
+      }),
+    ["memory: 'hard'"],
+    starlarkKit,
+  );
+});
+
 describe('the conformance kit itself', () => {
   const byCategory = (category: ConformanceCase['category']) =>
     cases.filter((c) => c.category === category);
@@ -46,6 +70,20 @@ describe('the conformance kit itself', () => {
     expect(byCategory('semantics').length).toBeGreaterThanOrEqual(25);
     expect(byCategory('escape').length).toBeGreaterThanOrEqual(30);
     for (const c of cases) expect(c.id.startsWith(`${c.category}/`)).toBe(true);
+  });
+
+  it('has a Starlark kit: 25 or more corpus twins, 15 or more escape attempts, unique ids', () => {
+    const ids = starlarkKit.map((c) => c.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    const twins = corpus.filter((p) => p.starlark !== undefined).map((p) => `semantics/${p.id}`);
+    expect(twins.length).toBeGreaterThanOrEqual(25);
+    for (const id of twins) expect(ids).toContain(id);
+    expect(starlarkKit.filter((c) => c.category === 'escape').length).toBeGreaterThanOrEqual(15);
+    for (const c of starlarkKit) expect(c.id.startsWith(`${c.category}/`)).toBe(true);
+    // The JavaScript kit is unchanged by the option.
+    expect(conformanceCases({ language: 'javascript' }).map((c) => c.id)).toEqual(
+      cases.map((c) => c.id),
+    );
   });
 });
 

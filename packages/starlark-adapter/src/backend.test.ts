@@ -121,6 +121,24 @@ describe('starlarkSandbox', () => {
     });
   });
 
+  it('stops converting a result as soon as it must exceed max_output_bytes', async () => {
+    // Found by the conformance kit: 10^8 elements built by sharing one list took the host
+    // seconds (and, one level deeper, all its memory) to expand before output_limit.
+    const p = await load(
+      'def decide(input):\n  a = [0] * 100\n  b = [a] * 100\n  c = [b] * 100\n  d = [c] * 100\n  return [d] * 100\n',
+    );
+    const start = performance.now();
+    expect(await p.invoke('decide', null)).toMatchObject({ failure: { kind: 'output_limit' } });
+    expect(performance.now() - start).toBeLessThan(1000);
+    // Exactly at the limit still passes: the running count is a lower bound of the JSON size.
+    const q = await load('def decide(input):\n  return {"k": ["x" * 10, 1, None, True]}\n');
+    const exact = JSON.stringify({ k: ['x'.repeat(10), 1, null, true] }).length;
+    expect(await q.invoke('decide', null, { max_output_bytes: exact })).toMatchObject({ ok: true });
+    expect(await q.invoke('decide', null, { max_output_bytes: exact - 1 })).toMatchObject({
+      failure: { kind: 'output_limit' },
+    });
+  });
+
   it('after dispose, calls fail with missing_entry', async () => {
     const b = starlarkSandbox({ name: 'disposable' });
     const p = await b.load({

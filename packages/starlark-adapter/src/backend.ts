@@ -76,6 +76,9 @@ function execLimits(l: Readonly<SandboxLimits>, maxDepth: number | undefined): E
 
 class InvalidOutput extends Error {}
 
+/** The result is larger than `max_output_bytes`: found while converting it, before finishing. */
+class OutputTooLarge extends Error {}
+
 /** A plain assignment, except that `__proto__` becomes an own property as in JSON.parse. */
 function setKey(out: { [k: string]: JsonValue }, k: string, v: JsonValue): void {
   if (k === '__proto__')
@@ -88,11 +91,25 @@ function setKey(out: { [k: string]: JsonValue }, k: string, v: JsonValue): void 
   else out[k] = v;
 }
 
-/** Starlark result → JSON, naming the offending type and path when it is not JSON. */
-export function toJson(v: Value, path = '$', depth = 0): JsonValue {
+/**
+ * Starlark result → JSON, naming the offending type and path when it is not JSON. `budget`
+ * bounds the work: it counts down a lower bound of the JSON text's size (every value and
+ * separator is at least one byte), so a small value that shares one list many times over
+ * (`[[[0] * 100] * 100] * 100`) stops with `OutputTooLarge` instead of expanding in the host.
+ */
+export function toJson(
+  v: Value,
+  path = '$',
+  depth = 0,
+  budget: { left: number } = { left: Number.POSITIVE_INFINITY },
+): JsonValue {
   if (depth > 100) throw new InvalidOutput(`result nests deeper than 100 levels at ${path}`);
+  if (--budget.left < 0) throw new OutputTooLarge();
   switch (typeof v) {
     case 'string':
+      budget.left -= v.length + 1;
+      if (budget.left < 0) throw new OutputTooLarge();
+      return v;
     case 'boolean':
       return v;
     case 'number':
@@ -108,20 +125,24 @@ export function toJson(v: Value, path = '$', depth = 0): JsonValue {
     return v.v;
   }
   if (v instanceof SList || v instanceof STuple)
-    return v.items.map((x, i) => toJson(x, `${path}[${i}]`, depth + 1));
+    return v.items.map((x, i) => toJson(x, `${path}[${i}]`, depth + 1, budget));
   if (v instanceof SDict) {
     const out: { [k: string]: JsonValue } = {};
     for (const [c, x] of v.m) {
       const k = v.key(c);
       if (typeof k !== 'string')
         throw new InvalidOutput(`dict at ${path} has a ${typeName(k)} key; JSON keys are strings`);
-      setKey(out, k, toJson(x, `${path}.${k}`, depth + 1));
+      budget.left -= k.length + 3;
+      setKey(out, k, toJson(x, `${path}.${k}`, depth + 1, budget));
     }
     return out;
   }
   if (v instanceof SStruct) {
     const out: { [k: string]: JsonValue } = {};
-    for (const [k, x] of v.fields) setKey(out, k, toJson(x, `${path}.${k}`, depth + 1));
+    for (const [k, x] of v.fields) {
+      budget.left -= k.length + 3;
+      setKey(out, k, toJson(x, `${path}.${k}`, depth + 1, budget));
+    }
     return out;
   }
   throw new InvalidOutput(`result contains a ${typeName(v)} at ${path}, which is not JSON`);
@@ -280,10 +301,15 @@ export function starlarkSandbox(options: StarlarkSandboxOptions = {}): SandboxBa
             }
             let json: JsonValue;
             try {
-              json = toJson(value);
+              json = toJson(value, '$', 0, { left: limits.max_output_bytes });
             } catch (e) {
               if (e instanceof InvalidOutput)
                 return fail({ kind: 'invalid_output', message: sanitizeFailureMessage(e.message) });
+              if (e instanceof OutputTooLarge)
+                return fail({
+                  kind: 'output_limit',
+                  message: `result is larger than ${limits.max_output_bytes} bytes`,
+                });
               throw e;
             }
             const outBound = jsonBound(json);

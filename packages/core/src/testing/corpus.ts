@@ -1,4 +1,5 @@
 import type { JsonValue } from '../engine/sandbox.ts';
+import { STARLARK_TWIN_ALIASES, STARLARK_TWINS } from './corpus-starlark.ts';
 
 /**
  * The semantics corpus: small pure policies (JSON in, JSON out) with the exact output every
@@ -15,9 +16,14 @@ export interface CorpusPolicy {
   entry: string;
   input: JsonValue;
   expected: JsonValue;
+  /**
+   * The Starlark twin (`corpus-starlark.ts`): the same entry, input and expected output, written
+   * with Starlark's means. Absent where the policy is about JavaScript itself.
+   */
+  starlark?: string;
 }
 
-export const corpus: readonly CorpusPolicy[] = Object.freeze([
+const policies: CorpusPolicy[] = [
   {
     id: 'classify-numbers',
     title: 'classify 50 numbers against a threshold (the benchmark policy)',
@@ -1014,4 +1020,11 @@ function decide(input) {
   };
 }`,
   },
-]);
+];
+
+export const corpus: readonly CorpusPolicy[] = Object.freeze(
+  policies.map((policy) => {
+    const starlark = STARLARK_TWINS[STARLARK_TWIN_ALIASES[policy.id] ?? policy.id];
+    return starlark === undefined ? policy : { ...policy, starlark };
+  }),
+);

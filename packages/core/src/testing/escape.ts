@@ -1,6 +1,7 @@
 import type {
   InvokeResult,
   JsonValue,
+  PolicyLanguage,
   SandboxCapabilities,
   SandboxFailureKind,
   SandboxLimits,
@@ -49,7 +50,7 @@ export const HOST_ONLY_GLOBALS: readonly string[] = Object.freeze([
 ]);
 
 /** Kinds an attempt may end in unless it says otherwise. `backend_failure` is never harmless. */
-const TYPED: SandboxFailureKind[] = [
+export const TYPED: SandboxFailureKind[] = [
   'runtime_error',
   'invalid_output',
   'timeout',
@@ -59,9 +60,11 @@ const TYPED: SandboxFailureKind[] = [
   'step_limit',
 ];
 
-interface Attempt {
+export interface Attempt {
   name: string;
   title: string;
+  /** The policy's language; default JavaScript. */
+  language?: PolicyLanguage;
   /** The whole policy; `decide` is called. */
   code: string;
   input?: JsonValue;
@@ -79,7 +82,7 @@ interface Attempt {
 
 const decide = (body: string) => `function decide(input) {\n${body}\n}`;
 
-const equals =
+export const equals =
   (expected: JsonValue) =>
   (value: JsonValue): string | undefined =>
     show(value) === show(expected) ? undefined : `expected ${show(expected)}`;
@@ -630,7 +633,11 @@ async function attemptCalls(
   let policy: Awaited<ReturnType<typeof backend.load>>;
   try {
     policy = await backend.load(
-      { name: `escape-${attempt.name}`, language: 'javascript', code: attempt.code },
+      {
+        name: `escape-${attempt.name}`,
+        language: attempt.language ?? 'javascript',
+        code: attempt.code,
+      },
       { ...GENEROUS_LIMITS, ...attempt.limits },
     );
   } catch (error) {
@@ -670,7 +677,8 @@ function applies(attempt: Attempt) {
     (attempt.needs !== 'memory' || c.memory === 'hard');
 }
 
-export const escapeCases: ConformanceCase[] = ATTEMPTS.map((attempt) => ({
+/** The conformance case of one attempt (also used by the Starlark battery). */
+export const attemptCase = (attempt: Attempt): ConformanceCase => ({
   id: `escape/${attempt.name}`,
   category: 'escape',
   title: attempt.title,
@@ -686,4 +694,6 @@ export const escapeCases: ConformanceCase[] = ATTEMPTS.map((attempt) => ({
     queue = run.catch(() => undefined);
     return run;
   },
-}));
+});
+
+export const escapeCases: ConformanceCase[] = ATTEMPTS.map(attemptCase);

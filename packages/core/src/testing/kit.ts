@@ -2,6 +2,7 @@ import {
   type InvokeResult,
   type JsonValue,
   type LoadedPolicy,
+  type PolicyLanguage,
   type SandboxBackend,
   type SandboxCapabilities,
   type SandboxFailureKind,
@@ -76,11 +77,9 @@ export async function withPolicy<T>(
   body: (policy: LoadedPolicy) => Promise<T>,
   limits?: Partial<SandboxLimits>,
   name = 'conformance',
+  language: PolicyLanguage = 'javascript',
 ): Promise<T> {
-  const policy = await backend.load(
-    { name, language: 'javascript', code },
-    { ...GENEROUS_LIMITS, ...limits },
-  );
+  const policy = await backend.load({ name, language, code }, { ...GENEROUS_LIMITS, ...limits });
   try {
     return await body(policy);
   } finally {
@@ -146,10 +145,11 @@ export async function expectLoadError(
   backend: SandboxBackend,
   code: string,
   kind: SandboxFailureKind,
+  language: PolicyLanguage = 'javascript',
 ): Promise<void> {
   let policy: LoadedPolicy;
   try {
-    policy = await backend.load({ name: 'conformance', language: 'javascript', code });
+    policy = await backend.load({ name: 'conformance', language, code });
   } catch (error) {
     if (!SandboxLoadError.isInstance(error)) {
       fail(`${what}: load threw ${show(String(error))}, not a SandboxLoadError`);

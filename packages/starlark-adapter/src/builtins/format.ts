@@ -1,6 +1,6 @@
 import { runtimeError } from '../errors.ts';
 import type { Kwargs } from '../eval/function.ts';
-import { charge } from '../limits/thread.ts';
+import { affordable, charge } from '../limits/thread.ts';
 import { repr, reprFloat, str } from '../values/repr.ts';
 import { SDict, SFloat, STuple, typeName, type Value } from '../values/values.ts';
 
@@ -50,6 +50,8 @@ export function formatPercent(format: string, arg: Value): string {
       out += ch;
       continue;
     }
+    // Checked before each substitution, so a huge expansion fails before the host builds it.
+    affordable(2 * out.length);
     i++;
     if (i >= format.length) throw runtimeError('incomplete format');
     let value: Value;
@@ -195,6 +197,7 @@ export function formatMethod(format: string, args: Value[], kw: Kwargs): string 
       value = hit[1];
     }
     out += conv === 'r' ? repr(value) : str(value);
+    affordable(2 * out.length);
   }
   charge(2 * out.length + 16);
   return out;

@@ -34,12 +34,15 @@ export function encode(v: Value, path = '', seen = new Set<unknown>()): string {
   if (seen.has(v))
     throw runtimeError(`json.encode: cycle in JSON structure at ${path || 'top level'}`);
   if (v instanceof SList || v instanceof STuple) {
+    // Charged per element visited, as repr: shared sublists cannot multiply the work for free.
+    charge(8 * v.items.length);
     seen.add(v);
     const s = `[${v.items.map((x, i) => encode(x, `${path}[${i}]`, seen)).join(',')}]`;
     seen.delete(v);
     return s;
   }
   if (v instanceof SDict) {
+    charge(8 * v.m.size);
     seen.add(v);
     const keys = v.keys();
     for (const k of keys)
@@ -51,6 +54,7 @@ export function encode(v: Value, path = '', seen = new Set<unknown>()): string {
     return s;
   }
   if (v instanceof SStruct) {
+    charge(8 * v.fields.size);
     const keys = [...v.fields.keys()].sort();
     return `{${keys.map((k) => `${JSON.stringify(k)}:${encode(v.fields.get(k)!, `${path}.${k}`, seen)}`).join(',')}}`;
   }

@@ -98,6 +98,45 @@ describe('limits', () => {
     expect(r.kind).toBe('timeout');
   });
 
+  // Found by the conformance kit's escape battery: a few small lists shared many times over
+  // made repr, json.encode and == walk 10^8 to 10^10 elements in one builtin call.
+  const SHARED =
+    'a = [0] * 100\n  b = [a] * 100\n  c = [b] * 100\n  d = [c] * 100\n  e = [d] * 100\n';
+
+  it('repr and json.encode of shared structures are charged per element visited', () => {
+    for (const expr of ['str(e)', 'repr(e)', 'json.encode(e)']) {
+      const start = performance.now();
+      const r = callF(`def f():\n  ${SHARED}  return len(${expr})\n`, {
+        limits: { maxAllocBytes: 32 << 20 },
+      });
+      expect(r.kind, expr).toBe('memory_limit');
+      expect(performance.now() - start, expr).toBeLessThan(2000);
+    }
+    // Small values are unaffected.
+    expect(callF('def f():\n  return str([[1, 2], {"a": (3,)}])\n').ok).toBe(true);
+  });
+
+  it('str.format and % fail on the budget while they expand, not on a host allocation', () => {
+    for (const expr of [
+      '("{0}" * 100000).format("x" * 100000)',
+      '("%s" * 1000) % tuple(["y" * 1000000] * 1000)',
+    ]) {
+      const r = callF(`def f():\n  return len(${expr})\n`, { limits: { maxAllocBytes: 32 << 20 } });
+      expect(r.kind, expr).toBe('memory_limit');
+      expect(r.ok ? '' : r.error?.message, expr).toMatch(/allocation budget/);
+    }
+  });
+
+  it('the deadline holds inside one comparison of huge shared structures', () => {
+    const twin = SHARED.replace(/\b([a-e])\b/g, '$1$1');
+    const start = performance.now();
+    const r = callF(`def f():\n  ${SHARED}  ${twin}  return e == ee\n`, {
+      limits: { timeoutMs: 30 },
+    });
+    expect(r.kind).toBe('timeout');
+    expect(performance.now() - start).toBeLessThan(1000);
+  });
+
   it('allocation is monotone: freeing does not refund within a call', () => {
     const a = callF('def f():\n  x = [0] * 1000\n  x = None\n  y = [0] * 1000\n  return 1\n');
     const b = callF('def f():\n  x = [0] * 1000\n  return 1\n');

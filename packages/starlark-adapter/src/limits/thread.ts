@@ -119,6 +119,30 @@ export function charge(n: number): void {
   if (t.alloc > t.allocMax) t.memFail();
 }
 
+let polls = 0;
+
+/**
+ * Read the clock every 4096 calls, without using steps: for host loops whose length the guest
+ * controls without allocating (comparing shared or deeply nested values), so the wall-clock
+ * deadline holds inside one builtin or operator too.
+ */
+export function poll(): void {
+  if ((++polls & 4095) !== 0) return;
+  const t = current;
+  if (t.deadline !== Number.POSITIVE_INFINITY && performance.now() > t.deadline) {
+    throw new StarlarkError('timeout', 'wall-clock deadline exceeded');
+  }
+}
+
+/**
+ * Fail with memory_limit if `n` more bytes would exceed the budget, without charging them: for
+ * builtins that grow one result piece by piece and charge it once, at the end.
+ */
+export function affordable(n: number): void {
+  const t = current;
+  if (t.alloc + n > t.allocMax) t.memFail();
+}
+
 /** One step; used by builtins that loop over caller-controlled sizes. */
 export function step(): void {
   const t = current;

@@ -1,6 +1,6 @@
 import { formatPercent } from '../builtins/format.ts';
 import { runtimeError } from '../errors.ts';
-import { charge } from '../limits/thread.ts';
+import { charge, poll } from '../limits/thread.ts';
 import type { BinaryOp } from '../syntax/ast.ts';
 import * as I from './ints.ts';
 import { repr } from './repr.ts';
@@ -25,6 +25,7 @@ export function isInt(v: Value): v is number | bigint {
 }
 
 export function equal(a: Value, b: Value): boolean {
+  poll();
   if (a === b) return !(a instanceof SFloat && Number.isNaN(a.v));
   switch (typeof a) {
     case 'string':

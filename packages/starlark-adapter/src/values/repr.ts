@@ -1,3 +1,4 @@
+import { charge } from '../limits/thread.ts';
 import {
   Callable,
   SBytes,
@@ -82,6 +83,9 @@ export function repr(v: Value, seen: Set<unknown> = new Set()): string {
   if (v instanceof SFloat) return reprFloat(v.v);
   if (v instanceof SList || v instanceof STuple || v instanceof SDict || v instanceof SSet) {
     if (seen.has(v)) return v instanceof SDict ? '{...}' : '[...]';
+    // Charged per element visited, so a small value that shares one list many times over
+    // (`[[[0] * 100] * 100] * 100`) cannot make repr build a huge string outside the budget.
+    charge(8 * (v instanceof SList || v instanceof STuple ? v.items.length : v.m.size));
     seen.add(v);
     let s: string;
     if (v instanceof SList) s = `[${v.items.map((x) => repr(x, seen)).join(', ')}]`;
