@@ -54,6 +54,9 @@ export default defineConfig({
   test: {
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
     pool: 'forks',
+    // Property tests and spawned CLIs take seconds; on a shared, loaded 2-core machine several
+    // times the default 5 s. Timeouts catch hangs, not slowness (speed goals live in benchmarks).
+    testTimeout: 30_000,
     // isolated-vm asks for it on Node 20+ (V8's shared read-only heap); harmless elsewhere.
     execArgv: ['--no-node-snapshot'],
     coverage: {

@@ -2,8 +2,8 @@
 // `batch` times, so the timer's own cost (~50 ns per sample) is spread over the batch; samples
 // are then reported per operation. Noise is reported, not hidden: median, p99, quartiles, min
 // and max over all samples, plus the sample count.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
@@ -91,7 +91,21 @@ export function machineInfo() {
     cpu: cpu[0]?.model ?? 'unknown',
     cores: cpu.length,
     memory_gib: Math.round(totalmem() / 2 ** 30),
+    // Other work on the machine shows here: a 1-minute load above the core count means the
+    // run shared its CPUs.
+    load_avg_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
+    cpu_affinity: cpuAffinity(),
   };
+}
+
+/** The CPUs this process may run on (e.g. "0-1", or "1" under `taskset -c 1`), where known. */
+function cpuAffinity() {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    return /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1] ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** @param {number} n */
@@ -135,14 +149,7 @@ const fmt = (ns) =>
  * @param {{ suite: string, title: string, column: string, note: string, mode: string, outDir: string, started: number, results: Awaited<ReturnType<typeof runCases>> }} r
  */
 export function writeReport(r) {
-  const report = {
-    suite: r.suite,
-    date: new Date().toISOString(),
-    mode: r.mode,
-    duration_s: Math.round((Date.now() - r.started) / 100) / 10,
-    machine: machineInfo(),
-    results: r.results,
-  };
+  const report = { ...envelope(r), results: r.results };
   const lines = [
     `# ${r.title} (${report.mode})`,
     '',
@@ -157,9 +164,33 @@ export function writeReport(r) {
     '',
     r.note,
   ];
-  mkdirSync(r.outDir, { recursive: true });
-  writeFileSync(join(r.outDir, `${r.suite}.json`), `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(join(r.outDir, `${r.suite}.md`), `${lines.join('\n')}\n`);
   console.log(lines.join('\n'));
-  console.log(`\nwrote ${join(r.outDir, `${r.suite}.json`)} and ${r.suite}.md`);
+  writeFiles(r.outDir, {
+    [`${r.suite}.json`]: `${JSON.stringify(report, null, 2)}\n`,
+    [`${r.suite}.md`]: `${lines.join('\n')}\n`,
+  });
+}
+
+/**
+ * What every report starts with: suite, date, mode, duration, machine.
+ * @param {{ suite: string, mode: string, started: number }} r
+ */
+export function envelope(r) {
+  return {
+    suite: r.suite,
+    date: new Date().toISOString(),
+    mode: r.mode,
+    duration_s: Math.round((Date.now() - r.started) / 100) / 10,
+    machine: machineInfo(),
+  };
+}
+
+/**
+ * Write report files (JSON, markdown, SVG…) into `outDir`, and say where.
+ * @param {string} outDir @param {Record<string, string>} files name → content
+ */
+export function writeFiles(outDir, files) {
+  mkdirSync(outDir, { recursive: true });
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(outDir, name), content);
+  console.log(`\nwrote ${Object.keys(files).join(', ')} to ${outDir}`);
 }

@@ -1,131 +1,606 @@
-// `npm run bench:sandbox`: the cost of running a small policy (classify 50 numbers against a
-// threshold) in each sandbox backend, side by side in one run: warm invoke, cold load (load
-// + first call), a fresh instance per call, and memory per loaded policy. Input and output
-// validation are included (they are part of every invoke). Options: --quick, --smoke, --out DIR.
+// `npm run bench:sandbox`: every sandbox backend side by side in one process, each suite
+// interleaving its rows (see bench-measure.ts for the method): cold start, warm invoke, a fresh
+// instance per call, marshalling 1/16/256 KiB inputs, limit enforcement, memory per live
+// instance, throughput under concurrency, and three decision-core workloads against the same
+// code run natively. A backend is a row picked by name; Starlark joins when
+// @wardwright/starlark exports `starlarkSandbox`. Options: --quick, --smoke, --out DIR.
+// Writes sandbox.json (raw samples included), sandbox.md and sandbox-*.svg.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { trustedBackend } from '@wardwright/core';
-import { isolatedVmSandbox } from '@wardwright/sandbox-isolated-vm';
 import { quickjsSandbox } from '@wardwright/sandbox-quickjs';
-import { keepAlive, runCases, runnerArgs, writeReport } from '../core/harness.mjs';
+import { envelope, runnerArgs, writeFiles } from '../core/harness.mjs';
+import { boxPlot, lineChart } from '../report/svg.mjs';
+import { measure as M } from './measure.mjs';
+import { markdownReport } from './report.mjs';
+import { historyInput, marshalInput, structuredInput, ttsrInput } from './workloads/inputs.mjs';
 
-const { mode, outDir, timing } = runnerArgs();
+const { mode, outDir } = runnerArgs();
+const plan = M.PLANS[/** @type {'smoke' | 'quick' | 'full'} */ (mode)];
+const started = Date.now();
+const smoke = mode === 'smoke';
 
-const source = `
-function decide(input) {
-  let high = 0;
-  const flagged = [];
-  for (let i = 0; i < input.values.length; i++) {
-    if (input.values[i] > input.threshold) { high++; if (flagged.length < 5) flagged.push(i); }
+/** @typedef {import('@wardwright/core').SandboxBackend} SandboxBackend */
+/** @typedef {{ name: string, language: 'javascript' | 'starlark', create: (options?: { fresh?: 'per-call' }) => SandboxBackend, freshNote?: string }} RowSpec */
+
+// ---------------------------------------------------------------------------------------------
+// Rows, by name
+// ---------------------------------------------------------------------------------------------
+
+// The optional backends join by name when their packages load.
+/** @type {((options?: object) => SandboxBackend) | undefined} */
+const ivmFactory = await import('@wardwright/sandbox-isolated-vm').then(
+  (mod) => mod.isolatedVmSandbox,
+  () => undefined,
+);
+/** @type {((options?: object) => SandboxBackend) | undefined} */
+const starlarkFactory = await import('@wardwright/starlark').then(
+  (mod) => (typeof mod.starlarkSandbox === 'function' ? mod.starlarkSandbox : undefined),
+  () => undefined,
+);
+
+/** @type {RowSpec[]} */
+const specs = [
+  { name: 'native', language: 'javascript', create: () => M.nativeBackend() },
+  {
+    name: 'trusted',
+    language: 'javascript',
+    create: () => trustedBackend(),
+    freshNote: 'always fresh: it re-runs the policy module on every call',
+  },
+  { name: 'quickjs', language: 'javascript', create: (o) => quickjsSandbox(o) },
+];
+/** @type {{ backend: string, reason: string }[]} */
+const unavailable = [];
+if (ivmFactory === undefined) {
+  unavailable.push({ backend: 'isolated-vm', reason: 'isolated-vm: not available in this build' });
+} else {
+  specs.push({ name: 'isolated-vm', language: 'javascript', create: (o) => ivmFactory(o) });
+}
+if (starlarkFactory === undefined) {
+  unavailable.push({ backend: 'starlark', reason: 'starlark: not available in this build' });
+} else {
+  specs.push({
+    name: 'starlark',
+    language: 'starlark',
+    // No `fresh` option to pass: Starlark freezes a module's globals after loading it, so no
+    // call can leave state for the next one; its fresh row is its warm call.
+    create: () => starlarkFactory(),
+    freshNote: 'no fresh option needed: module globals are frozen after load',
+  });
+}
+
+const workloadDir = new URL('./workloads/', import.meta.url);
+/** @param {string} workload @param {'javascript' | 'starlark'} language */
+function sourceOf(workload, language) {
+  const file = new URL(`${workload}.${language === 'starlark' ? 'star' : 'js'}`, workloadDir);
+  try {
+    return {
+      name: workload,
+      language,
+      code: readFileSync(file, 'utf8'),
+      filename: fileURLToPath(file),
+    };
+  } catch {
+    return undefined;
   }
-  return { actions: high > 10 ? [{ action: 'annotate', message: high + ' above threshold' }] : [], high, flagged };
-}`;
-const input = { threshold: 50, values: Array.from({ length: 50 }, (_, i) => (i * 37) % 100) };
-const policySource = {
-  name: 'classify',
-  language: /** @type {const} */ ('javascript'),
-  code: source,
+}
+
+/**
+ * Rows that did not run in a suite, with why. A row that cannot load or call a workload is
+ * reported and the others go on (an optional backend may lag behind); the smoke test requires
+ * this list to be empty for the JavaScript backends.
+ * @type {{ suite: string, backend: string, reason: string }[]}
+ */
+const failed = [];
+/** @param {string} suite @param {string} backend @param {unknown} error */
+const fail = (suite, backend, error) =>
+  failed.push({ suite, backend, reason: error instanceof Error ? error.message : String(error) });
+
+/**
+ * Rows for one workload: every spec that has the workload in its language.
+ * @param {string} suite @param {string} workload @param {{ fresh?: 'per-call' }} [options]
+ */
+function rowsFor(suite, workload, options) {
+  return specs.flatMap((spec) => {
+    const source = sourceOf(workload, spec.language);
+    if (source === undefined) return [];
+    try {
+      return [{ name: spec.name, backend: spec.create(options), source }];
+    } catch (error) {
+      fail(suite, spec.name, error);
+      return [];
+    }
+  });
+}
+
+/**
+ * Load each row and make the checked first call; the rows that fail are reported and dropped.
+ * @param {string} suite @param {ReturnType<typeof rowsFor>} rows @param {any} input
+ */
+async function loadRows(suite, rows, input) {
+  const loaded = [];
+  for (const row of rows) {
+    try {
+      loaded.push({ row, ...(await M.loadChecked(row, 'decide', input)) });
+    } catch (error) {
+      fail(suite, row.name, error);
+    }
+  }
+  return loaded;
+}
+
+/** @type {SandboxBackend[]} */
+const toDispose = [];
+/** @param {ReturnType<typeof rowsFor>} rows */
+const track = (rows) => {
+  for (const r of rows) toDispose.push(r.backend);
+  return rows;
 };
 
-/** @type {[string, string, () => import('@wardwright/core').SandboxBackend][]} */
-const backends = [
-  ['trusted (in-process, not a sandbox)', 'trusted', () => trustedBackend()],
-  ['quickjs', 'quickjs', () => quickjsSandbox()],
-  ['isolated-vm', 'isolated-vm', () => isolatedVmSandbox()],
-];
-/** @type {[string, () => import('@wardwright/core').SandboxBackend][]} */
-const fresh = [
-  ['quickjs', () => quickjsSandbox({ fresh: 'per-call' })],
-  ['isolated-vm', () => isolatedVmSandbox({ fresh: 'per-call' })],
-];
-
-/** @type {import('../core/harness.mjs').Case[]} */
-const cases = [];
-/** @type {import('@wardwright/core').SandboxBackend[]} */
-const live = [];
-for (const [label, group, create] of backends) {
-  const backend = create();
-  live.push(backend);
-  const policy = await backend.load(policySource);
-  const check = await policy.invoke('decide', input);
-  if (!check.ok) throw new Error(`${label}: ${check.failure.kind}: ${check.failure.message}`);
-  cases.push({
-    group,
-    name: `${label}: warm invoke`,
+/** @type {Record<string, unknown>[]} */
+const results = [];
+/**
+ * One timed case in the flat `results` list, in the shape of the other suites' reports
+ * (ns_per_unit, units_per_s) plus p95, the IQR and the raw samples.
+ * @param {string} suite @param {string} backend @param {string} name @param {import('@wardwright/cli/measure').Measured} m @param {Record<string, unknown>} [extra]
+ */
+function record(suite, backend, name, m, extra = {}) {
+  const { samples, batch, iqr_pct, mean, ...ns } = m.stats;
+  const entry = {
+    suite,
+    group: backend,
+    backend,
+    name,
+    samples,
+    batch,
     unit_ops: 1,
-    batch: 20,
-    async: true,
-    fn: () => policy.invoke('decide', input),
-    ...(group === 'isolated-vm'
-      ? { target: { max_ns_per_unit: 8_000, label: '≤ 8 µs' } }
-      : group === 'quickjs'
-        ? { target: { max_ns_per_unit: 20_000, label: '≤ 20 µs' } }
-        : {}),
-  });
-  cases.push({
-    group,
-    name: `${label}: cold load + first call + dispose`,
-    unit_ops: 1,
-    batch: 1,
-    async: true,
-    fn: async () => {
-      const loaded = await backend.load(policySource);
-      await loaded.invoke('decide', input);
-      await loaded.dispose();
-    },
-  });
-}
-for (const [group, create] of fresh) {
-  const backend = create();
-  live.push(backend);
-  const policy = await backend.load(policySource);
-  cases.push({
-    group,
-    name: `${group}: fresh instance per call (fresh: 'per-call')`,
-    unit_ops: 1,
-    batch: 2,
-    async: true,
-    fn: () => policy.invoke('decide', input),
-    ...(group === 'quickjs' ? { target: { max_ns_per_unit: 250_000, label: '≤ 250 µs' } } : {}),
-  });
+    ns_per_unit: { ...ns, mean },
+    units_per_s: ns.p50 > 0 ? Math.round(1e9 / ns.p50) : 0,
+    iqr_pct,
+    ...extra,
+    samples_ns: m.samples_ns,
+  };
+  results.push(entry);
+  return entry;
 }
 
-const started = Date.now();
-const results = await runCases(cases, timing);
-keepAlive();
+const log = (/** @type {string} */ text) => process.stderr.write(`${text}\n`);
 
-// Memory per loaded policy: RSS growth over 100 loaded (and called) policies, after GC when
-// exposed. Coarse by nature (RSS moves in pages); reported as measured, once per backend.
-/** @type {Record<string, number>} */
-const memory = {};
-if (mode !== 'smoke') {
-  for (const [label, group, create] of backends) {
-    if (group === 'trusted') continue;
-    const backend = create();
-    globalThis.gc?.();
-    const before = process.memoryUsage().rss;
-    const loaded = [];
-    for (let i = 0; i < 100; i++) {
-      const p = await backend.load(policySource);
-      await p.invoke('decide', input);
-      loaded.push(p);
-    }
-    globalThis.gc?.();
-    memory[label] = Math.round((process.memoryUsage().rss - before) / 100 / 1024);
-    await backend.dispose();
+// ---------------------------------------------------------------------------------------------
+// 1. Cold start and warm invoke (the classify policy)
+// ---------------------------------------------------------------------------------------------
+
+const classifyInput = {
+  threshold: 50,
+  values: Array.from({ length: 50 }, (_, i) => (i * 37) % 100),
+};
+log('warm invoke and cold start…');
+{
+  const checked = await loadRows('warm', track(rowsFor('warm', 'classify')), classifyInput);
+  for (const { policy } of checked) await policy.dispose();
+  const rows = checked.map((c) => c.row);
+  for (const r of await M.benchPolicy(rows, 'decide', classifyInput, plan)) {
+    record('warm', r.backend, `${r.backend}: warm invoke`, r.warm);
+    record('cold', r.backend, `${r.backend}: cold start (load + first call)`, r.cold);
   }
 }
-for (const backend of live) await backend.dispose();
 
-writeReport({
-  suite: 'sandbox',
-  title: 'Sandbox backend benchmarks',
-  column: 'backend',
-  note: `ops/s is 1 / p50; every invoke includes JSON input/output validation. Memory per loaded policy (RSS growth over 100, KiB): ${
-    Object.entries(memory)
-      .map(([k, v]) => `${k} ${v}`)
-      .join(', ') || 'not measured in smoke mode'
-  }.`,
-  mode,
-  outDir,
-  started,
+// ---------------------------------------------------------------------------------------------
+// 2. Fresh instance per call
+// ---------------------------------------------------------------------------------------------
+
+log('fresh instance per call…');
+{
+  const rows = track(rowsFor('fresh', 'classify', { fresh: 'per-call' })).filter(
+    (r) => r.name !== 'native',
+  );
+  const loaded = await loadRows('fresh', rows, classifyInput);
+  const measured = await M.measureInterleaved(
+    loaded.map(({ row, policy }) => ({
+      name: row.name,
+      run: () => policy.invoke('decide', classifyInput),
+    })),
+    plan,
+  );
+  for (const m of measured) {
+    const spec = specs.find((s) => s.name === m.name);
+    record('fresh', m.name, `${m.name}: fresh instance per call`, m, {
+      ...(spec?.freshNote === undefined ? {} : { note: spec.freshNote }),
+    });
+  }
+  for (const { policy } of loaded) await policy.dispose();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Marshalling: inputs of 1, 16 and 256 KiB to a policy that reads almost nothing
+// ---------------------------------------------------------------------------------------------
+
+const SIZES_KIB = [1, 16, 256];
+log('marshalling…');
+{
+  const rows = track(rowsFor('marshal', 'marshal'));
+  const subjects = [];
+  const loaded = [];
+  for (const kib of SIZES_KIB) {
+    const input = marshalInput(kib);
+    for (const { row, policy } of await loadRows('marshal', rows, input)) {
+      loaded.push(policy);
+      subjects.push({
+        name: `${row.name}|${kib}`,
+        run: M.callerFor(row.backend, policy, 'decide', input),
+      });
+    }
+  }
+  for (const m of await M.measureInterleaved(subjects, plan)) {
+    const [backend, kib] = m.name.split('|');
+    record('marshal', backend ?? '', `${backend}: ${kib} KiB input`, m, {
+      input_kib: Number(kib),
+    });
+  }
+  for (const policy of loaded) await policy.dispose();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Decision-core workloads, natively and as policies
+// ---------------------------------------------------------------------------------------------
+
+/** @type {[workload: string, title: string, input: import('@wardwright/core').JsonValue][]} */
+const WORKLOADS = [
+  ['history', 'history classification: 3 rules over a 64-entry window', historyInput()],
+  ['ttsr', 'TTSR window scan: 5 literal rules over a 4 KB answer in 256-char chunks', ttsrInput()],
+  [
+    'structured',
+    'structured-output semantic validation: parse a ~1 KB answer, 4 rules',
+    structuredInput(),
+  ],
+];
+/** @type {Record<string, unknown>} */
+const outputs = {};
+log('workloads…');
+for (const [workload, title, input] of WORKLOADS) {
+  const all = await loadRows('workload', track(rowsFor('workload', workload)), input);
+  // Every backend must compute native's answer, or the comparison is of different work.
+  const reference = JSON.stringify(all.find((l) => l.row.name === 'native')?.output);
+  const loaded = [];
+  for (const l of all) {
+    if (JSON.stringify(l.output) === reference) {
+      loaded.push(l);
+    } else {
+      fail(
+        'workload',
+        l.row.name,
+        `${workload}: returned ${JSON.stringify(l.output)}, not ${reference}`,
+      );
+      await l.policy.dispose();
+    }
+  }
+  outputs[workload] = JSON.parse(reference ?? 'null');
+  const measured = await M.measureInterleaved(
+    loaded.map(({ row, policy }) => ({
+      name: row.name,
+      run: M.callerFor(row.backend, policy, 'decide', input),
+    })),
+    plan,
+  );
+  for (const m of measured) {
+    record('workload', m.name, `${m.name}: ${workload}`, m, { workload, title });
+  }
+  for (const { policy } of loaded) await policy.dispose();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Limit enforcement: how long past the deadline (and the step budget) a runaway is stopped
+// ---------------------------------------------------------------------------------------------
+
+const DEADLINE_MS = smoke ? 5 : 20;
+const STEP_BUDGET = 100;
+const TRIALS = smoke ? 2 : mode === 'quick' ? 8 : 30;
+log('limit enforcement…');
+/** @type {Record<string, unknown>[]} */
+const limits = [];
+{
+  /** @type {{ spec: RowSpec, backend: SandboxBackend, kind: 'deadline' | 'steps', source: import('@wardwright/core').PolicySource, callLimits: object, samples: number[], steps: number[], failures: Record<string, number> }[]} */
+  const cases = [];
+  for (const spec of specs) {
+    const source = sourceOf('runaway', spec.language);
+    if (source === undefined) continue;
+    const backend = spec.create();
+    toDispose.push(backend);
+    const caps = backend.capabilities;
+    // An in-process backend without a kill would block this thread for good. A sandbox without
+    // a hard kill (Starlark) stops itself, checking the deadline as it runs: that is measured.
+    if (!caps.hardKill && !caps.isolated) {
+      limits.push({
+        backend: spec.name,
+        limit: 'deadline',
+        enforced: false,
+        why: 'in-process with no hard kill (capabilities.hardKill false): a runaway would block the thread for good; not run',
+      });
+    } else {
+      cases.push({
+        spec,
+        backend,
+        kind: 'deadline',
+        source,
+        callLimits: { timeout_ms: DEADLINE_MS },
+        samples: [],
+        steps: [],
+        failures: {},
+      });
+    }
+    if (caps.steps === 'none') {
+      limits.push({
+        backend: spec.name,
+        limit: 'steps',
+        enforced: false,
+        why: 'no step counting (capabilities.steps none)',
+      });
+    } else {
+      cases.push({
+        spec,
+        backend,
+        kind: 'steps',
+        source,
+        callLimits: { timeout_ms: 5_000, max_steps: STEP_BUDGET },
+        samples: [],
+        steps: [],
+        failures: {},
+      });
+    }
+  }
+  // Trials interleaved across cases; a fresh load per trial (not timed), so a reload after the
+  // previous kill never lands in the next measurement.
+  for (let t = 0; t < TRIALS; t++) {
+    for (const c of cases) {
+      let policy;
+      try {
+        policy = await c.backend.load(c.source);
+      } catch (error) {
+        fail('limits', c.spec.name, error);
+        continue;
+      }
+      const start = process.hrtime.bigint();
+      const result = await policy.invoke('decide', {}, c.callLimits);
+      const ns = Number(process.hrtime.bigint() - start);
+      await policy.dispose();
+      const kind = result.ok ? 'returned' : result.failure.kind;
+      c.failures[kind] = (c.failures[kind] ?? 0) + 1;
+      c.samples.push(c.kind === 'deadline' ? ns - DEADLINE_MS * 1e6 : ns);
+      if (result.usage.steps !== undefined) c.steps.push(result.usage.steps);
+    }
+  }
+  for (const c of cases) {
+    if (c.samples.length === 0) continue;
+    const stats = M.summarize(c.samples);
+    limits.push({
+      backend: c.spec.name,
+      limit: c.kind,
+      enforced: true,
+      steps_precision: c.backend.capabilities.steps,
+      stopped_by: c.backend.capabilities.hardKill
+        ? 'preemptive kill'
+        : 'the guest checking its own budget as it runs',
+      ...(c.kind === 'deadline'
+        ? { deadline_ms: DEADLINE_MS, measures: 'ns past the deadline until invoke returned' }
+        : { max_steps: STEP_BUDGET, measures: 'ns from the call until it was stopped' }),
+      failures: c.failures,
+      ...(c.steps.length > 0 ? { steps_reported: M.summarize(c.steps) } : {}),
+      stats,
+      samples_ns: c.samples.map(Math.round),
+    });
+  }
+}
+
+// One table in backend order, the deadline before the steps.
+limits.sort(
+  (a, b) =>
+    specs.findIndex((s) => s.name === a.backend) - specs.findIndex((s) => s.name === b.backend) ||
+    String(a.limit).localeCompare(String(b.limit)),
+);
+
+// ---------------------------------------------------------------------------------------------
+// 6. Memory per live instance: 100 loaded (and called) policies per backend
+// ---------------------------------------------------------------------------------------------
+
+const LIVE = smoke ? 5 : 100;
+log('memory…');
+/** @type {Record<string, unknown>[]} */
+const memory = [];
+for (const spec of specs) {
+  const source = sourceOf('classify', spec.language);
+  if (source === undefined) continue;
+  const backend = spec.create();
+  const gc = /** @type {(() => void) | undefined} */ (globalThis.gc);
+  gc?.();
+  gc?.();
+  const before = process.memoryUsage();
+  const live = [];
+  try {
+    for (let i = 0; i < LIVE; i++) {
+      const policy = await backend.load(source);
+      await policy.invoke('decide', classifyInput);
+      live.push(policy);
+    }
+  } catch (error) {
+    fail('memory', spec.name, error);
+    await backend.dispose();
+    continue;
+  }
+  gc?.();
+  gc?.();
+  const after = process.memoryUsage();
+  /** @param {number} a @param {number} b */
+  const kib = (a, b) => Math.round((a - b) / LIVE / 1024);
+  memory.push({
+    backend: spec.name,
+    instances: LIVE,
+    gc: gc !== undefined,
+    kib_per_instance: {
+      rss: kib(after.rss, before.rss),
+      heap_used: kib(after.heapUsed, before.heapUsed),
+      external: kib(after.external, before.external),
+      array_buffers: kib(after.arrayBuffers, before.arrayBuffers),
+    },
+  });
+  for (const p of live) await p.dispose();
+  await backend.dispose();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Throughput under concurrency: N concurrent invokes of one policy, and of N policies
+// ---------------------------------------------------------------------------------------------
+
+const N = smoke ? 4 : 16;
+log('concurrency…');
+/** @type {Record<string, unknown>[]} */
+const concurrency = [];
+{
+  const subjects = [];
+  const loaded = [];
+  for (const spec of specs) {
+    const source = sourceOf('classify', spec.language);
+    if (source === undefined) continue;
+    const backend = spec.create();
+    toDispose.push(backend);
+    /** @type {import('@wardwright/core').LoadedPolicy[]} */
+    const many = [];
+    try {
+      for (let i = 0; i <= N; i++) {
+        const policy = await backend.load(source);
+        loaded.push(policy);
+        many.push(policy);
+        // Checked: a failing call would be timed as a fast one.
+        const first = await policy.invoke('decide', classifyInput);
+        if (!first.ok) throw new Error(`${first.failure.kind}: ${first.failure.message}`);
+      }
+    } catch (error) {
+      fail('concurrency', spec.name, error);
+      continue;
+    }
+    const one = /** @type {import('@wardwright/core').LoadedPolicy} */ (many.pop());
+    subjects.push(
+      {
+        name: `${spec.name}|one policy`,
+        batch: 1,
+        run: () =>
+          Promise.all(Array.from({ length: N }, () => one.invoke('decide', classifyInput))),
+      },
+      {
+        name: `${spec.name}|${N} policies`,
+        batch: 1,
+        run: () => Promise.all(many.map((p) => p.invoke('decide', classifyInput))),
+      },
+    );
+  }
+  for (const m of await M.measureInterleaved(subjects, plan)) {
+    const [backend, shape] = m.name.split('|');
+    const entry = record(
+      'concurrency',
+      backend ?? '',
+      `${backend}: ${N} concurrent invokes, ${shape}`,
+      m,
+      {
+        concurrent: N,
+        shape,
+      },
+    );
+    concurrency.push({
+      backend,
+      shape,
+      concurrent: N,
+      invokes_per_s: m.stats.p50 > 0 ? Math.round((N * 1e9) / m.stats.p50) : 0,
+      p50_ns_per_round: entry.ns_per_unit.p50,
+    });
+  }
+  for (const p of loaded) await p.dispose();
+}
+
+for (const backend of toDispose) await backend.dispose();
+
+// ---------------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Every backend, with its capabilities if it ran and why not if it did not (`reason`, which
+ * sandbox.md and the smoke test read).
+ * @type {{ name: string, language?: 'javascript' | 'starlark', available: boolean, capabilities?: import('@wardwright/core').SandboxCapabilities, reason?: string }[]}
+ */
+const backends = specs.map((spec) => ({
+  name: spec.name,
+  language: spec.language,
+  available: true,
+  capabilities: spec.create().capabilities,
+}));
+for (const u of unavailable) backends.push({ name: u.backend, available: false, reason: u.reason });
+
+const report = {
+  ...envelope({ suite: 'sandbox', mode, started }),
+  plan,
+  backends,
+  outputs,
+  failed,
   results,
+  limits,
+  memory,
+  concurrency,
+};
+
+/** @param {string} suite @param {(r: Record<string, any>) => boolean} [keep] */
+const boxes = (suite, keep = () => true) =>
+  results
+    .filter((r) => r.suite === suite && keep(r))
+    .map((r) => ({ label: String(r.backend), stats: /** @type {any} */ (r).ns_per_unit }));
+
+const svgs = {
+  'sandbox-warm.svg': boxPlot({
+    title: 'Warm invoke: classify 50 values',
+    subtitle: `${mode} run, ${report.date.slice(0, 10)}, Node ${report.machine.node}`,
+    rows: boxes('warm'),
+  }),
+  'sandbox-cold.svg': boxPlot({
+    title: 'Cold start: load + first call',
+    subtitle: `${mode} run, ${report.date.slice(0, 10)}`,
+    rows: boxes('cold'),
+  }),
+  'sandbox-workloads.svg': boxPlot({
+    title: 'Decision-core workloads, warm',
+    subtitle: 'history · ttsr · structured, per backend',
+    rows: results
+      .filter((r) => r.suite === 'workload')
+      .map((r) => ({
+        label: `${r.backend} ${r.workload}`,
+        stats: /** @type {any} */ (r).ns_per_unit,
+      })),
+  }),
+  'sandbox-marshal.svg': lineChart({
+    title: 'Cost vs input size (p50 per call)',
+    subtitle: 'a policy that reads almost nothing: the input crossing the boundary',
+    xLabel: 'input size (log scale)',
+    xTicks: SIZES_KIB.map((k) => ({ value: k, label: `${k} KiB` })),
+    series: specs
+      .map((spec) => ({
+        label: spec.name,
+        points: results
+          .filter((r) => r.suite === 'marshal' && r.backend === spec.name)
+          .map((r) => ({
+            x: /** @type {number} */ (r.input_kib),
+            y: /** @type {any} */ (r).ns_per_unit.p50,
+          })),
+      }))
+      .filter((s) => s.points.length > 0),
+  }),
+};
+
+const md = markdownReport(report, Object.keys(svgs));
+console.log(md);
+// Raw sample arrays on one line each: the file stays readable and diffs stay small.
+const json = JSON.stringify(report, null, 1).replace(/\[\n[\d.,\s-]*\]/g, (list) =>
+  list.replace(/\s+/g, ''),
+);
+writeFiles(outDir, {
+  'sandbox.json': `${json}\n`,
+  'sandbox.md': md,
+  ...svgs,
 });

@@ -58,9 +58,10 @@ export function jsBackendOf(args: ParsedArgs): JsBackendName {
  */
 export async function backendsFor(args: ParsedArgs): Promise<Record<string, SandboxBackend>> {
   const chosen = jsBackendOf(args);
-  isolatedVm ??= optional(() => import('@wardwright/sandbox-isolated-vm'), 'isolatedVmSandbox');
-  starlark ??= optional(() => import('@wardwright/starlark'), 'starlarkSandbox');
-  const [ivm, star] = await Promise.all([isolatedVm, starlark]);
+  const [ivm, star] = await Promise.all([
+    backendFactory('isolated-vm'),
+    backendFactory('starlark'),
+  ]);
   if (chosen === 'isolated-vm' && ivm === undefined) {
     throw new UsageError(`--backend isolated-vm is not installed: ${IVM_INSTALL}`);
   }
@@ -76,6 +77,44 @@ export async function backendsFor(args: ParsedArgs): Promise<Record<string, Sand
     if (factory !== undefined) backends[name] = factory();
   }
   return backends;
+}
+
+/** Every sandbox backend known by name (installed or not). */
+export const SANDBOX_BACKENDS = ['quickjs', 'isolated-vm', 'trusted', 'starlark'] as const;
+export type SandboxBackendName = (typeof SANDBOX_BACKENDS)[number];
+
+/**
+ * The factory for one backend by name, or undefined when its optional package is not installed
+ * (or, for Starlark, does not export a backend yet). Optional packages are imported once per run.
+ */
+export async function backendFactory(name: SandboxBackendName): Promise<Factory | undefined> {
+  switch (name) {
+    case 'quickjs':
+      return quickjsSandbox;
+    case 'trusted':
+      return trustedBackend;
+    case 'isolated-vm':
+      isolatedVm ??= optional(() => import('@wardwright/sandbox-isolated-vm'), 'isolatedVmSandbox');
+      return isolatedVm;
+    case 'starlark':
+      starlark ??= optional(() => import('@wardwright/starlark'), 'starlarkSandbox');
+      return starlark;
+  }
+}
+
+/**
+ * A comma-separated list of names (`--backends quickjs,native`), each checked against `known`;
+ * order kept, duplicates dropped.
+ */
+export function backendList(value: string, known: readonly string[], option: string): string[] {
+  const names = [...new Set(value.split(',').map((n) => n.trim()))].filter((n) => n !== '');
+  if (names.length === 0) throw new UsageError(`${option} needs at least one backend name`);
+  for (const name of names) {
+    if (!known.includes(name)) {
+      throw new UsageError(`${option}: unknown backend ${name}${suggestion(name, known)}`);
+    }
+  }
+  return names;
 }
 
 const TRUSTED_NOTE = 'note: scripts run in-process with the trusted backend (not a sandbox)\n';
