@@ -10,6 +10,7 @@ import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkExpectation, simulate, trustedBackend } from '@wardwright/core';
 import { loadArtifactFile, readJsonFile } from '@wardwright/core/node';
+import { starlarkSandbox } from '@wardwright/starlark';
 
 const examples = fileURLToPath(new URL('..', import.meta.url));
 const repo = join(examples, '..');
@@ -23,6 +24,9 @@ const SHOWCASE = /** @type {Record<string, string[]>} */ ({
   'tool-loop-guard': ['third-shell-call-alerts', 'shell-loop-blocked'],
   'private-context': ['private-marker-routes-local', 'unknown-classification-fails-closed'],
   'review-flow': ['reviewer-approves', 'deploy-blocked-while-reviewing'],
+  // The same policies written in Starlark decide the same way.
+  'private-context-starlark': ['private-marker-routes-local'],
+  'review-flow-starlark': ['reviewer-approves'],
 });
 
 const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
@@ -135,7 +139,8 @@ let problems = 0;
 for (const name of artifactFiles) {
   const stem = basename(name, '.json');
   const plan = await loadArtifactFile(join(artifactDir, name), {
-    backends: { trusted: trustedBackend() },
+    // Scripts run in-process for the demo (JavaScript trusted, Starlark in its interpreter).
+    backends: { trusted: trustedBackend(), starlark: starlarkSandbox() },
   });
   try {
     const p = plan.projection;

@@ -28,19 +28,21 @@ describe('npm run demo: the engine demo', () => {
     out = run({ ...process.env, NO_COLOR: '1' });
   });
 
-  it('compiles every example artifact and simulates two scenarios each, deterministically', () => {
+  it('compiles every example artifact and simulates its showcased scenarios, deterministically', () => {
     for (const header of [
       'acme-coder@3.1.0 examples/artifacts/coding-agent.json',
       'acme-assistant@5.0.0 examples/artifacts/private-context.json',
       'release-assistant@0.9.0 examples/artifacts/review-flow.json',
       'support-answer@2024-06-01 examples/artifacts/support-answer.json',
       'ops-agent@1.4.0 examples/artifacts/tool-loop-guard.json',
+      'acme-assistant@5.0.0 examples/artifacts/private-context-starlark.json',
+      'release-assistant@0.9.0 examples/artifacts/review-flow-starlark.json',
     ]) {
       expect(out).toContain(header);
     }
-    expect(out.match(/▸ /g)).toHaveLength(10);
-    expect(out.match(/✓ as pinned/g)).toHaveLength(10);
-    expect(out.trimEnd().endsWith('10 scenarios simulated, receipts deterministic')).toBe(true);
+    expect(out.match(/▸ /g)).toHaveLength(12);
+    expect(out.match(/✓ as pinned/g)).toHaveLength(12);
+    expect(out.trimEnd().endsWith('12 scenarios simulated, receipts deterministic')).toBe(true);
   });
 
   it('shows a stream retry before release and a key masked across chunks', () => {
