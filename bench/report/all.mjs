@@ -10,6 +10,8 @@ const SUITES = [
   ['engine', []],
   // isolated-vm needs the snapshot off; --expose-gc lets the memory suite collect first.
   ['sandbox', ['--no-node-snapshot', '--expose-gc']],
+  // Wardwright vs direct vs the Portkey gateway, each target in its own process.
+  ['gateway', []],
 ];
 
 const args = process.argv.slice(2);
