@@ -425,6 +425,21 @@ describe('quickjsSandbox: isolation and determinism', () => {
     await perCall.dispose();
   });
 
+  it("'per-call' starts each call with its own deadline, however long ago the previous call's ran out", async () => {
+    const perCall = quickjsSandbox({ fresh: 'per-call' });
+    const policy = await load('function decide(n) { return n + 1; }', {}, perCall);
+    expect(value(await policy.invoke('decide', 1, { timeout_ms: 50 }))).toBe(2);
+    // The previous call's 50 ms deadline is long past when the next call sets up its context.
+    const now = performance.now.bind(performance);
+    const later = vi.spyOn(performance, 'now').mockImplementation(() => now() + 60_000);
+    try {
+      expect(value(await policy.invoke('decide', 2, { timeout_ms: 50 }))).toBe(3);
+    } finally {
+      later.mockRestore();
+    }
+    await perCall.dispose();
+  });
+
   it("'per-call' contexts reach only their own realm: no write through the guest's functions survives", async () => {
     const perCall = quickjsSandbox({ fresh: 'per-call' });
     // Each probe would see a previous call's write if the frozen Date, Date.now or Math.random

@@ -164,6 +164,9 @@ export class Session {
           context.evalCode(GUEST_PRELUDE, '<wardwright>', { type: 'global' }),
         );
       } else {
+        // The realm's runtime still carries the previous call's interrupt handler, whose deadline
+        // may have passed: our own install would be interrupted as a stale "timeout".
+        runtime.removeInterruptHandler();
         context = runtime.newContext();
         control = context.unwrapResult(
           context.callFunction(realm.install, context.undefined, context.global),
