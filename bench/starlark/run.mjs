@@ -16,10 +16,11 @@ const programs = readdirSync(join(here, 'programs'))
   .filter((f) => f.endsWith('.star'))
   .sort();
 
-/** @param {number[]} xs */
+/** The median: for an even count, the mean of the two middle values. @param {number[]} xs */
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? 0;
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
 };
 
 /** @param {string} src */
