@@ -114,6 +114,19 @@ describe('patterns', () => {
     expect(starry.pattern.find('abc')).toBeUndefined();
   });
 
+  it('finds the same matches with or without its fast no-match test', () => {
+    const compiled = compileRegex('^ab|\\bcd', '$.regex');
+    if (!compiled.ok) throw new Error('expected a valid regex');
+    const p = compiled.pattern;
+    expect(p.find('zzz zzz')).toBeUndefined();
+    expect(p.test('zzz zzz')).toBe(false);
+    expect(p.find('ab cd')).toEqual({ start: 0, end: 2 });
+    // A later start keeps the text's own anchors: `^ab` does not match at 3, `\bcd` does.
+    expect(p.find('ab ab cd', 3)).toEqual({ start: 6, end: 8 });
+    expect(p.find('xab', 1)).toBeUndefined();
+    expect(p.test('x cd')).toBe(true);
+  });
+
   it('rejects invalid and JavaScript-only regexes with a located issue', () => {
     expect(compileRegex('(', '$.rules[0].regex')).toMatchObject({
       ok: false,

@@ -1,10 +1,12 @@
 import { createServer, request as httpRequest, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { readBody } from '../http/body.ts';
 import { dispatch } from './dispatch.ts';
 import type { FetchHandler } from './fetch-handler.ts';
+import { knownBody, textResponse } from './known-body.ts';
 import { deferred } from './test-handler.fixtures.ts';
-import { toRequest } from './to-request.ts';
+import { bufferedBody, toRequest } from './to-request.ts';
 import { writeResponse } from './write-response.ts';
 
 const encoder = new TextEncoder();
@@ -276,6 +278,37 @@ describe('writeResponse', () => {
     expect(flushes).toEqual([1, 2]);
   });
 
+  it("sends a gateway-built text body in one write, and falls back once it's been read", async () => {
+    const text = '{"é":"ü"}';
+    const url = await start({
+      async fetch(request) {
+        const response = textResponse(text, {
+          status: 201,
+          headers: { 'content-type': 'application/json' },
+        });
+        if (new URL(request.url).pathname === '/read') {
+          await response.clone().text();
+          expect(knownBody(response)).toBe(text);
+          await response.text();
+          expect(knownBody(response)).toBeUndefined();
+          return new Response(text, response);
+        }
+        expect(knownBody(response)).toBe(text);
+        return response;
+      },
+    });
+    const direct = await fetch(`${url}/direct`);
+    expect(direct.status).toBe(201);
+    expect(direct.headers.get('content-length')).toBe(String(Buffer.byteLength(text)));
+    expect(await direct.text()).toBe(text);
+    const read = await fetch(`${url}/read`);
+    expect(read.status).toBe(201);
+    expect(await read.text()).toBe(text);
+    const head = await fetch(`${url}/direct`, { method: 'HEAD' });
+    expect(head.status).toBe(201);
+    expect(await head.text()).toBe('');
+  });
+
   it('sends a one-chunk JSON body with a content-length and streams a longer one', async () => {
     const url = await start({
       async fetch(request) {
@@ -378,6 +411,71 @@ describe('writeResponse', () => {
 });
 
 describe('dispatch', () => {
+  it('reads a body of declared length whole before the handler, and streams a chunked one', async () => {
+    const seen: { buffered: boolean; text: string }[] = [];
+    const url = await start({
+      async fetch(request) {
+        const buffered = bufferedBody(request) !== undefined;
+        const read = await readBody(request, 1024);
+        seen.push({ buffered, text: read.kind === 'ok' ? read.text : read.kind });
+        return new Response('ok');
+      },
+    });
+    await fetch(url, { method: 'POST', body: '{"é":1}' });
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(encoder.encode('{"b":'));
+        controller.enqueue(encoder.encode('2}'));
+        controller.close();
+      },
+    });
+    await fetch(url, { method: 'POST', body: chunked, duplex: 'half' } as RequestInit);
+    expect(seen).toEqual([
+      { buffered: true, text: '{"é":1}' },
+      { buffered: false, text: '{"b":2}' },
+    ]);
+  });
+
+  it('still answers 413 to a declared length over the limit, and lets the handler read a buffered body itself', async () => {
+    const url = await start(
+      {
+        async fetch(request) {
+          return new Response(`got ${await request.text()}`);
+        },
+      },
+      { maxBodyBytes: 8 },
+    );
+    expect((await fetch(url, { method: 'POST', body: '123456789' })).status).toBe(413);
+    const small = await fetch(url, { method: 'POST', body: '12345678' });
+    expect(await small.text()).toBe('got 12345678');
+  });
+
+  it('does not call the handler when the client leaves mid-upload', async () => {
+    let called = false;
+    const closed = deferred();
+    let socket: ReturnType<typeof connect> | undefined;
+    const url = await start(
+      {
+        async fetch() {
+          called = true;
+          return new Response('late');
+        },
+      },
+      {},
+      (res) => {
+        res.once('close', () => closed.resolve());
+        // The server has the head and waits for the rest of the body: leave now.
+        socket?.destroy();
+      },
+    );
+    const { port } = new URL(url);
+    socket = connect(Number(port), '127.0.0.1', () => {
+      socket?.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"partial":');
+    });
+    await closed.promise;
+    expect(called).toBe(false);
+  });
+
   it('answers 500 even when the onError reporter throws', async () => {
     const url = await start(
       {

@@ -8,7 +8,13 @@ import {
   logError,
 } from './errors.ts';
 import type { FetchHandler } from './fetch-handler.ts';
-import { requestBodyTooLarge, type ToRequestOptions, toRequest } from './to-request.ts';
+import {
+  bufferBody,
+  canBufferBody,
+  requestBodyTooLarge,
+  type ToRequestOptions,
+  toRequest,
+} from './to-request.ts';
 import { writeError, writeResponse } from './write-response.ts';
 
 export interface NodeAdapterOptions {
@@ -41,9 +47,24 @@ export async function dispatch(
   res: ServerResponse,
   options: DispatchOptions,
 ): Promise<void> {
+  // A body of known, allowed length is read whole first (cheaper than a web stream), except
+  // under Express fallthrough, where a 404 must leave `req` unread for the next middleware.
+  let buffered: Buffer | undefined;
+  if (
+    options.parsedBody === undefined &&
+    options.notFound === undefined &&
+    canBufferBody(req, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)
+  ) {
+    buffered = await bufferBody(req);
+    if (buffered === undefined) {
+      // The client left mid-upload: nobody is there to answer.
+      if (!res.destroyed) res.destroy();
+      return;
+    }
+  }
   let request: Request;
   try {
-    request = toRequest(req, res, options);
+    request = toRequest(req, res, options, buffered);
   } catch (error) {
     writeError(res, error instanceof BodyTooLargeError ? bodyTooLarge(error.limit) : BAD_REQUEST);
     return;

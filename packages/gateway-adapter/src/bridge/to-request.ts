@@ -154,6 +154,7 @@ export function toRequest(
   req: IncomingMessage,
   res: ServerResponse,
   options: ToRequestOptions = {},
+  buffered?: Buffer,
 ): Request {
   const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const target = options.url ?? req.url ?? '/';
@@ -166,6 +167,18 @@ export function toRequest(
   (req as WithExchange)[kExchange] = ex;
   (res as WithExchange)[kExchange] = ex;
   res.once('close', onResponseClose);
+
+  if (buffered !== undefined) {
+    // The whole body, read by `bufferBody` (dispatch): no stream between it and the handler.
+    const request = new Request(url, {
+      method,
+      headers: headersOf(req, DROPPED),
+      body: buffered,
+      signal: ex.abort.signal,
+    });
+    bufferedBodies.set(request, buffered);
+    return request;
+  }
 
   const consumed = req.readableDidRead || req.readableEnded;
   if (options.parsedBody !== undefined || consumed) {
@@ -209,6 +222,58 @@ export function toRequest(
     duplex: 'half',
     signal: ex.abort.signal,
   } as RequestInit);
+}
+
+const bufferedBodies = new WeakMap<Request, Uint8Array>();
+
+/** The bytes a Request was built from by `toRequest`, unless its body was read meanwhile. */
+export function bufferedBody(request: Request): Uint8Array | undefined {
+  const bytes = bufferedBodies.get(request);
+  return bytes === undefined || request.bodyUsed ? undefined : bytes;
+}
+
+/**
+ * Whether `bufferBody` may read this request's body up front: a fresh POST-like request that
+ * declares a length within the limit (no transfer coding, nothing read yet). Bodies of unknown
+ * length keep streaming, so the limit still cuts them off as they arrive.
+ */
+export function canBufferBody(req: IncomingMessage, limit: number): boolean {
+  const method = req.method;
+  if (method === 'GET' || method === 'HEAD') return false;
+  if (req.headers['transfer-encoding'] !== undefined) return false;
+  if (req.readableDidRead || req.readableEnded || bodyOf(req) !== undefined) return false;
+  const declared = req.headers['content-length'];
+  if (declared === undefined) return false;
+  const size = Number(declared);
+  return Number.isInteger(size) && size > 0 && size <= limit;
+}
+
+/** The whole body of a request `canBufferBody` accepted; undefined if the client went away. */
+export function bufferBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const finish = (value: Buffer | undefined): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onFail);
+      req.off('close', onClose);
+      resolve(value);
+    };
+    const onData = (chunk: Buffer): void => {
+      parts.push(chunk);
+      size += chunk.byteLength;
+    };
+    const onEnd = (): void => finish(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
+    const onFail = (): void => finish(undefined);
+    const onClose = (): void => {
+      if (!req.readableEnded) finish(undefined);
+    };
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onFail);
+    req.once('close', onClose);
+  });
 }
 
 /** True once the request's body went over `maxBodyBytes` (declared or while streaming). */

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { AdapterError } from './errors.ts';
+import { knownBody } from './known-body.ts';
 
 /** Hop-by-hop headers of whoever built the Response (often copied from an upstream). */
 const SKIPPED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'set-cookie']);
@@ -34,8 +35,19 @@ export async function writeResponse(res: ServerResponse, response: Response): Pr
   const head = headArray(headers);
   if (eventStream && !headers.has('x-accel-buffering')) head.push('x-accel-buffering', 'no');
 
-  const body = response.body;
   const method = res.req?.method;
+  // The gateway's own JSON answers: the text is at hand, send it in one write.
+  const known = method === 'HEAD' ? undefined : knownBody(response);
+  if (known !== undefined) {
+    if (res.destroyed) return;
+    if (!headers.has('content-length'))
+      head.push('content-length', String(Buffer.byteLength(known)));
+    writeHead(res, response, head);
+    res.end(known);
+    return;
+  }
+
+  const body = response.body;
   // (A Response with status 204 or 304 has a null body by construction.)
   if (body === null || method === 'HEAD' || res.destroyed) {
     body?.cancel().catch(ignore);

@@ -4,6 +4,8 @@
  * soon as it passes the limit (its stream is cancelled, so the client's upload stops).
  */
 
+import { bufferedBody } from '../bridge/to-request.ts';
+
 export type BodyResult =
   | { kind: 'ok'; text: string }
   | { kind: 'too_large'; limit: number }
@@ -14,6 +16,15 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 export async function readBody(request: Request, limit: number): Promise<BodyResult> {
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > limit) return { kind: 'too_large', limit };
+  const buffered = bufferedBody(request);
+  if (buffered !== undefined) {
+    if (buffered.byteLength > limit) return { kind: 'too_large', limit };
+    try {
+      return { kind: 'ok', text: decoder.decode(buffered) };
+    } catch {
+      return { kind: 'unreadable', message: 'the body is not valid UTF-8' };
+    }
+  }
   const body = request.body;
   if (body === null) return { kind: 'ok', text: '' };
   const reader = body.getReader();

@@ -4,6 +4,8 @@
  * `message`, `type`, `param` and `code` where they expect them.
  */
 
+import { textResponse } from '../bridge/known-body.ts';
+
 export type OpenAIErrorType =
   | 'invalid_request_error'
   | 'authentication_error'
@@ -44,7 +46,7 @@ export function errorResponse(
   options: { param?: string | null; headers?: Record<string, string>; type?: OpenAIErrorType } = {},
 ): Response {
   const body = errorBody(message, options.type ?? errorTypeOf(status), code, options.param ?? null);
-  return new Response(JSON.stringify(body), {
+  return textResponse(JSON.stringify(body), {
     status,
     headers: options.headers === undefined ? JSON_HEADERS : { ...JSON_HEADERS, ...options.headers },
   });
@@ -55,7 +57,7 @@ export function jsonResponse(
   status = 200,
   headers?: Record<string, string>,
 ): Response {
-  return new Response(JSON.stringify(value), {
+  return textResponse(JSON.stringify(value), {
     status,
     headers: headers === undefined ? JSON_HEADERS : { ...JSON_HEADERS, ...headers },
   });

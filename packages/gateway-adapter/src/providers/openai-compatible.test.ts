@@ -135,6 +135,94 @@ describe('openAICompatible', () => {
     expect(await pending).toMatchObject({ kind: 'error', status: 'aborted' });
   });
 
+  describe('the built-in node:http client', () => {
+    it('reuses one kept-alive connection across calls', async () => {
+      const u = await up([{ kind: 'text', text: 'one' }]);
+      const provider = openAICompatible({ baseURL: u.url });
+      expect(await provider(call(false))).toEqual({ kind: 'text', text: 'one' });
+      expect(await provider(call(false))).toEqual({ kind: 'text', text: 'one' });
+      expect(u.requests[0]?.headers.connection).toBe('keep-alive');
+      expect(u.requests[0]?.headers['content-length']).toBe(
+        String(Buffer.byteLength(JSON.stringify(u.requests[0]?.body))),
+      );
+    });
+
+    it('times out an upstream that never answers', async () => {
+      await up([{ kind: 'hang' }]);
+      const reply = await openAICompatible({ baseURL: upstream!.url, timeoutMs: 50 })(call(false));
+      expect(reply).toMatchObject({ kind: 'error', status: 'upstream_timeout' });
+      await upstream!.requests[0]?.closed;
+    });
+
+    it('times out a stream that goes silent, and closes the upstream socket', async () => {
+      const u = await up([{ kind: 'stall', chunks: ['first'] }]);
+      const reply = await openAICompatible({ baseURL: u.url, timeoutMs: 50 })(call(true));
+      if (reply.kind !== 'stream') throw new Error('expected a stream');
+      const seen: string[] = [];
+      await expect(
+        (async () => {
+          for await (const chunk of reply.chunks) seen.push(chunk);
+        })(),
+      ).rejects.toThrow(/sent nothing for 50 ms/);
+      expect(seen).toEqual(['first']);
+      await u.requests[0]?.closed;
+      expect(u.requests[0]?.completed()).toBe(false);
+    });
+
+    it('an abort mid-stream closes the upstream socket', async () => {
+      const u = await up([{ kind: 'stall', chunks: ['first'] }]);
+      const controller = new AbortController();
+      const reply = await openAICompatible({ baseURL: u.url })(call(true, controller.signal));
+      if (reply.kind !== 'stream') throw new Error('expected a stream');
+      const chunks = reply.chunks[Symbol.asyncIterator]();
+      expect(await chunks.next()).toEqual({ done: false, value: 'first' });
+      const next = chunks.next();
+      controller.abort('gone');
+      // The engine gets control back once (to record the departure), then an error.
+      expect(await next).toEqual({ done: false, value: '' });
+      await expect(chunks.next()).rejects.toThrow(/aborted: gone/);
+      await u.requests[0]?.closed;
+      expect(u.requests[0]?.completed()).toBe(false);
+    });
+
+    it('an abort while waiting for headers ends the call as aborted', async () => {
+      const u = await up([{ kind: 'hang' }]);
+      const controller = new AbortController();
+      const pending = openAICompatible({ baseURL: u.url })(call(false, controller.signal));
+      await expect.poll(() => u.requests.length).toBe(1);
+      controller.abort('gone');
+      expect(await pending).toMatchObject({ kind: 'error', status: 'aborted' });
+      await u.requests[0]?.closed;
+    });
+
+    it('retries a 429 after its Retry-After, then reports the last status', async () => {
+      const u = await up([
+        { kind: 'status', status: 429, retryAfter: 0 },
+        { kind: 'text', text: 'after' },
+      ]);
+      expect(await openAICompatible({ baseURL: u.url })(call(false))).toEqual({
+        kind: 'text',
+        text: 'after',
+      });
+      expect(u.requests).toHaveLength(2);
+      await u.close();
+      const v = await up([{ kind: 'status', status: 503, retryAfter: 0, message: 'busy' }]);
+      const reply = await openAICompatible({ baseURL: v.url, maxRetries: 1 })(call(false));
+      expect(reply).toMatchObject({ kind: 'error', status: 'upstream_503' });
+      expect((reply as { message: string }).message).toContain('after 1 retry: busy');
+    });
+
+    it('reports a malformed frame and a disconnect mid-stream as stream errors', async () => {
+      const u = await up([
+        { kind: 'malformed', chunks: ['a'] },
+        { kind: 'disconnect', chunks: ['b'] },
+      ]);
+      const provider = openAICompatible({ baseURL: u.url });
+      await expect(collect(await provider(call(true)))).rejects.toThrow(/malformed SSE frame/);
+      await expect(collect(await provider(call(true)))).rejects.toThrow();
+    });
+  });
+
   it('validates its options', () => {
     expect(() => openAICompatible({ baseURL: 'ftp://x' })).toThrow(/http/);
     expect(() => openAICompatible({ baseURL: 'http://x', timeoutMs: 0 })).toThrow(/timeoutMs/);

@@ -1,10 +1,12 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Provider, ProviderCall, ProviderReply } from '@wardwright/core';
 import { GatewayError } from '../errors.ts';
 import { SseDecoder, type SseEvent } from './sse.ts';
 
 /**
  * A `Provider` for any OpenAI-compatible upstream (`POST {baseURL}/chat/completions`) over the
- * global fetch: whole answers and SSE streams, a timeout (to the first byte, then between stream
+ * `node:http(s)` with a keep-alive agent (or over a `fetch` you pass): whole answers and SSE streams, a timeout (to the first byte, then between stream
  * reads), bounded retries on 429/5xx honouring `Retry-After`, and abort propagation — the
  * engine's signal (a halted stream, a client that left) aborts the upstream request.
  */
@@ -22,7 +24,7 @@ export interface OpenAICompatibleOptions {
   maxRetries?: number;
   /** Cap on one retry delay, whatever `Retry-After` asks. Default 5 000. */
   maxRetryDelayMs?: number;
-  /** The fetch to use; default the global one. */
+  /** A fetch to use instead of the built-in `node:http(s)` client (keep-alive, one agent each). */
   fetch?: typeof fetch;
 }
 
@@ -75,7 +77,6 @@ export function openAICompatible(options: OpenAICompatibleOptions): Provider {
     'maxRetryDelayMs',
   );
   const url = `${options.baseURL.replace(/\/+$/, '')}/chat/completions`;
-  const doFetch = options.fetch ?? fetch;
   const apiKey = options.apiKey;
   const headers: Record<string, string> = {
     ...options.headers,
@@ -86,21 +87,19 @@ export function openAICompatible(options: OpenAICompatibleOptions): Provider {
   const scrub = (text: string): string =>
     apiKey === undefined || apiKey === '' ? text : text.split(apiKey).join('[redacted]');
 
+  const send: Send =
+    options.fetch !== undefined ? fetchSend(options.fetch, url, headers) : nodeSend(url, headers);
+
   return async function openAICompatibleProvider(call: ProviderCall): Promise<ProviderReply> {
     const body = JSON.stringify(upstreamBody(call));
     const callSignal = call.signal;
+    const accept = call.stream ? 'text/event-stream' : 'application/json';
     for (let retry = 0; ; retry++) {
       if (callSignal.aborted) return aborted(callSignal);
       const timer = new IdleTimer(timeoutMs);
-      const signal = AbortSignal.any([callSignal, timer.signal]);
-      let response: Response;
+      let response: UpstreamAnswer;
       try {
-        response = await doFetch(url, {
-          method: 'POST',
-          headers: { ...headers, accept: call.stream ? 'text/event-stream' : 'application/json' },
-          body,
-          signal,
-        });
+        response = await send(body, accept, callSignal, timer);
       } catch (error) {
         timer.clear();
         if (callSignal.aborted) return aborted(callSignal);
@@ -116,14 +115,14 @@ export function openAICompatible(options: OpenAICompatibleOptions): Provider {
       if (status === 429 || status >= 500) {
         if (retry < maxRetries) {
           timer.clear();
-          await response.body?.cancel().catch(() => undefined);
-          const delay = Math.min(maxDelay, retryDelay(response.headers, retry));
+          response.discard();
+          const delay = Math.min(maxDelay, retryDelay(response, retry));
           if (!(await sleep(delay, callSignal))) return aborted(callSignal);
           continue;
         }
       }
       if (status < 200 || status > 299) {
-        const text = await boundedText(response, ERROR_BODY_LIMIT).catch(() => '');
+        const text = await response.text(ERROR_BODY_LIMIT).catch(() => '');
         timer.clear();
         return {
           kind: 'error',
@@ -159,7 +158,7 @@ export function openAICompatible(options: OpenAICompatibleOptions): Provider {
         }
         return { kind: 'text', text };
       }
-      const stream = response.body;
+      const stream = response.reader();
       if (stream === null) {
         timer.clear();
         return {
@@ -185,12 +184,11 @@ function upstreamBody(call: ProviderCall): Record<string, unknown> {
 }
 
 async function* streamChunks(
-  stream: ReadableStream<Uint8Array>,
+  reader: ChunkReader,
   timer: IdleTimer,
   callSignal: AbortSignal,
   scrub: (text: string) => string,
 ): AsyncGenerator<string> {
-  const reader = stream.getReader();
   const decoder = new TextDecoder();
   const sse = new SseDecoder();
   const events: SseEvent[] = [];
@@ -199,7 +197,7 @@ async function* streamChunks(
   try {
     for (;;) {
       timer.arm();
-      let read: Awaited<ReturnType<typeof reader.read>>;
+      let read: { done: boolean; value?: Uint8Array | undefined };
       try {
         read = await reader.read();
       } catch (error) {
@@ -308,7 +306,7 @@ function oneLine(text: string): string {
 }
 
 /** `Retry-After-Ms`, else `Retry-After` (seconds or an HTTP date), else exponential backoff. */
-export function retryDelay(headers: Headers, retry: number, now = Date.now()): number {
+export function retryDelay(headers: HeaderReader, retry: number, now = Date.now()): number {
   const ms = headers.get('retry-after-ms');
   if (ms !== null && Number.isFinite(Number(ms)) && Number(ms) >= 0) return Number(ms);
   const after = headers.get('retry-after');
@@ -339,6 +337,152 @@ async function boundedText(response: Response, limit: number): Promise<string> {
   return text.slice(0, limit);
 }
 
+interface HeaderReader {
+  get(name: string): string | null;
+}
+
+interface ChunkReader {
+  read(): Promise<{ done: boolean; value?: Uint8Array | undefined }>;
+  cancel(): Promise<unknown>;
+}
+
+/** One upstream answer, whichever client fetched it. */
+interface UpstreamAnswer extends HeaderReader {
+  readonly status: number;
+  /** Drops the body (before a retry). */
+  discard(): void;
+  /** At most `limit` characters of the body. */
+  text(limit: number): Promise<string>;
+  json(): Promise<unknown>;
+  /** The body's chunks; null when there is no body. */
+  reader(): ChunkReader | null;
+}
+
+type Send = (
+  body: string,
+  accept: string,
+  callSignal: AbortSignal,
+  timer: IdleTimer,
+) => Promise<UpstreamAnswer>;
+
+function fetchSend(doFetch: typeof fetch, url: string, headers: Record<string, string>): Send {
+  return async (body, accept, callSignal, timer) => {
+    const response = await doFetch(url, {
+      method: 'POST',
+      headers: { ...headers, accept },
+      body,
+      signal: AbortSignal.any([callSignal, timer.signal]),
+    });
+    return {
+      status: response.status,
+      get: (name) => response.headers.get(name),
+      discard: () => void response.body?.cancel().catch(() => undefined),
+      text: (limit) => boundedText(response, limit),
+      json: () => response.json(),
+      reader: () => response.body?.getReader() ?? null,
+    };
+  };
+}
+
+/**
+ * The built-in client: `node:http(s)` over one keep-alive agent per provider, the body sent as
+ * one string with its length. The call's abort and the idle timer destroy the request (and its
+ * response), which closes the upstream socket at once.
+ */
+function nodeSend(url: string, headers: Record<string, string>): Send {
+  const target = new URL(url);
+  const https = target.protocol === 'https:';
+  const agent = https ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
+  const request = https ? httpsRequest : httpRequest;
+  const attempt = (
+    body: string,
+    accept: string,
+    callSignal: AbortSignal,
+    timer: IdleTimer,
+    mayResend: boolean,
+  ): Promise<UpstreamAnswer> =>
+    new Promise((resolve, reject) => {
+      let res: IncomingMessage | undefined;
+      const req = request(target, {
+        method: 'POST',
+        agent,
+        headers: { ...headers, accept, 'content-length': Buffer.byteLength(body) },
+      });
+      const kill = (reason: Error) => {
+        req.destroy(reason);
+        res?.destroy(reason);
+      };
+      const onAbort = () => kill(abortError(callSignal));
+      const detach = () => callSignal.removeEventListener('abort', onAbort);
+      callSignal.addEventListener('abort', onAbort, { once: true });
+      timer.onFire = () => kill(new UpstreamTimeout(timer.ms));
+      req.on('error', (error: Error & { code?: string }) => {
+        detach();
+        if (res !== undefined) return;
+        // A kept-alive socket the upstream closed meanwhile: send once more on a fresh one.
+        if (
+          mayResend &&
+          req.reusedSocket &&
+          error.code === 'ECONNRESET' &&
+          !callSignal.aborted &&
+          !timer.fired
+        ) {
+          resolve(attempt(body, accept, callSignal, timer, false));
+          return;
+        }
+        reject(error);
+      });
+      req.once('response', (response) => {
+        res = response;
+        // Errors reach whoever reads the body; an unread body must not crash the process.
+        response.on('error', () => undefined);
+        response.once('close', detach);
+        resolve(nodeAnswer(response, timer));
+      });
+      req.end(body);
+    });
+  return (body, accept, callSignal, timer) => attempt(body, accept, callSignal, timer, true);
+}
+
+function nodeAnswer(res: IncomingMessage, timer: IdleTimer): UpstreamAnswer {
+  return {
+    status: res.statusCode ?? 0,
+    get: (name) => {
+      const value = res.headers[name];
+      return typeof value === 'string' ? value : null;
+    },
+    discard: () => void res.destroy(),
+    text: async (limit) => {
+      const decoder = new TextDecoder();
+      let text = '';
+      for await (const chunk of res) {
+        text += decoder.decode(chunk as Buffer, { stream: true });
+        if (text.length >= limit) break;
+      }
+      return text.slice(0, limit);
+    },
+    json: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of res) {
+        timer.arm();
+        chunks.push(chunk as Buffer);
+      }
+      return JSON.parse(
+        chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'),
+      );
+    },
+    reader: () => {
+      const chunks = res[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+      return {
+        read: () => chunks.next() as Promise<{ done: boolean; value?: Uint8Array }>,
+        cancel: async () => {
+          if (!res.complete) res.destroy();
+        },
+      };
+    },
+  };
+}
+
 /** Resolves true after `ms`, or false as soon as `signal` aborts. */
 function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
@@ -358,16 +502,21 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
 /** A timeout re-armed before each wait, so it bounds silence rather than a whole stream. */
 class IdleTimer {
   readonly ms: number;
-  readonly #controller = new AbortController();
+  #controller: AbortController | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   fired = false;
+  /** Called once when the timer fires (the node client destroys its request with it). */
+  onFire: (() => void) | undefined;
 
   constructor(ms: number) {
     this.ms = ms;
     this.arm();
   }
 
+  /** Aborts when the timer fires (the fetch client's signal); made on first use. */
   get signal(): AbortSignal {
+    this.#controller ??= new AbortController();
+    if (this.fired) this.#controller.abort(new UpstreamTimeout(this.ms));
     return this.#controller.signal;
   }
 
@@ -380,7 +529,8 @@ class IdleTimer {
     else
       this.#timer = setTimeout(() => {
         this.fired = true;
-        this.#controller.abort(new UpstreamTimeout(this.ms));
+        this.#controller?.abort(new UpstreamTimeout(this.ms));
+        this.onFire?.();
       }, this.ms);
   }
 
