@@ -1,19 +1,20 @@
 import { pathToFileURL } from 'node:url';
-import type {
-  InvokeResult,
-  JsonValue,
-  LoadedPolicy,
-  PolicySource,
-  SandboxBackend,
+import {
+  type InvokeResult,
+  type JsonValue,
+  type LoadedPolicy,
+  type PolicySource,
+  type SandboxBackend,
+  SandboxLoadError,
+  sanitizeFailureMessage,
 } from '@wardwright/core';
 
 /**
  * The one measuring loop behind `wardwright bench` and the repository's `bench/sandbox` suites.
  *
  * Why here: the CLI is what users install, so the loop ships with it; the repository's bench
- * transpiles this very file at start-up (esbuild, already a dev dependency) instead of keeping a
- * copy, so a fix to the method reaches both. That is also why this module has no runtime import
- * but `node:` built-ins: it must load on its own, from a `data:` URL.
+ * imports it as `@wardwright/cli/measure` instead of keeping a copy, so a fix to the method
+ * reaches both.
  *
  * Method: every subject is warmed up, then measured in rounds, one timed sample per subject per
  * round with the order rotated each round, so a noisy neighbour or a GC pause lands on every row
@@ -256,21 +257,14 @@ export function nativeBackend(): SandboxBackend {
   };
 }
 
-/**
- * The contract's `SandboxLoadError`, made without importing core (this module loads alone):
- * the same name, `failure` and registry marker, so `SandboxLoadError.isInstance` accepts it.
- */
-function loadError(source: PolicySource, error: unknown): Error {
-  const message = (error instanceof Error ? `${error.name}: ${error.message}` : String(error))
-    .split('\n', 1)[0]!
-    .slice(0, 500);
-  const result = new Error(`policy ${source.name}: ${message}`);
-  result.name = 'SandboxLoadError';
-  Object.assign(result, {
-    failure: { kind: error instanceof SyntaxError ? 'compile_error' : 'runtime_error', message },
-    [Symbol.for('wardwright.error.sandbox_load')]: true,
+function loadError(source: PolicySource, error: unknown): SandboxLoadError {
+  const message = sanitizeFailureMessage(
+    error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+  );
+  return new SandboxLoadError(source.name, {
+    kind: error instanceof SyntaxError ? 'compile_error' : 'runtime_error',
+    message,
   });
-  return result;
 }
 
 // A new URL per load (`fresh`): a cold load must not come from the module cache.

@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
+import { SandboxLoadError } from '@wardwright/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendList } from '../backends.ts';
 import { runCli, runMain, TempDir } from '../cli.fixtures.ts';
 import { UsageError } from '../errors.ts';
-import { measureInterleaved, PLANS, summarize } from './bench-measure.ts';
+import { measureInterleaved, nativeBackend, PLANS, summarize } from './bench-measure.ts';
 
 // No timing assertions here (the machine is shared and noisy): these check that every backend
 // ran, that the statistics are consistent with the raw samples, and the command's behaviour.
@@ -199,6 +200,22 @@ describe('wardwright bench', () => {
       expect(run.code).toBe(1);
       expect(run.stderr).toContain('wardwright bench: the policy did not load: policy');
     }
+  });
+
+  it("native load failures are the contract's SandboxLoadError, typed by kind", async () => {
+    const load = (code: string) =>
+      nativeBackend()
+        .load({ name: 'p', language: 'javascript', code })
+        .catch((e: unknown) => e);
+    const syntax = await load('function decide( {');
+    expect(SandboxLoadError.isInstance(syntax)).toBe(true);
+    expect((syntax as SandboxLoadError).failure.kind).toBe('compile_error');
+    const thrown = await load('throw new TypeError("at load"); function decide() {}');
+    expect(SandboxLoadError.isInstance(thrown)).toBe(true);
+    expect((thrown as SandboxLoadError).failure).toEqual({
+      kind: 'runtime_error',
+      message: 'TypeError: at load',
+    });
   });
 
   it('fails with exit 1 on an unreadable or non-JSON input', async () => {

@@ -1,7 +1,12 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { extname, join, resolve } from 'node:path';
-import type { JsonValue, PolicyLanguage, SandboxBackend } from '@wardwright/core';
+import {
+  type JsonValue,
+  type PolicyLanguage,
+  type SandboxBackend,
+  SandboxLoadError,
+} from '@wardwright/core';
 import {
   backendFactory,
   backendList,
@@ -223,7 +228,7 @@ async function backendNamed(name: string): Promise<SandboxBackend | undefined> {
 /** A failed first call or a policy that does not load is the user's to fix; anything else is a bug. */
 function describeFailure(error: unknown): string {
   if (error instanceof PolicyCallError) return `the first call failed on ${error.message}`;
-  if (error instanceof Error && error.name === 'SandboxLoadError') {
+  if (SandboxLoadError.isInstance(error)) {
     return `the policy did not load: ${error.message}`;
   }
   throw error;
