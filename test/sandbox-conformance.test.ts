@@ -25,6 +25,8 @@ import { conformanceSuite } from './conformance.fixtures.ts';
 const backends: [string, () => SandboxBackend, string[]][] = [
   ['trusted', () => trustedBackend(), ['escape', 'hardKill', 'isolated', 'memory', 'steps']],
   ['quickjs', () => quickjsSandbox(), []],
+  // Every call restored from a memory snapshot: the whole battery must hold there too.
+  ['quickjs (per-call)', () => quickjsSandbox({ fresh: 'per-call' }), []],
   [
     'isolated-vm',
     () => isolatedVmSandbox(),

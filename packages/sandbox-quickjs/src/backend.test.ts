@@ -8,7 +8,8 @@ import {
 import { QuickJSContext, QuickJSRuntime } from 'quickjs-emscripten-core';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { quickjsSandbox } from './index.ts';
-import { BackendFault, Engine, Realm, Session } from './session.ts';
+import { resolveLimits } from './limits.ts';
+import { Engine, MemorySnapshot, Session } from './session.ts';
 
 const backend = quickjsSandbox();
 afterAll(() => backend.dispose());
@@ -602,63 +603,77 @@ describe('quickjsSandbox: host-side faults', () => {
     await policy.dispose();
   });
 
-  it("a shared runtime that cannot be set up or freed is a backend_failure, then replaced ('per-call')", async () => {
+  it("a snapshot that cannot be taken is a backend_failure, at load and after a fault ('per-call')", async () => {
     const perCall = quickjsSandbox({ fresh: 'per-call' });
-    const policy = await load('function decide(x) { while (x) {} return x; }', {}, perCall);
-    const create = vi.spyOn(Realm, 'create').mockImplementationOnce(() => {
-      throw new BackendFault('Error: no realm');
+    const take = vi.spyOn(MemorySnapshot, 'take').mockImplementationOnce(() => {
+      throw new Error('no snapshot');
     });
-    expect(failure(await policy.invoke('decide', 0))).toEqual({
+    const refused = await perCall
+      .load({ name: 'p', language: 'javascript', code: ECHO, filename: 'p.js' })
+      .catch((error: unknown) => error);
+    expect(SandboxLoadError.isInstance(refused)).toBe(true);
+    expect((refused as SandboxLoadError).failure).toEqual({
       kind: 'backend_failure',
-      message: 'Error: no realm',
+      message: 'Error: no snapshot',
     });
-    create.mockRestore();
-    expect(value(await policy.invoke('decide', 0))).toBe(0);
-    const dispose = vi.spyOn(Realm.prototype, 'dispose').mockImplementationOnce(() => {
-      throw new Error('Aborted(list_empty)');
-    });
-    expect(failure(await policy.invoke('decide', 1, { timeout_ms: 10 })).kind).toBe('timeout');
-    expect(dispose).toHaveBeenCalledTimes(1);
-    dispose.mockRestore();
-    expect(value(await policy.invoke('decide', 0))).toBe(0);
-    // A context that cannot be made on the shared runtime (a non-Error thrown from the module).
-    const newContext = vi
-      .spyOn(QuickJSRuntime.prototype, 'newContext')
-      .mockImplementationOnce(() => {
-        throw 'aborted';
-      });
-    expect(failure(await policy.invoke('decide', 0))).toEqual({
-      kind: 'backend_failure',
-      message: 'aborted',
-    });
-    newContext.mockRestore();
-    expect(value(await policy.invoke('decide', 0))).toBe(0);
-    await perCall.dispose();
-  });
-
-  it('a realm whose template does not start is a BackendFault', async () => {
-    const engine = await Engine.create(512);
-    const newContext = vi
-      .spyOn(QuickJSRuntime.prototype, 'newContext')
-      .mockImplementationOnce(() => {
-        throw new Error('aborted');
-      });
-    expect(() => Realm.create(engine, 256 * 1024)).toThrow(BackendFault);
-    newContext.mockRestore();
-    const realm = Realm.create(engine, 256 * 1024);
-    realm.dispose();
-  });
-
-  it("a runtime that cannot be freed replaces the module ('per-call')", async () => {
-    const perCall = quickjsSandbox({ fresh: 'per-call' });
     const policy = await load(ECHO, {}, perCall);
-    const dispose = vi.spyOn(Session.prototype, 'dispose').mockImplementationOnce(() => {
-      throw new Error('Aborted(list_empty)');
+    // A fault drops the module; the next call loads on a new one and its snapshot fails too.
+    const call = vi.spyOn(QuickJSContext.prototype, 'callFunction').mockImplementationOnce(() => {
+      throw new Error('Aborted()');
     });
-    expect(value(await policy.invoke('decide', 1))).toBe(1);
-    expect(dispose).toHaveBeenCalledTimes(1);
-    dispose.mockRestore();
-    expect(value(await policy.invoke('decide', 2))).toBe(2);
+    expect(failure(await policy.invoke('decide', 1)).kind).toBe('backend_failure');
+    call.mockRestore();
+    take.mockImplementationOnce(() => {
+      throw new Error('no snapshot');
+    });
+    expect(failure(await policy.invoke('decide', 2))).toEqual({
+      kind: 'backend_failure',
+      message: 'Error: no snapshot',
+    });
+    take.mockRestore();
+    expect(value(await policy.invoke('decide', 3))).toBe(3);
     await perCall.dispose();
+  });
+
+  it("'per-call' puts back memory a call changed: live zeroed buffers, prototypes, big allocations, the stack", async () => {
+    const perCall = quickjsSandbox({ fresh: 'per-call' });
+    // A zero-filled buffer allocated at load is live memory that looks like free memory: the
+    // restore must not skip it. The call also grows the heap by MiBs and recurses deeply.
+    const code = `const zeros = new Uint8Array(2 * 1024 * 1024);
+      function depth(n) { return n === 0 ? 0 : 1 + depth(n - 1); }
+      function decide(input) {
+        const seen = { zeros: zeros[123456] + zeros[zeros.length - 1], proto: Array.prototype.leak ?? null, g: globalThis.mark ?? null };
+        zeros[123456] = 7; zeros[zeros.length - 1] = 9;
+        Array.prototype.leak = input; globalThis.mark = input;
+        const big = []; for (let i = 0; i < input.grow; i++) big.push('x'.repeat(1024) + i);
+        return { seen, depth: depth(input.depth), big: big.length };
+      }`;
+    const policy = await load(code, { memory_bytes: 64 * 1024 * 1024 }, perCall);
+    const fresh = { zeros: 0, proto: null, g: null };
+    for (const [grow, depth] of [
+      [4000, 500],
+      [10, 10],
+      [0, 900],
+    ] as const) {
+      const result = value(await policy.invoke('decide', { grow, depth }));
+      expect(result).toEqual({ seen: fresh, depth, big: grow });
+    }
+    await perCall.dispose();
+  });
+
+  it('a snapshot leaves out the C stack and copies little more than the live heap', async () => {
+    const engine = await Engine.create(512, { snapshots: true });
+    expect(engine.stackGap).toBeDefined();
+    const gap = engine.stackGap!;
+    expect(gap.end - gap.start).toBeGreaterThanOrEqual(1024 * 1024);
+    const session = Session.open(engine, ECHO, ['decide'], resolveLimits(), 'p.js', 256 * 1024);
+    if (!(session instanceof Session)) throw new Error(session.message);
+    const copied = session.snapshotAfterLoad();
+    // The stack alone is megabytes; what is copied is static data plus QuickJS's heap.
+    expect(copied).toBeLessThan(gap.end - gap.start);
+    expect(copied).toBeGreaterThan(0);
+    const result = session.call('decide', '41', resolveLimits());
+    expect(result).toMatchObject({ ok: true, json: '41' });
+    session.dispose();
   });
 });

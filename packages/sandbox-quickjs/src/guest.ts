@@ -1,22 +1,18 @@
 import { MAX_JSON_DEPTH } from './limits.ts';
 
 /**
- * Guest-side code, evaluated in every fresh QuickJS context BEFORE the policy source, so it
+ * Guest-side code, evaluated in every new QuickJS context BEFORE the policy source, so it
  * captures the intrinsics (`JSON`, indirect `eval`) before the policy can replace them.
  *
  * It freezes the clock (`Date.now()` and `new Date()` are the epoch, 1970-01-01T00:00:00Z) and
  * makes `Math.random` throw: a policy is a pure function of its input. QuickJS has no timers,
  * `queueMicrotask`, `performance`, `WebAssembly`, `Atomics` or host bindings to begin with.
  *
- * `GUEST_INSTALL` is a function of the target context's global object, so one compiled copy in a
- * template context can set up every fresh context on the same runtime ('per-call': compiling
- * this text costs more than creating the context). It captures everything from the target's
- * global, never its own realm. It returns one `control` function, held only as a host handle
- * (never a global):
+ * It returns one `control` function, held only as a host handle (never a global):
  * - `control(undefined, namesJson)`: keep the candidate names that are functions at the top level,
  *   return them as a JSON array (the policy's entries);
- * - `control(1, name, inputJson)`: call the entry (resolved now if discovery was skipped) on `JSON.parse(inputJson)` and return the
- *   result as a JSON string, or `!message` when the result is not JSON (JSON text never starts
+ * - `control(1, name, inputJson)`: call the entry (found by discovery) on `JSON.parse(inputJson)`
+ *   and return the result as a JSON string, or `!message` when the result is not JSON (JSON text never starts
  *   with `!`; a plain string needs no guest code to read, unlike an object the host would dump).
  *
  * The result is serialised with a replacer that tracks the nesting depth and stops past
@@ -24,16 +20,14 @@ import { MAX_JSON_DEPTH } from './limits.ts';
  * overflow the host's stack instead (see MAX_JSON_DEPTH). The replacer sees each value after
  * `toJSON`, exactly what `JSON.stringify` then serialises, so getters and `toJSON` run once.
  */
-export const GUEST_INSTALL = `(g) => {
+export const GUEST_PRELUDE = `((g) => {
   'use strict';
   const parse = g.JSON.parse;
   const stringify = g.JSON.stringify;
   const globalEval = g.eval;
   const defineProperty = g.Object.defineProperty;
-  const setPrototypeOf = g.Object.setPrototypeOf;
   const construct = g.Reflect.construct;
   const create = g.Object.create;
-  const FunctionProto = g.Function.prototype;
   const Err = g.Error;
   const RangeErr = g.RangeError;
   const MAX_DEPTH = ${MAX_JSON_DEPTH};
@@ -64,25 +58,22 @@ export const GUEST_INSTALL = `(g) => {
   };
   const InternalErr = g.InternalError;
   const RealDate = g.Date;
-  // Installed from another context ('per-call'), every function made here would inherit that
-  // context's Function.prototype: re-parent them so the policy only ever reaches its own realm.
-  // Methods, not function declarations: they have no prototype object to leak either.
-  const own = (fn) => setPrototypeOf(fn, FunctionProto);
-  const FrozenDate = own(function Date(...args) {
+  const FrozenDate = function Date(...args) {
     if (new.target === undefined) return construct(RealDate, [0], RealDate).toString();
     return construct(RealDate, args.length === 0 ? [0] : args, new.target);
-  });
+  };
+  // Methods, not function declarations: they have no prototype object to leak.
   const { now, random } = {
     now() { return 0; },
     random() { throw new Err('Math.random is disabled: policies must be deterministic'); },
   };
   defineProperty(FrozenDate, 'prototype', { value: RealDate.prototype });
-  defineProperty(FrozenDate, 'now', { value: own(now), writable: true, configurable: true });
+  defineProperty(FrozenDate, 'now', { value: now, writable: true, configurable: true });
   defineProperty(FrozenDate, 'parse', { value: RealDate.parse, writable: true, configurable: true });
   defineProperty(FrozenDate, 'UTC', { value: RealDate.UTC, writable: true, configurable: true });
   defineProperty(RealDate.prototype, 'constructor', { value: FrozenDate, writable: true, configurable: true });
   defineProperty(g, 'Date', { value: FrozenDate, writable: true, configurable: true });
-  defineProperty(g.Math, 'random', { value: own(random), writable: true, configurable: true });
+  defineProperty(g.Math, 'random', { value: random, writable: true, configurable: true });
   const table = create(null);
   // Indirect eval sees top-level let/const/function bindings; a candidate that is not an
   // identifier in scope (a reserved word found in a comment) just fails to resolve.
@@ -100,8 +91,7 @@ export const GUEST_INSTALL = `(g) => {
       }
       return '[' + found + ']';
     }
-    // A fresh context for one call ('per-call') skips discovery: the entry is resolved here.
-    const entry = table[a] ?? resolve(a);
+    const entry = table[a];
     const value = entry(parse(b));
     if (value !== null && typeof value === 'object' && typeof value.then === 'function') {
       return '!returned a promise; a policy returns its result directly';
@@ -118,7 +108,4 @@ export const GUEST_INSTALL = `(g) => {
     if (out === undefined) return '!returned undefined, not a JSON value';
     return out;
   };
-}`;
-
-/** The installer applied to the context it is evaluated in ('reuse'). */
-export const GUEST_PRELUDE = `(${GUEST_INSTALL})(globalThis)`;
+})(globalThis)`;

@@ -9,7 +9,7 @@ import {
   type QuickJSWASMModule,
 } from 'quickjs-emscripten-core';
 import { classifyException, type GuestException, type InterruptReason } from './classify.ts';
-import { GUEST_INSTALL, GUEST_PRELUDE } from './guest.ts';
+import { GUEST_PRELUDE } from './guest.ts';
 import { MIN_WASM_PAGES, WASM_PAGE_BYTES } from './limits.ts';
 
 // The base tsconfig has no DOM lib and this @types/node predates its WebAssembly types.
@@ -33,14 +33,17 @@ export class Engine {
     readonly module: QuickJSWASMModule,
     readonly memory: WasmMemory,
     readonly pages: number,
+    /** Where the C stack lies, for snapshots; only looked for when asked (see findStackGap). */
+    readonly stackGap: Span | undefined,
   ) {}
 
-  static async create(pages: number): Promise<Engine> {
+  static async create(pages: number, options: { snapshots?: boolean } = {}): Promise<Engine> {
     const memory = new WasmMemory({ initial: MIN_WASM_PAGES, maximum: pages });
     const module = await newQuickJSWASMModuleFromVariant(
       newVariant(RELEASE_SYNC, { wasmMemory: memory }),
     );
-    return new Engine(module, memory, pages);
+    const gap = options.snapshots === true ? findStackGap(memory, module) : undefined;
+    return new Engine(module, memory, pages, gap);
   }
 
   get memoryBytes(): number {
@@ -65,42 +68,98 @@ interface InterruptState {
   reason: InterruptReason | null;
 }
 
+/** A byte range of WASM memory, [start, end). */
+interface Span {
+  readonly start: number;
+  readonly end: number;
+}
+
+const BLOCK = 4096;
+const ZERO_BLOCK = new Uint8Array(BLOCK);
+/** The C stack Emscripten reserves for QuickJS is megabytes; static data never has a gap this big. */
+const MIN_STACK_GAP = 1024 * 1024;
+
+function isZero(bytes: Uint8Array, at: number): boolean {
+  return Buffer.compare(bytes.subarray(at, at + BLOCK), ZERO_BLOCK) === 0;
+}
+
 /**
- * A runtime kept across calls with a template context holding the compiled installer
- * ('per-call'): each call then pays for a new context and the policy source, not for compiling
- * the guest code again. Objects are shared between contexts of one runtime; the installer only
- * uses the target context's intrinsics (see GUEST_INSTALL).
+ * Where the C stack lies in a module's memory. Emscripten lays memory out as static data, then
+ * the stack (it grows down towards the data), then the heap: between calls no stack frame is
+ * live, so a snapshot need not copy the stack. Found on a pristine module with one runtime
+ * allocated (so the heap is marked): the longest all-zero run between the data and the heap.
+ * Undefined when the layout is not that shape: then snapshots copy everything.
  */
-export class Realm {
+function findStackGap(memory: WasmMemory, engine: QuickJSWASMModule): Span | undefined {
+  const runtime = engine.newRuntime();
+  try {
+    const bytes = new Uint8Array(memory.buffer);
+    let best: Span | undefined;
+    let runStart = -1;
+    let seenData = false;
+    for (let at = 0; at + BLOCK <= bytes.length; at += BLOCK) {
+      if (isZero(bytes, at)) {
+        if (seenData && runStart < 0) runStart = at;
+        continue;
+      }
+      if (runStart >= 0 && (best === undefined || at - runStart > best.end - best.start)) {
+        best = { start: runStart, end: at };
+      }
+      runStart = -1;
+      seenData = true;
+    }
+    return best !== undefined && best.end - best.start >= MIN_STACK_GAP ? best : undefined;
+  } finally {
+    runtime.dispose();
+  }
+}
+
+/**
+ * The bytes of a module's memory right after a policy loaded, put back after every call
+ * ('per-call'): the next call starts from exactly the loaded state (QuickJS's heap, atoms,
+ * shapes, the allocator's own bookkeeping), for the price of copying a few hundred KiB instead
+ * of building a context (~230 µs) and evaluating the policy again. Memory above the snapshot's
+ * high-water mark is free to the allocator after a restore; what a call left there is
+ * unreachable from JavaScript (QuickJS zeroes what it hands to the guest).
+ *
+ * Sound only between calls, with every handle made during the call already disposed: a host
+ * handle created after the snapshot would point into memory the restore takes back.
+ */
+export class MemorySnapshot {
   private constructor(
-    readonly runtime: QuickJSRuntime,
-    private readonly template: QuickJSContext,
-    readonly install: QuickJSHandle,
+    private readonly memory: WasmMemory,
+    private readonly spans: readonly { start: number; bytes: Uint8Array }[],
   ) {}
 
-  static create(engine: Engine, maxStackBytes: number): Realm {
-    const runtime = engine.module.newRuntime();
-    let template: QuickJSContext | undefined;
-    try {
-      runtime.setMaxStackSize(maxStackBytes);
-      template = runtime.newContext();
-      const install = template.unwrapResult(
-        template.evalCode(GUEST_INSTALL, '<wardwright>', { type: 'global' }),
-      );
-      return new Realm(runtime, template, install);
-    } catch (error) {
-      try {
-        template?.dispose();
-        runtime.dispose();
-      } catch {}
-      throw new BackendFault(describeHostError(error));
-    }
+  static take(engine: Engine): MemorySnapshot {
+    const bytes = new Uint8Array(engine.memory.buffer);
+    // The high-water mark: the end of the last non-zero block. The allocator keeps a header
+    // after its last chunk, so every live byte lies below it.
+    let top = bytes.length;
+    while (top > 0 && isZero(bytes, top - BLOCK)) top -= BLOCK;
+    const gap = engine.stackGap;
+    const ranges: Span[] =
+      gap !== undefined && gap.end <= top
+        ? [
+            { start: 0, end: gap.start },
+            { start: gap.end, end: top },
+          ]
+        : [{ start: 0, end: top }];
+    return new MemorySnapshot(
+      engine.memory,
+      ranges.map((r) => ({ start: r.start, bytes: bytes.slice(r.start, r.end) })),
+    );
   }
 
-  dispose(): void {
-    this.install.dispose();
-    this.template.dispose();
-    this.runtime.dispose();
+  /** Bytes copied back on every restore. */
+  get size(): number {
+    return this.spans.reduce((sum, span) => sum + span.bytes.length, 0);
+  }
+
+  restore(): void {
+    // A new view each time: the buffer is replaced when the memory grows.
+    const bytes = new Uint8Array(this.memory.buffer);
+    for (const span of this.spans) bytes.set(span.bytes, span.start);
   }
 }
 
@@ -122,6 +181,7 @@ export class Session {
     reason: null,
   };
   private memoryLimit = -1;
+  private snapshot: { memory: MemorySnapshot; memoryLimit: number } | undefined;
   /** Guest handles reused by every call instead of being created and freed each time. */
   private readonly callOp: QuickJSHandle;
   private readonly names = new Map<string, QuickJSHandle>();
@@ -133,7 +193,6 @@ export class Session {
     private readonly context: QuickJSContext,
     private readonly control: QuickJSHandle,
     private readonly filename: string,
-    private readonly ownsRuntime: boolean,
   ) {
     this.callOp = context.newNumber(1);
   }
@@ -149,30 +208,19 @@ export class Session {
     limits: Readonly<SandboxLimits>,
     filename: string,
     maxStackBytes: number,
-    realm?: Realm,
   ): Session | SandboxFailure {
-    const runtime = realm?.runtime ?? engine.module.newRuntime();
+    const runtime = engine.module.newRuntime();
     let context: QuickJSContext | undefined;
     let control: QuickJSHandle | undefined;
     try {
-      if (realm === undefined) {
-        // Without a stack limit well under the host's, deep recursion escapes into the host as a
-        // RangeError thrown through WASM frames and leaves the runtime corrupted (probe §3.3).
-        runtime.setMaxStackSize(maxStackBytes);
-        context = runtime.newContext();
-        control = context.unwrapResult(
-          context.evalCode(GUEST_PRELUDE, '<wardwright>', { type: 'global' }),
-        );
-      } else {
-        // The realm's runtime still carries the previous call's interrupt handler, whose deadline
-        // may have passed: our own install would be interrupted as a stale "timeout".
-        runtime.removeInterruptHandler();
-        context = runtime.newContext();
-        control = context.unwrapResult(
-          context.callFunction(realm.install, context.undefined, context.global),
-        );
-      }
-      const session = new Session(engine, runtime, context, control, filename, realm === undefined);
+      // Without a stack limit well under the host's, deep recursion escapes into the host as a
+      // RangeError thrown through WASM frames and leaves the runtime corrupted (probe §3.3).
+      runtime.setMaxStackSize(maxStackBytes);
+      context = runtime.newContext();
+      control = context.unwrapResult(
+        context.evalCode(GUEST_PRELUDE, '<wardwright>', { type: 'global' }),
+      );
+      const session = new Session(engine, runtime, context, control, filename);
       runtime.setInterruptHandler(() => session.onInterrupt());
       session.arm(limits);
       const started = performance.now();
@@ -183,11 +231,6 @@ export class Session {
         return failure;
       }
       loaded.value.dispose();
-      if (realm !== undefined) {
-        // A context for one call: the entries were discovered at load, from the same source.
-        session.entries = candidates;
-        return session;
-      }
       const discovered = session.callControl(0, JSON.stringify(candidates), undefined, limits);
       if (!discovered.ok) {
         session.dispose();
@@ -200,10 +243,38 @@ export class Session {
       try {
         control?.dispose();
         context?.dispose();
-        if (realm === undefined) runtime.dispose();
+        runtime.dispose();
       } catch {}
       throw new BackendFault(describeHostError(error));
     }
+  }
+
+  /**
+   * Make every handle a call will need now, so none is created after a snapshot (a handle made
+   * later would point into memory the restore takes back).
+   */
+  private prepareForSnapshot(): void {
+    for (const entry of this.entries) this.nameHandle(entry);
+    void this.context.undefined;
+  }
+
+  /**
+   * From now on every call is undone when it returns ('per-call'): memory goes back to this
+   * moment, right after the policy loaded. Returns the bytes a restore copies.
+   */
+  snapshotAfterLoad(): number {
+    this.prepareForSnapshot();
+    this.snapshot = { memory: MemorySnapshot.take(this.engine), memoryLimit: this.memoryLimit };
+    return this.snapshot.memory.size;
+  }
+
+  private nameHandle(entry: string): QuickJSHandle {
+    let name = this.names.get(entry);
+    if (name === undefined) {
+      name = this.context.newString(entry);
+      this.names.set(entry, name);
+    }
+    return name;
   }
 
   private onInterrupt(): boolean {
@@ -235,6 +306,12 @@ export class Session {
       return this.callControl(1, entry, inputJson, limits);
     } catch (error) {
       throw new BackendFault(describeHostError(error));
+    } finally {
+      if (this.snapshot !== undefined) {
+        this.snapshot.memory.restore();
+        // The runtime's memory limit went back with the rest of its state.
+        this.memoryLimit = this.snapshot.memoryLimit;
+      }
     }
   }
 
@@ -248,11 +325,7 @@ export class Session {
     const started = performance.now();
     let result: ReturnType<QuickJSContext['callFunction']>;
     if (op === 1) {
-      let name = this.names.get(a);
-      if (name === undefined) {
-        name = context.newString(a);
-        this.names.set(a, name);
-      }
+      const name = this.nameHandle(a);
       const input = context.newString(b as string);
       try {
         result = context.callFunction(this.control, context.undefined, this.callOp, name, input);
@@ -314,7 +387,7 @@ export class Session {
     this.callOp.dispose();
     this.control.dispose();
     this.context.dispose();
-    if (this.ownsRuntime) this.runtime.dispose();
+    this.runtime.dispose();
   }
 }
 
