@@ -102,7 +102,17 @@ describe('sandbox benchmark runner', () => {
     expect(report.machine.node).toBe(process.version);
     const suites = new Set(report.results.map((r: { suite: string }) => r.suite));
     expect([...suites].sort()).toEqual(
-      ['cold', 'concurrency', 'fresh', 'marshal', 'warm', 'workload'].sort(),
+      [
+        'cold',
+        'concurrency',
+        'floor',
+        'fresh',
+        'fresh-solo',
+        'marshal',
+        'warm',
+        'warm-solo',
+        'workload',
+      ].sort(),
     );
     const warm = report.results.filter((r: { suite: string }) => r.suite === 'warm');
     expect(warm.map((r: { backend: string }) => r.backend)).toEqual(
@@ -128,6 +138,32 @@ describe('sandbox benchmark runner', () => {
       )
       .map((r: { input_kib: number }) => r.input_kib);
     expect(sizes).toEqual([1, 16, 256]);
+  });
+
+  it('measures the library floor and the probe rows, and states each speed target against them', () => {
+    const floors = report.results
+      .filter((r: { suite: string }) => r.suite === 'floor')
+      .map((r: { backend: string }) => r.backend);
+    expect(floors.sort()).toEqual(
+      [
+        'isolated-vm floor',
+        'probe b4 (isolated-vm)',
+        'probe c2 (quickjs)',
+        'probe d4 (quickjs fresh)',
+        'quickjs floor',
+      ].sort(),
+    );
+    expect(
+      report.targets.map((t: { backend: string; measure: string }) => `${t.backend} ${t.measure}`),
+    ).toEqual(['isolated-vm warm p50', 'quickjs warm p50', 'quickjs fresh per call p50']);
+    for (const t of report.targets) {
+      expect(t.alone_ns).toBeGreaterThan(0);
+      expect(t.interleaved_ns).toBeGreaterThan(0);
+      expect(t.machine_factor).toBeGreaterThan(0);
+      expect(t.probe.here_ns).toBeGreaterThan(0);
+    }
+    const md = readFileSync(join(out, 'sandbox.md'), 'utf8');
+    expect(md).toContain('## Speed targets, the library floor and this machine');
   });
 
   it('stops runaways where the backend can, and says where it cannot', () => {

@@ -20,6 +20,65 @@ function mdTable(header, rows, align) {
 }
 
 /**
+ * The speed targets of the sandbox issue next to the library floor and the probe's reference
+ * rows: the targets were set on the dependency probe's machine, so the probe's own rows measured
+ * here give this machine's speed factor.
+ * @param {any} report
+ */
+function targetsSection(report) {
+  if (!Array.isArray(report.targets)) return [];
+  const floors = report.results.filter((/** @type {any} */ r) => r.suite === 'floor');
+  return [
+    '## Speed targets, the library floor and this machine',
+    '',
+    "Floor: the same policy through the library's own API with nothing of Wardwright's around it (JSON in and out, a deadline), each alone. Probe rows: the dependency probe's policy and calls (node-deps-probe §6), whose medians on the probe's machine set the targets; machine factor = this run ÷ the probe's median.",
+    '',
+    ...mdTable(
+      [
+        'backend',
+        'measure',
+        'alone',
+        'interleaved',
+        'floor',
+        'above floor',
+        'target',
+        'probe row here / there',
+        'machine factor',
+        'target × factor',
+      ],
+      report.targets.map((/** @type {any} */ t) => [
+        t.backend,
+        t.measure,
+        t.alone_ns === undefined ? '–' : fmt(t.alone_ns),
+        t.interleaved_ns === undefined ? '–' : fmt(t.interleaved_ns),
+        t.floor?.ns === undefined ? '–' : fmt(t.floor.ns),
+        t.floor?.ns === undefined || t.alone_ns === undefined
+          ? '–'
+          : `+${fmt(Math.max(0, t.alone_ns - t.floor.ns))}`,
+        fmt(t.target_ns),
+        t.probe.here_ns === undefined ? '–' : `${fmt(t.probe.here_ns)} / ${fmt(t.probe.probe_ns)}`,
+        t.machine_factor === undefined ? '–' : `${t.machine_factor}×`,
+        t.machine_factor === undefined ? '–' : fmt(t.target_ns * t.machine_factor),
+      ]),
+    ),
+    '',
+    ...mdTable(
+      ['floor row', 'p50', 'p99', 'IQR'],
+      floors.map((/** @type {any} */ r) => [
+        r.backend,
+        fmt(p50(r)),
+        fmt(r.ns_per_unit.p99),
+        `${r.iqr_pct}%`,
+      ]),
+    ),
+    '',
+  ];
+}
+
+/** @param {any} r */
+const p50 = (r) => r.ns_per_unit.p50;
+
+/**
  * @param {any} report the object written to sandbox.json
  * @param {string[]} charts SVG file names next to the report
  */
@@ -27,7 +86,6 @@ export function markdownReport(report, charts) {
   /** @type {any[]} */
   const results = report.results;
   const of = (/** @type {string} */ suite) => results.filter((r) => r.suite === suite);
-  const p50 = (/** @type {any} */ r) => r.ns_per_unit.p50;
   const find = (/** @type {string} */ suite, /** @type {string} */ backend) =>
     of(suite).find((r) => r.backend === backend);
   const m = report.machine;
@@ -82,11 +140,23 @@ export function markdownReport(report, charts) {
     'The classify policy (50 numbers against a threshold). Warm: a loaded policy called again and again. Cold: load the source and make the first call (dispose not timed).',
     '',
     ...mdTable(
-      ['backend', 'warm p50', 'p95', 'p99', 'IQR', '× native', 'cold p50', 'cold p99', '× native'],
+      [
+        'backend',
+        'warm p50',
+        'p95',
+        'p99',
+        'IQR',
+        '× native',
+        'alone p50',
+        'cold p50',
+        'cold p99',
+        '× native',
+      ],
       of('warm').map((w) => {
         const c = find('cold', w.backend);
         const nw = find('warm', 'native');
         const nc = find('cold', 'native');
+        const alone = find('warm-solo', w.backend);
         return [
           w.backend,
           fmt(p50(w)),
@@ -94,6 +164,7 @@ export function markdownReport(report, charts) {
           fmt(w.ns_per_unit.p99),
           `${w.iqr_pct}%`,
           ratio(p50(w), nw && p50(nw)),
+          alone ? fmt(p50(alone)) : '–',
           c ? fmt(p50(c)) : '–',
           c ? fmt(c.ns_per_unit.p99) : '–',
           c ? ratio(p50(c), nc && p50(nc)) : '–',
@@ -101,6 +172,9 @@ export function markdownReport(report, charts) {
       }),
     ),
     '',
+    '"Alone": the same call measured with no other backend between its samples, as a gateway runs one backend; the interleaved columns switch backends every ~10 µs, which costs a fast call its warm caches.',
+    '',
+    ...targetsSection(report),
     '## Workloads from the decision cores: ranking, with ratios to native',
     '',
     'The same source file (bench/sandbox/workloads/*.js) imported natively and loaded into each sandbox; every backend returned the same output (checked before timing).',
@@ -135,18 +209,20 @@ export function markdownReport(report, charts) {
   lines.push(
     '## Fresh instance per call',
     '',
-    "`fresh: 'per-call'`: a new context for every call, so no state survives between calls.",
+    "`fresh: 'per-call'`: no state survives between calls (isolated-vm: a new context per call on the policy's isolate; QuickJS: the module's memory restored from a snapshot taken right after load).",
     '',
     ...mdTable(
-      ['backend', 'p50', 'p99', 'IQR', '× its warm invoke', 'note'],
+      ['backend', 'p50', 'p99', 'IQR', '× its warm invoke', 'alone p50', 'note'],
       of('fresh').map((r) => {
         const w = find('warm', r.backend);
+        const alone = find('fresh-solo', r.backend);
         return [
           r.backend,
           fmt(p50(r)),
           fmt(r.ns_per_unit.p99),
           `${r.iqr_pct}%`,
           ratio(p50(r), w && p50(w)),
+          alone ? fmt(p50(alone)) : '–',
           r.note ?? '',
         ];
       }),

@@ -11,6 +11,7 @@ import { trustedBackend } from '@wardwright/core';
 import { quickjsSandbox } from '@wardwright/sandbox-quickjs';
 import { envelope, runnerArgs, writeFiles } from '../core/harness.mjs';
 import { boxPlot, lineChart } from '../report/svg.mjs';
+import { floorSubjects, PROBE_P50_NS } from './floor.mjs';
 import { measure as M } from './measure.mjs';
 import { markdownReport } from './report.mjs';
 import { historyInput, marshalInput, structuredInput, ttsrInput } from './workloads/inputs.mjs';
@@ -184,6 +185,40 @@ log('warm invoke and cold start…');
     record('warm', r.backend, `${r.backend}: warm invoke`, r.warm);
     record('cold', r.backend, `${r.backend}: cold start (load + first call)`, r.cold);
   }
+  // The same calls with each backend alone, as a gateway runs one: interleaving rows that switch
+  // every ~10 µs costs a fast call its warm caches (up to 2× on this hardware).
+  log('warm invoke, each backend alone…');
+  for (const row of rows) {
+    const { policy } = await M.loadChecked(row, 'decide', classifyInput);
+    const run = M.callerFor(row.backend, policy, 'decide', classifyInput);
+    record('warm-solo', row.name, `${row.name}: warm invoke, alone`, await solo(row.name, run));
+    await policy.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1b. The library floor and the probe's reference rows (see floor.mjs), each alone
+// ---------------------------------------------------------------------------------------------
+
+log('library floor…');
+/** @type {{ backend: string, reason: string }[]} */
+const floorSkipped = [];
+{
+  const floors = await floorSubjects(
+    fileURLToPath(new URL('classify.js', workloadDir)),
+    classifyInput,
+  );
+  floorSkipped.push(...floors.skipped);
+  for (const subject of floors.subjects) {
+    record('floor', subject.name, subject.name, await solo(subject.name, subject.run));
+  }
+  for (const subject of floors.subjects) subject.dispose();
+}
+
+/** One subject measured on its own. @param {string} name @param {() => unknown} run */
+async function solo(name, run) {
+  const [measured] = await M.measureInterleaved([{ name, run }], plan);
+  return /** @type {import('@wardwright/cli/measure').Measured} */ (measured);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -208,6 +243,15 @@ log('fresh instance per call…');
     record('fresh', m.name, `${m.name}: fresh instance per call`, m, {
       ...(spec?.freshNote === undefined ? {} : { note: spec.freshNote }),
     });
+  }
+  for (const { row, policy } of loaded) {
+    const run = () => policy.invoke('decide', classifyInput);
+    record(
+      'fresh-solo',
+      row.name,
+      `${row.name}: fresh instance per call, alone`,
+      await solo(row.name, run),
+    );
   }
   for (const { policy } of loaded) await policy.dispose();
 }
@@ -535,8 +579,46 @@ const backends = specs.map((spec) => ({
 }));
 for (const u of unavailable) backends.push({ name: u.backend, available: false, reason: u.reason });
 
+/**
+ * Issue 4's speed targets, set on the dependency probe's machine: each backend's p50 alone and
+ * interleaved, its library floor, and how fast this machine ran the probe's own rows.
+ */
+const p50Of = (/** @type {string} */ suite, /** @type {string} */ backend) =>
+  /** @type {any} */ (results.find((r) => r.suite === suite && r.backend === backend))?.ns_per_unit
+    .p50;
+/** @param {string} backend @param {string} measure @param {'warm' | 'fresh'} kind @param {number} target @param {string} floor @param {keyof typeof PROBE_P50_NS} probe @param {string} probeRow */
+const target = (backend, measure, kind, target, floor, probe, probeRow) => {
+  const probeNow = p50Of('floor', probeRow);
+  return {
+    backend,
+    measure,
+    target_ns: target,
+    alone_ns: p50Of(`${kind}-solo`, backend),
+    interleaved_ns: p50Of(kind, backend),
+    floor: floor === '' ? undefined : { row: floor, ns: p50Of('floor', floor) },
+    probe: { row: probeRow, probe_ns: PROBE_P50_NS[probe], here_ns: probeNow },
+    machine_factor:
+      probeNow === undefined ? undefined : Math.round((probeNow / PROBE_P50_NS[probe]) * 100) / 100,
+  };
+};
+const targets = [
+  target(
+    'isolated-vm',
+    'warm p50',
+    'warm',
+    8000,
+    'isolated-vm floor',
+    'b4',
+    'probe b4 (isolated-vm)',
+  ),
+  target('quickjs', 'warm p50', 'warm', 20_000, 'quickjs floor', 'c2', 'probe c2 (quickjs)'),
+  target('quickjs', 'fresh per call p50', 'fresh', 250_000, '', 'd4', 'probe d4 (quickjs fresh)'),
+];
+
 const report = {
   ...envelope({ suite: 'sandbox', mode, started }),
+  targets,
+  floor_skipped: floorSkipped,
   plan,
   backends,
   outputs,
