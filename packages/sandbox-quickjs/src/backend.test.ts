@@ -351,6 +351,30 @@ describe('quickjsSandbox: memory', () => {
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(2 * 32 * MiB + 64 * MiB);
   });
 
+  it('input goes in as binary JSON; one too big to decode falls back to JSON text and is memory_limit', async () => {
+    const decoded = vi.spyOn(
+      Session.prototype as unknown as { decoded(json: string): unknown },
+      'decoded',
+    );
+    const policy = await load(
+      'function decide(s) { return typeof s === "string" ? s.length : s; }',
+      {
+        memory_bytes: 16 * MiB,
+        max_input_bytes: 64 * MiB,
+      },
+    );
+    expect(value(await policy.invoke('decide', 'x'.repeat(MiB)))).toBe(MiB);
+    expect(decoded.mock.results.at(-1)?.value).toBeDefined();
+    // Decoding copies the input twice in a 16 MiB module: the decode runs out of memory, the JSON
+    // text path then does too, in the guest, where it is classified.
+    const big = await policy.invoke('decide', 'x'.repeat(7 * MiB));
+    expect(decoded.mock.results.at(-1)?.value).toBeUndefined();
+    expect(failure(big).kind).toBe('memory_limit');
+    expect(value(await policy.invoke('decide', 42))).toBe(42);
+    decoded.mockRestore();
+    await policy.dispose();
+  });
+
   it('a call with a different memory limit gets a module of that size', async () => {
     const policy = await load(ECHO, { memory_bytes: 20 * MiB });
     const a = await policy.invoke('decide', 1);

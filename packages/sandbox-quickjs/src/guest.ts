@@ -12,7 +12,8 @@ import { MAX_JSON_DEPTH } from './limits.ts';
  * - `control(undefined, namesJson)`: keep the candidate names that are functions at the top level,
  *   return them as a JSON array (the policy's entries);
  * - `control(1, name, inputJson)`: call the entry (found by discovery) on `JSON.parse(inputJson)`
- *   and return the result as a JSON string, or `!message` when the result is not JSON (JSON text never starts
+ *   (`control(3, name, input)`: on an input the host decoded from binary JSON) and return the
+ *   result as a JSON string, or `!message` when the result is not JSON (JSON text never starts
  *   with `!`; a plain string needs no guest code to read, unlike an object the host would dump).
  *
  * The result is serialised with a replacer that tracks the nesting depth and stops past
@@ -83,7 +84,7 @@ export const GUEST_PRELUDE = `((g) => {
     return typeof fn === 'function' ? (table[name] = fn) : undefined;
   };
   return function control(op, a, b) {
-    if (op !== 1) {
+    if (op !== 1 && op !== 3) {
       // Built as text: the policy has run, and may have replaced Array.prototype.push.
       let found = '';
       for (const name of parse(a)) {
@@ -92,7 +93,8 @@ export const GUEST_PRELUDE = `((g) => {
       return '[' + found + ']';
     }
     const entry = table[a];
-    const value = entry(parse(b));
+    // op 3: the input is already a value (decoded from binary JSON by the host).
+    const value = entry(op === 3 ? b : parse(b));
     if (value !== null && typeof value === 'object' && typeof value.then === 'function') {
       return '!returned a promise; a policy returns its result directly';
     }

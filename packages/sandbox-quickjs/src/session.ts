@@ -8,6 +8,7 @@ import {
   type QuickJSRuntime,
   type QuickJSWASMModule,
 } from 'quickjs-emscripten-core';
+import { encodeBinaryJson } from './binary-json.ts';
 import { classifyException, type GuestException, type InterruptReason } from './classify.ts';
 import { GUEST_PRELUDE } from './guest.ts';
 import { MIN_WASM_PAGES, WASM_PAGE_BYTES } from './limits.ts';
@@ -43,6 +44,7 @@ export class Engine {
       newVariant(RELEASE_SYNC, { wasmMemory: memory }),
     );
     const gap = options.snapshots === true ? findStackGap(memory, module) : undefined;
+    binaryInputWorks ??= checkBinaryInput(module);
     return new Engine(module, memory, pages, gap);
   }
 
@@ -54,6 +56,59 @@ export class Engine {
   nearCap(): boolean {
     return this.memoryBytes >= (this.pages - 16) * WASM_PAGE_BYTES;
   }
+}
+
+/**
+ * Whether our binary-JSON writer speaks this QuickJS build's format: decided once per process by
+ * comparing our bytes with QuickJS's own for a sample that uses every tag the writer emits.
+ */
+let binaryInputWorks: boolean | undefined;
+const BINARY_SAMPLE = `{"a":[1,-2,2147483647,-2147483648,2147483648,1.5,"",null,true,false],"b":{"0":"x","é":"日本"},"__proto__":[]}`;
+
+function checkBinaryInput(module: QuickJSWASMModule): boolean {
+  const runtime = module.newRuntime();
+  try {
+    const context = runtime.newContext();
+    try {
+      const fn = context.unwrapResult(context.evalCode('(text) => JSON.parse(text)'));
+      const text = context.newString(BINARY_SAMPLE);
+      const value = context.unwrapResult(context.callFunction(fn, context.undefined, text));
+      const encoded = context.encodeBinaryJSON(value);
+      const theirs = new Uint8Array(context.getArrayBuffer(encoded).value);
+      const ours = encodeBinaryJson(JSON.parse(BINARY_SAMPLE));
+      const same = theirs.length === ours.length && theirs.every((byte, i) => byte === ours[i]);
+      for (const handle of [encoded, value, text, fn]) handle.dispose();
+      return same;
+    } finally {
+      context.dispose();
+    }
+  } catch {
+    return false;
+  } finally {
+    runtime.dispose();
+  }
+}
+
+/**
+ * The two quickjs-emscripten internals the binary input needs: after `decodeBinaryJSON` (which
+ * does not check), whether the decode threw. Looked up at run time; without them, input goes in
+ * as JSON text.
+ */
+interface DecodeCheck {
+  readonly ffi: {
+    QTS_ResolveException(context: number, value: number): number;
+    QTS_FreeValuePointer(context: number, value: number): void;
+  };
+  readonly ctx: { readonly value: number };
+}
+
+function decodeCheckOf(context: QuickJSContext): DecodeCheck | undefined {
+  const internals = context as unknown as Partial<DecodeCheck>;
+  return typeof internals.ffi?.QTS_ResolveException === 'function' &&
+    typeof internals.ffi.QTS_FreeValuePointer === 'function' &&
+    typeof internals.ctx?.value === 'number'
+    ? (internals as DecodeCheck)
+    : undefined;
 }
 
 /** The outcome of one guest call, before the host checks the output size. */
@@ -184,6 +239,9 @@ export class Session {
   private snapshot: { memory: MemorySnapshot; memoryLimit: number } | undefined;
   /** Guest handles reused by every call instead of being created and freed each time. */
   private readonly callOp: QuickJSHandle;
+  private readonly valueOp: QuickJSHandle;
+  /** Set when input can go in as binary JSON (see binary-json.ts). */
+  private readonly decodeCheck: DecodeCheck | undefined;
   private readonly names = new Map<string, QuickJSHandle>();
   entries: readonly string[] = [];
 
@@ -195,6 +253,8 @@ export class Session {
     private readonly filename: string,
   ) {
     this.callOp = context.newNumber(1);
+    this.valueOp = context.newNumber(3);
+    this.decodeCheck = binaryInputWorks === true ? decodeCheckOf(context) : undefined;
   }
 
   /**
@@ -326,9 +386,11 @@ export class Session {
     let result: ReturnType<QuickJSContext['callFunction']>;
     if (op === 1) {
       const name = this.nameHandle(a);
-      const input = context.newString(b as string);
+      const value = this.decodeCheck === undefined ? undefined : this.decoded(b as string);
+      const input = value ?? context.newString(b as string);
+      const how = value === undefined ? this.callOp : this.valueOp;
       try {
-        result = context.callFunction(this.control, context.undefined, this.callOp, name, input);
+        result = context.callFunction(this.control, context.undefined, how, name, input);
       } finally {
         input.dispose();
       }
@@ -358,6 +420,28 @@ export class Session {
     return { ok: true, json: text, polls };
   }
 
+  /**
+   * The input as a guest value decoded from binary JSON, or undefined when the decode failed (out
+   * of memory): the call then goes in as JSON text, whose parse fails in the guest and is
+   * classified like any other guest failure.
+   */
+  private decoded(inputJson: string): QuickJSHandle | undefined {
+    const { context } = this;
+    const check = this.decodeCheck as DecodeCheck;
+    const buffer = context.newArrayBuffer(encodeBinaryJson(JSON.parse(inputJson)).buffer);
+    let value: QuickJSHandle;
+    try {
+      value = context.decodeBinaryJSON(buffer);
+    } finally {
+      buffer.dispose();
+    }
+    const error = check.ffi.QTS_ResolveException(check.ctx.value, value.value as unknown as number);
+    if (error === 0) return value;
+    check.ffi.QTS_FreeValuePointer(check.ctx.value, error);
+    value.dispose();
+    return undefined;
+  }
+
   private classify(
     error: QuickJSHandle,
     limits: Readonly<SandboxLimits>,
@@ -385,6 +469,7 @@ export class Session {
     for (const name of this.names.values()) name.dispose();
     this.names.clear();
     this.callOp.dispose();
+    this.valueOp.dispose();
     this.control.dispose();
     this.context.dispose();
     this.runtime.dispose();
