@@ -9,6 +9,7 @@ import {
   type SandboxLimits,
   SandboxLoadError,
 } from '@wardwright/core';
+import { encodeBinaryJson } from './binary-json.ts';
 import {
   exceedsJsonDepth,
   exceedsUtf8,
@@ -17,7 +18,13 @@ import {
   sanitizeFailureMessage,
   wasmPagesFor,
 } from './limits.ts';
-import { BackendFault, describeHostError, Engine, Session } from './session.ts';
+import {
+  BackendFault,
+  binaryInputSupported,
+  describeHostError,
+  Engine,
+  Session,
+} from './session.ts';
 
 export interface QuickJsSandboxOptions {
   /** Backend name in receipts; default 'quickjs'. */
@@ -223,8 +230,12 @@ class QuickJsPolicy implements LoadedPolicy {
           message: `input is larger than ${limits.max_input_bytes} bytes`,
         });
       }
-      // The guest's JSON.parse would overflow the host's stack (see MAX_JSON_DEPTH).
-      if (exceedsJsonDepth(inputJson, MAX_JSON_DEPTH)) {
+      // Binary JSON when this QuickJS reads our encoding (see binary-json.ts). Either way the
+      // guest's reader would overflow the host's stack on deep input (see MAX_JSON_DEPTH).
+      const binary = binaryInputSupported()
+        ? encodeBinaryJson(JSON.parse(inputJson) as JsonValue, MAX_JSON_DEPTH)
+        : undefined;
+      if (binary === undefined && exceedsJsonDepth(inputJson, MAX_JSON_DEPTH)) {
         return fail({
           kind: 'input_limit',
           message: `input is nested deeper than ${MAX_JSON_DEPTH} levels`,
@@ -238,7 +249,7 @@ class QuickJsPolicy implements LoadedPolicy {
         });
       }
       // 'per-call': the session puts the module's memory back as it was after loading.
-      const outcome = session.call(entry, inputJson, limits);
+      const outcome = session.call(entry, inputJson, limits, binary);
       steps = outcome.polls;
       // Read before `recover` may drop the engine: the high-water mark of this call's module.
       memory = this.engine?.memoryBytes;

@@ -47,13 +47,19 @@ function decodedText(bytes: Uint8Array): string {
 
 const normalised = (value: unknown): JsonValue => JSON.parse(JSON.stringify(value)) as JsonValue;
 
+function encoded(value: JsonValue): Uint8Array {
+  const bytes = encodeBinaryJson(value);
+  if (bytes === undefined) throw new Error('not encoded');
+  return bytes;
+}
+
 describe('encodeBinaryJson', () => {
   it('writes byte for byte what QuickJS writes for the same JSON', () => {
     fc.assert(
       fc.property(fc.jsonValue({ maxDepth: 6 }), (raw) => {
         const value = normalised(raw);
         const text = JSON.stringify(value);
-        expect(Buffer.from(encodeBinaryJson(value)).toString('hex')).toBe(
+        expect(Buffer.from(encoded(value)).toString('hex')).toBe(
           Buffer.from(quickjsBytes(text)).toString('hex'),
         );
       }),
@@ -85,14 +91,46 @@ describe('encodeBinaryJson', () => {
       // Built with JSON.parse, as the backend does: `__proto__` is then an own property.
       const parsed = JSON.parse(JSON.stringify(value)) as JsonValue;
       const text = JSON.stringify(parsed);
-      expect(decodedText(encodeBinaryJson(parsed))).toBe(text);
-      expect(Buffer.from(encodeBinaryJson(parsed))).toEqual(Buffer.from(quickjsBytes(text)));
+      expect(decodedText(encoded(parsed))).toBe(text);
+      expect(Buffer.from(encoded(parsed))).toEqual(Buffer.from(quickjsBytes(text)));
     }
+  });
+
+  it('long strings, Latin-1 and wide (and wide only at the end), match QuickJS', () => {
+    for (const text of [
+      'x'.repeat(40),
+      `${'é'.repeat(40)}ÿ`,
+      `${'日'.repeat(33)}\ud800z`,
+      `${'a'.repeat(31)}€`,
+    ]) {
+      const value = { text, list: [text, text.slice(1)] };
+      expect(Buffer.from(encoded(value))).toEqual(Buffer.from(quickjsBytes(JSON.stringify(value))));
+      expect(decodedText(encoded(value))).toBe(JSON.stringify(value));
+    }
+  });
+
+  it('refuses input nested deeper than the limit, counting arrays and objects alike', () => {
+    const nest = (depth: number): JsonValue => {
+      let v: JsonValue = 0;
+      for (let i = 0; i < depth; i++) v = i % 2 === 0 ? [v] : { a: v };
+      return v;
+    };
+    expect(encodeBinaryJson(nest(1000), 1000)).toBeDefined();
+    expect(encodeBinaryJson(nest(1001), 1000)).toBeUndefined();
+    // Wide is not deep: a thousand siblings one level down.
+    expect(
+      encodeBinaryJson(
+        Array.from({ length: 5000 }, () => [1]),
+        2,
+      ),
+    ).toBeDefined();
+    // Far deeper than the host's stack would allow a recursive writer to go.
+    expect(encodeBinaryJson(nest(200_000), 1000)).toBeUndefined();
   });
 
   it('an own __proto__ property stays a property, not the prototype', () => {
     const parsed = JSON.parse('{"__proto__": {"polluted": true}}') as JsonValue;
-    const buffer = context.newArrayBuffer(encodeBinaryJson(parsed).slice().buffer);
+    const buffer = context.newArrayBuffer(encoded(parsed).slice().buffer);
     const value = context.decodeBinaryJSON(buffer);
     buffer.dispose();
     const check = context.unwrapResult(

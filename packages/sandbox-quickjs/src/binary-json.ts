@@ -30,15 +30,15 @@ const MAX_INT_ATOM = 2 ** 31 - 1;
 const ARRAY_INDEX = /^(?:0|[1-9]\d{0,9})$/;
 
 class Bytes {
-  buffer = new Uint8Array(256);
+  buffer = Buffer.allocUnsafe(256);
   length = 0;
 
   private reserve(extra: number): void {
     if (this.length + extra <= this.buffer.length) return;
     let size = this.buffer.length * 2;
     while (size < this.length + extra) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buffer.subarray(0, this.length));
+    const next = Buffer.allocUnsafe(size);
+    this.buffer.copy(next, 0, 0, this.length);
     this.buffer = next;
   }
 
@@ -60,46 +60,63 @@ class Bytes {
 
   float64(value: number): void {
     this.reserve(8);
-    new DataView(this.buffer.buffer, this.buffer.byteOffset).setFloat64(this.length, value, true);
+    this.buffer.writeDoubleLE(value, this.length);
     this.length += 8;
   }
 
   /** A QuickJS string: length and width, then Latin-1 bytes or UTF-16LE units. */
   string(text: string): void {
-    let wide = false;
-    for (let i = 0; i < text.length; i++) {
-      if (text.charCodeAt(i) > 0xff) {
-        wide = true;
-        break;
-      }
-    }
-    this.leb128(text.length * 2 + (wide ? 1 : 0));
-    this.reserve(wide ? text.length * 2 : text.length);
+    const n = text.length;
+    // Latin-1 first, in one pass; the first wider unit restarts the string as UTF-16.
+    const start = this.length;
+    this.leb128(n * 2);
+    this.reserve(n);
     const { buffer } = this;
-    if (wide) {
-      for (let i = 0; i < text.length; i++) {
-        const unit = text.charCodeAt(i);
-        buffer[this.length++] = unit & 0xff;
-        buffer[this.length++] = unit >>> 8;
+    let at = this.length;
+    for (let i = 0; i < n; i++) {
+      const unit = text.charCodeAt(i);
+      if (unit > 0xff) {
+        this.length = start;
+        this.wide(text);
+        return;
       }
-    } else {
-      for (let i = 0; i < text.length; i++) buffer[this.length++] = text.charCodeAt(i);
+      buffer[at++] = unit;
     }
+    this.length = at;
+  }
+
+  private wide(text: string): void {
+    const n = text.length;
+    this.leb128(n * 2 + 1);
+    this.reserve(n * 2);
+    const { buffer } = this;
+    let at = this.length;
+    for (let i = 0; i < n; i++) {
+      const unit = text.charCodeAt(i);
+      buffer[at++] = unit & 0xff;
+      buffer[at++] = unit >>> 8;
+    }
+    this.length = at;
   }
 }
 
 /**
  * Encode a JSON value: a tree made by `JSON.parse` (no `toJSON`, no `undefined`, no non-finite
  * numbers, no cycles). The caller parses its own JSON text to get one, so the guest sees exactly
- * what it would have parsed from that text.
+ * what it would have parsed from that text. Undefined when arrays and objects nest deeper than
+ * `maxDepth` (QuickJS's reader recurses on the host's stack, like its JSON.parse).
  */
-export function encodeBinaryJson(value: JsonValue): Uint8Array {
+export function encodeBinaryJson(
+  value: JsonValue,
+  maxDepth = Number.POSITIVE_INFINITY,
+): Uint8Array | undefined {
   const body = new Bytes();
   const atoms = new Map<string, number>();
   const atomTable = new Bytes();
 
   const atom = (name: string) => {
-    if (ARRAY_INDEX.test(name)) {
+    const first = name.charCodeAt(0);
+    if (first >= 0x30 && first <= 0x39 && ARRAY_INDEX.test(name)) {
       const index = Number(name);
       if (index <= MAX_INT_ATOM) {
         body.leb128(index * 2 + 1);
@@ -115,6 +132,8 @@ export function encodeBinaryJson(value: JsonValue): Uint8Array {
     body.leb128((FIRST_ATOM + id) * 2);
   };
 
+  let depth = 0;
+  let tooDeep = false;
   const write = (v: JsonValue): void => {
     if (v === null) body.byte(TAG_NULL);
     else if (v === true) body.byte(TAG_TRUE);
@@ -131,22 +150,28 @@ export function encodeBinaryJson(value: JsonValue): Uint8Array {
     } else if (typeof v === 'string') {
       body.byte(TAG_STRING);
       body.string(v);
-    } else if (Array.isArray(v)) {
-      body.byte(TAG_ARRAY);
-      body.leb128(v.length);
-      for (const item of v) write(item);
+    } else if (++depth > maxDepth || tooDeep) {
+      tooDeep = true;
     } else {
-      const keys = Object.keys(v);
-      body.byte(TAG_OBJECT);
-      body.leb128(keys.length);
-      for (const key of keys) {
-        atom(key);
-        write(v[key] as JsonValue);
+      if (Array.isArray(v)) {
+        body.byte(TAG_ARRAY);
+        body.leb128(v.length);
+        for (const item of v) write(item);
+      } else {
+        const keys = Object.keys(v);
+        body.byte(TAG_OBJECT);
+        body.leb128(keys.length);
+        for (const key of keys) {
+          atom(key);
+          write(v[key] as JsonValue);
+        }
       }
+      depth--;
     }
   };
 
   write(value);
+  if (tooDeep) return undefined;
   const header = new Bytes();
   header.byte(BINARY_JSON_VERSION);
   header.leb128(atoms.size);

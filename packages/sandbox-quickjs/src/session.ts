@@ -63,6 +63,11 @@ export class Engine {
  * comparing our bytes with QuickJS's own for a sample that uses every tag the writer emits.
  */
 let binaryInputWorks: boolean | undefined;
+
+/** Whether input may be sent as binary JSON (known once an engine was created). */
+export function binaryInputSupported(): boolean {
+  return binaryInputWorks === true;
+}
 const BINARY_SAMPLE = `{"a":[1,-2,2147483647,-2147483648,2147483648,1.5,"",null,true,false],"b":{"0":"x","é":"日本"},"__proto__":[]}`;
 
 function checkBinaryInput(module: QuickJSWASMModule): boolean {
@@ -75,7 +80,7 @@ function checkBinaryInput(module: QuickJSWASMModule): boolean {
       const value = context.unwrapResult(context.callFunction(fn, context.undefined, text));
       const encoded = context.encodeBinaryJSON(value);
       const theirs = new Uint8Array(context.getArrayBuffer(encoded).value);
-      const ours = encodeBinaryJson(JSON.parse(BINARY_SAMPLE));
+      const ours = encodeBinaryJson(JSON.parse(BINARY_SAMPLE)) as Uint8Array;
       const same = theirs.length === ours.length && theirs.every((byte, i) => byte === ours[i]);
       for (const handle of [encoded, value, text, fn]) handle.dispose();
       return same;
@@ -359,11 +364,19 @@ export class Session {
     this.interrupt.deadline = performance.now() + limits.timeout_ms;
   }
 
-  /** Call an entry on a JSON input; never throws for guest behaviour, only for a BackendFault. */
-  call(entry: string, inputJson: string, limits: Readonly<SandboxLimits>): CallOutcome {
+  /**
+   * Call an entry on a JSON input (and the same input as binary JSON, when the caller could encode
+   * it); never throws for guest behaviour, only for a BackendFault.
+   */
+  call(
+    entry: string,
+    inputJson: string,
+    limits: Readonly<SandboxLimits>,
+    binary?: Uint8Array,
+  ): CallOutcome {
     this.arm(limits);
     try {
-      return this.callControl(1, entry, inputJson, limits);
+      return this.callControl(1, entry, inputJson, limits, binary);
     } catch (error) {
       throw new BackendFault(describeHostError(error));
     } finally {
@@ -380,13 +393,15 @@ export class Session {
     a: string,
     b: string | undefined,
     limits: Readonly<SandboxLimits>,
+    binary?: Uint8Array,
   ): CallOutcome {
     const { context } = this;
     const started = performance.now();
     let result: ReturnType<QuickJSContext['callFunction']>;
     if (op === 1) {
       const name = this.nameHandle(a);
-      const value = this.decodeCheck === undefined ? undefined : this.decoded(b as string);
+      const value =
+        this.decodeCheck === undefined || binary === undefined ? undefined : this.decoded(binary);
       const input = value ?? context.newString(b as string);
       const how = value === undefined ? this.callOp : this.valueOp;
       try {
@@ -425,10 +440,11 @@ export class Session {
    * of memory): the call then goes in as JSON text, whose parse fails in the guest and is
    * classified like any other guest failure.
    */
-  private decoded(inputJson: string): QuickJSHandle | undefined {
+  private decoded(binary: Uint8Array): QuickJSHandle | undefined {
     const { context } = this;
     const check = this.decodeCheck as DecodeCheck;
-    const buffer = context.newArrayBuffer(encodeBinaryJson(JSON.parse(inputJson)).buffer);
+    // A whole buffer of its own: encodeBinaryJson returns an exact-length copy.
+    const buffer = context.newArrayBuffer(binary.buffer as ArrayBuffer);
     let value: QuickJSHandle;
     try {
       value = context.decodeBinaryJSON(buffer);
