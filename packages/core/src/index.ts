@@ -396,6 +396,7 @@ export {
 export {
   assertLanguage,
   DEFAULT_SANDBOX_LIMITS,
+  entryCandidates,
   type InvokeResult,
   type JsonValue,
   type LoadedPolicy,
@@ -413,6 +414,7 @@ export {
   SandboxLoadError,
   type SandboxUsage,
   sanitizeFailureMessage,
+  withoutExports,
 } from './engine/sandbox.ts';
 export {
   checkExpectation,

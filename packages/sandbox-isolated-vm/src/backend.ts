@@ -1,5 +1,6 @@
 import {
   assertLanguage,
+  entryCandidates,
   type InvokeResult,
   type JsonValue,
   type LoadedPolicy,
@@ -9,6 +10,7 @@ import {
   type SandboxLimits,
   SandboxLoadError,
   type SandboxUsage,
+  withoutExports,
 } from '@wardwright/core';
 import type ivm from 'isolated-vm';
 import { GUEST_PRELUDE } from './guest.ts';
@@ -69,10 +71,6 @@ async function importIvm(): Promise<Ivm> {
   return ivmModule;
 }
 
-// Same discovery rule as the trusted backend: candidates by regex, kept when the name is a
-// function at the top level of the policy.
-const FUNCTION_DECLARATION = /\bfunction\s*\*?\s*([A-Za-z_$][\w$]*)\s*\(/g;
-const EXPORT_PREFIX = /^(\s*)export\s+(?=(?:async\s+)?function)/gm;
 // Strict like the trusted backend, on the first line so line numbers stay the policy's own.
 const STRICT_PREFIX = "'use strict';";
 const MiB = 1024 * 1024;
@@ -159,10 +157,9 @@ function loadPolicy(
   options: IsolatedVmSandboxOptions,
   onDispose: () => void,
 ): LoadedPolicy {
-  const candidates = JSON.stringify([
-    ...new Set([...source.code.matchAll(FUNCTION_DECLARATION)].map((m) => m[1]!)),
-  ]);
-  const body = STRICT_PREFIX + source.code.replace(EXPORT_PREFIX, '$1');
+  // Kept at load when the name is a function at the top level of the policy.
+  const candidates = JSON.stringify(entryCandidates(source.code));
+  const body = STRICT_PREFIX + withoutExports(source.code);
   // The limit is fixed when the isolate is created, so it comes from the load-time limits.
   const memoryLimit = Math.max(8, Math.ceil(loadLimits.memory_bytes / MiB));
   const measureMemory = options.measureMemory ?? 'sampled';

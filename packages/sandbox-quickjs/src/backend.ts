@@ -1,5 +1,6 @@
 import {
   assertLanguage,
+  entryCandidates,
   type InvokeResult,
   type JsonValue,
   type LoadedPolicy,
@@ -8,6 +9,7 @@ import {
   type SandboxFailure,
   type SandboxLimits,
   SandboxLoadError,
+  withoutExports,
 } from '@wardwright/core';
 import { encodeBinaryJson } from './binary-json.ts';
 import {
@@ -43,10 +45,6 @@ export interface QuickJsSandboxOptions {
 
 const MAX_STACK_BYTES = 256 * 1024;
 
-// Same discovery rule as the trusted backend: candidates by regex, kept when the name is a
-// function at the top level of the policy.
-const FUNCTION_DECLARATION = /\bfunction\s*\*?\s*([A-Za-z_$][\w$]*)\s*\(/g;
-
 /**
  * QuickJS compiled to WebAssembly: each loaded policy gets its own WASM module with a fixed-size
  * memory (a hard memory cap), a stack limit, a deadline and a coarse step budget checked from
@@ -77,9 +75,9 @@ export function quickjsSandbox(options: QuickJsSandboxOptions = {}): SandboxBack
       assertLanguage(name, 'javascript', source);
       const limits = resolveLimits(loadLimits);
       const program: Program = {
-        // `export` is accepted so a policy file can also be imported by its own unit tests.
-        code: source.code.replace(/^(\s*)export\s+(?=(?:async\s+)?function)/gm, '$1'),
-        candidates: [...new Set([...source.code.matchAll(FUNCTION_DECLARATION)].map((m) => m[1]!))],
+        code: withoutExports(source.code),
+        // Kept at load when the name is a function at the top level of the policy.
+        candidates: entryCandidates(source.code),
         filename: source.filename ?? `${source.name}.js`,
         maxStackBytes,
       };

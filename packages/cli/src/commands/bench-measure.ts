@@ -1,5 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import {
+  entryCandidates,
   type InvokeResult,
   type JsonValue,
   type LoadedPolicy,
@@ -7,6 +8,7 @@ import {
   type SandboxBackend,
   SandboxLoadError,
   sanitizeFailureMessage,
+  withoutExports,
 } from '@wardwright/core';
 
 /**
@@ -226,7 +228,6 @@ function progress(states: readonly State[], plan: Plan): number {
  * a sandbox is compared against (unlike `trusted`, which still copies JSON in and out and checks
  * sizes). A file that does not `export` its entry is imported from a copy with an export added.
  */
-const FUNCTION_DECLARATION = /\bfunction\s*\*?\s*([A-Za-z_$][\w$]*)\s*\(/g;
 const nativeFunctions = new WeakMap<
   LoadedPolicy,
   ReadonlyMap<string, (input: unknown) => unknown>
@@ -283,8 +284,8 @@ async function loadNative(source: PolicySource, fresh: number): Promise<LoadedPo
   if (functions.size === 0) {
     // A script-style policy (top-level `function decide`): the same candidates the
     // sandboxes use, kept when they are functions at the top level.
-    const names = [...new Set([...source.code.matchAll(FUNCTION_DECLARATION)].map((m) => m[1]!))];
-    const code = `${source.code.replace(/^(\s*)export\s+(?=(?:async\s+)?function)/gm, '$1')}
+    const names = entryCandidates(source.code);
+    const code = `${withoutExports(source.code)}
 export const entries = {${names.map((n) => `${JSON.stringify(n)}: typeof ${n} === 'function' ? ${n} : undefined`).join(', ')}};
 // load ${fresh}`;
     const mod = (await import(

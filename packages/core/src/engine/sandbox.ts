@@ -177,6 +177,27 @@ export function sanitizeFailureMessage(message: string): string {
   return clean.length > 500 ? `${clean.slice(0, 497)}...` : clean;
 }
 
+// Candidate names only: a nested or expression function matches too; each backend keeps a name
+// when it is a function at the top level of the loaded policy.
+const FUNCTION_DECLARATION = /\bfunction\s*\*?\s*([A-Za-z_$][\w$]*)\s*\(/g;
+const EXPORT_BEFORE_FUNCTION = /^(\s*)export\s+(?=(?:async\s+)?function)/gm;
+
+/**
+ * The names a JavaScript policy may offer as entries: every `function NAME(` in its source, once
+ * each, in order. The same rule in every JavaScript backend, so they agree on `entries`.
+ */
+export function entryCandidates(code: string): string[] {
+  return [...new Set([...code.matchAll(FUNCTION_DECLARATION)].map((m) => m[1] as string))];
+}
+
+/**
+ * The source with `export` dropped before function declarations: a policy file can also be
+ * imported by its own unit tests, and the backends run it as a script.
+ */
+export function withoutExports(code: string): string {
+  return code.replace(EXPORT_BEFORE_FUNCTION, '$1');
+}
+
 /** Refuse a source in another language, the same way in every backend. */
 export function assertLanguage(
   backend: string,

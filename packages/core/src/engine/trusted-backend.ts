@@ -1,6 +1,7 @@
 import { utf8Length } from '../text/utf8.ts';
 import {
   assertLanguage,
+  entryCandidates,
   type InvokeResult,
   type JsonValue,
   type LoadedPolicy,
@@ -11,6 +12,7 @@ import {
   type SandboxLimits,
   SandboxLoadError,
   sanitizeFailureMessage,
+  withoutExports,
 } from './sandbox.ts';
 
 /**
@@ -21,10 +23,6 @@ import {
  * What it does enforce like the others: JSON in and out, input and output size, the failure
  * taxonomy, and no state shared between policies.
  */
-
-// Candidate names only: a nested or expression function matches too, and is dropped below when
-// `typeof name` at the top level of the policy is not a function.
-const FUNCTION_DECLARATION = /\bfunction\s*\*?\s*([A-Za-z_$][\w$]*)\s*\(/g;
 
 export function trustedBackend(options: { name?: string } = {}): SandboxBackend {
   const name = options.name ?? 'trusted';
@@ -43,9 +41,9 @@ export function trustedBackend(options: { name?: string } = {}): SandboxBackend 
     },
     async load(source: PolicySource, loadLimits?: Partial<SandboxLimits>): Promise<LoadedPolicy> {
       assertLanguage(name, 'javascript', source);
-      const names = [...new Set([...source.code.matchAll(FUNCTION_DECLARATION)].map((m) => m[1]!))];
-      // `export` is accepted so a policy file can also be imported by its own unit tests.
-      const body = source.code.replace(/^(\s*)export\s+(?=(?:async\s+)?function)/gm, '$1');
+      // A candidate is dropped below when `typeof name` at the top level is not a function.
+      const names = entryCandidates(source.code);
+      const body = withoutExports(source.code);
       let factory: () => unknown;
       try {
         factory = new Function(
