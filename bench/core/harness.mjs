@@ -2,10 +2,10 @@
 // `batch` times, so the timer's own cost (~50 ns per sample) is spread over the batch; samples
 // are then reported per operation. Noise is reported, not hidden: median, p99, quartiles, min
 // and max over all samples, plus the sample count.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { machineInfo } from '@wardwright/cli/measure';
 import { Bench } from 'tinybench';
 
 /** @typedef {{ name: string, group: string, unit_ops: number, fn: () => unknown, async?: boolean, batch?: number, target?: { max_ns_per_unit?: number, min_ops_per_s?: number, label: string } }} Case */
@@ -82,31 +82,8 @@ export async function runCases(cases, options) {
   });
 }
 
-export function machineInfo() {
-  const cpu = cpus();
-  return {
-    node: process.version,
-    v8: process.versions.v8,
-    platform: `${process.platform} ${process.arch}`,
-    cpu: cpu[0]?.model ?? 'unknown',
-    cores: cpu.length,
-    memory_gib: Math.round(totalmem() / 2 ** 30),
-    // Other work on the machine shows here: a 1-minute load above the core count means the
-    // run shared its CPUs.
-    load_avg_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
-    cpu_affinity: cpuAffinity(),
-  };
-}
-
-/** The CPUs this process may run on (e.g. "0-1", or "1" under `taskset -c 1`), where known. */
-function cpuAffinity() {
-  try {
-    const status = readFileSync('/proc/self/status', 'utf8');
-    return /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1] ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
+// One definition of the machine block for every report: the CLI's (`wardwright bench` writes it too).
+export { machineInfo };
 
 /** @param {number} n */
 function round(n) {

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import {
   entryCandidates,
@@ -441,6 +443,46 @@ export async function coldStart(row: Row, entry: string, input: JsonValue): Prom
       throw new PolicyCallError(row.name, result.failure.kind, result.failure.message);
   } finally {
     await policy.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The machine a run measured, in every report
+// ---------------------------------------------------------------------------------------------
+
+export interface MachineInfo {
+  node: string;
+  v8: string;
+  platform: string;
+  cpu: string;
+  cores: number;
+  memory_gib: number;
+  /** Other work on the machine shows here: above the core count, the run shared its CPUs. */
+  load_avg_1m: number;
+  /** The CPUs this process may run on (e.g. "0-1", or "1" under `taskset -c 1`), where known. */
+  cpu_affinity: string;
+}
+
+export function machineInfo(): MachineInfo {
+  const cpu = cpus();
+  return {
+    node: process.version,
+    v8: process.versions.v8,
+    platform: `${process.platform} ${process.arch}`,
+    cpu: cpu[0]?.model ?? 'unknown',
+    cores: cpu.length,
+    memory_gib: Math.round(totalmem() / 2 ** 30),
+    load_avg_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
+    cpu_affinity: cpuAffinity(),
+  };
+}
+
+function cpuAffinity(): string {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    return /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1] ?? 'unknown';
+  } catch {
+    return 'unknown';
   }
 }
 

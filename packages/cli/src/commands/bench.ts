@@ -1,5 +1,4 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import {
   type JsonValue,
@@ -21,7 +20,9 @@ import {
   benchPolicy,
   formatNs,
   formatRatio,
+  type MachineInfo,
   type Mode,
+  machineInfo,
   nativeBackend,
   PLANS,
   PolicyCallError,
@@ -173,7 +174,7 @@ Exit codes: 0 measured, 1 the policy or input cannot be read or a call failed, 2
       language,
       mode,
       date: new Date().toISOString(),
-      machine: machine(),
+      machine: machineInfo(),
       outputs_agree: agree,
       baseline: baselineOf(results),
       results: results.map((r) => ({
@@ -280,7 +281,7 @@ function render(
 function markdown(
   date: string,
   results: readonly RowResult[],
-  report: { policy: string; mode: string; machine: ReturnType<typeof machine>; notes: string[] },
+  report: { policy: string; mode: string; machine: MachineInfo; notes: string[] },
 ): string {
   const base = results.find((r) => r.backend === baselineOf(results))!;
   return [
@@ -298,18 +299,6 @@ function markdown(
     ...report.notes.map((n) => `- ${n}`),
     '',
   ].join('\n');
-}
-
-function machine() {
-  const cpu = cpus();
-  return {
-    node: process.version,
-    v8: process.versions.v8,
-    platform: `${process.platform} ${process.arch}`,
-    cpu: cpu[0]?.model ?? 'unknown',
-    cores: cpu.length,
-    memory_gib: Math.round(totalmem() / 2 ** 30),
-  };
 }
 
 /** A progress bar on stderr, on a terminal only; pipes and CI logs get nothing. */
