@@ -1,10 +1,8 @@
 import { existsSync } from 'node:fs';
 import type { SandboxBackend } from '@wardwright/core';
+import { workerSandbox } from '@wardwright/core/node';
 import { conformanceCases } from '@wardwright/core/testing';
 import { describe, expect, it } from 'vitest';
-// From the source file rather than '@wardwright/core/node', so this test does not depend on the
-// export line in packages/core/src/node/index.ts.
-import { workerSandbox } from '../packages/core/src/node/worker-sandbox.ts';
 import { conformanceSuite } from './conformance.fixtures.ts';
 
 // The same kit as sandbox-conformance.test.ts, against the worker execution mode. The workers
