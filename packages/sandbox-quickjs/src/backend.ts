@@ -181,13 +181,14 @@ class QuickJsPolicy implements LoadedPolicy {
   invoke(entry: string, input: JsonValue, limits?: Partial<SandboxLimits>): Promise<InvokeResult> {
     // QuickJS runs synchronously inside one module: calls must never interleave. When idle, the
     // call starts at once instead of waiting a turn behind an already-settled promise.
-    const task =
-      this.pending === 0
-        ? this.run(entry, input, limits)
-        : this.tail.then(() => this.run(entry, input, limits));
+    // `run` counts itself out when it settles (it never rejects).
+    const idle = this.pending === 0;
     this.pending++;
+    const task = idle
+      ? this.run(entry, input, limits)
+      : this.tail.then(() => this.run(entry, input, limits));
     this.tail = task;
-    return task.finally(() => this.pending--);
+    return task;
   }
 
   private async run(
@@ -269,6 +270,8 @@ class QuickJsPolicy implements LoadedPolicy {
         kind: 'backend_failure',
         message: faultMessage(error),
       });
+    } finally {
+      this.pending--;
     }
   }
 
