@@ -94,7 +94,7 @@ export function markdownReport(report, charts) {
     '',
     `${report.date.slice(0, 10)} · Node ${m.node} · ${m.cpu} (${m.cores} cores, affinity ${m.cpu_affinity}) · load average ${m.load_avg_1m} at the end · ${report.duration_s} s`,
     '',
-    `Every row in a table was measured in the same run, interleaved round by round. up to ${report.plan.maxSamples} samples or ${report.plan.timeMs} ms per row (at least ${report.plan.minSamples}) after ${report.plan.warmupMs} ms of warm-up; a call of 10 µs or more is one sample, faster calls are timed in batches of about 10 µs; IQR % = (p75 − p25) / p50, the noise of the row. Raw samples are in sandbox.json.`,
+    `Every row in a table was measured in the same run, interleaved round by round in blocks of about 1 ms per row; up to ${report.plan.maxSamples} samples or ${report.plan.timeMs} ms per row (at least ${report.plan.minSamples}) after ${report.plan.warmupMs} ms of warm-up; a call of 10 µs or more is one sample, faster calls are timed in batches of about 10 µs; IQR % = (p75 − p25) / p50, the noise of the row. Raw samples are in sandbox.json.`,
     '',
     ...(report.failed.length === 0
       ? []
@@ -172,7 +172,7 @@ export function markdownReport(report, charts) {
       }),
     ),
     '',
-    '"Alone": the same call measured with no other backend between its samples, as a gateway runs one backend; the interleaved columns switch backends every ~10 µs, which costs a fast call its warm caches.',
+    '"Alone": the same call measured with no other row in between, as a server calling one backend runs it; the other columns are the interleaved rows (1 ms blocks), where the switch between rows still costs a fast call a little.',
     '',
     ...targetsSection(report),
     '## Workloads from the decision cores: ranking, with ratios to native',

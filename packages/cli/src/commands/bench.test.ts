@@ -281,15 +281,28 @@ describe('the measuring loop', () => {
     expect(summarize([]).samples).toBe(0);
   });
 
-  it('interleaves subjects round by round, rotating the order, and bounds the samples', async () => {
+  it('interleaves subjects in blocks round by round, rotating the order, and bounds the samples', async () => {
     const calls: string[] = [];
-    const subject = (name: string) => ({ name, batch: 1, run: () => void calls.push(name) });
-    const plan = { warmupMs: 0, timeMs: 1_000, maxSamples: 6, minSamples: 1 };
+    // About 0.45 ms a call: a block (1 ms) holds two or three of them, so twelve samples take
+    // several rounds.
+    const subject = (name: string) => ({
+      name,
+      batch: 1,
+      run: () => {
+        const until = performance.now() + 0.45;
+        while (performance.now() < until) {}
+        calls.push(name);
+      },
+    });
+    const plan = { warmupMs: 0, timeMs: 60_000, maxSamples: 12, minSamples: 1 };
     const measured = await measureInterleaved([subject('a'), subject('b'), subject('c')], plan);
-    expect(measured.map((m) => m.samples_ns.length)).toEqual([6, 6, 6]);
-    // After the first call and one warm-up pass each, rounds of three with a rotated start.
-    const rounds = calls.slice(6);
-    expect(rounds.slice(0, 9)).toEqual(['a', 'b', 'c', 'b', 'c', 'a', 'c', 'a', 'b']);
+    expect(measured.map((m) => m.samples_ns.length)).toEqual([12, 12, 12]);
+    // The timed calls are the last 36; group them into runs of one subject (the blocks).
+    const runs: string[] = [];
+    for (const name of calls.slice(-36)) if (runs.at(-1) !== name) runs.push(name);
+    expect(runs.length).toBeGreaterThanOrEqual(12); // at least 4 rounds of 3 blocks
+    // Every subject is still running in the first two rounds: a, b, c, then rotated b, c, a.
+    expect(runs.slice(0, 6)).toEqual(['a', 'b', 'c', 'b', 'c', 'a']);
   });
 
   it('sizes batches for fast subjects so a sample is not the timer floor', async () => {

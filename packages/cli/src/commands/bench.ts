@@ -76,7 +76,8 @@ export const bench: Command = {
       },
     },
     details: `Loads the policy on each backend, checks that a first call succeeds, then measures,
-with the backends interleaved round by round so machine noise lands on all of them:
+with the backends interleaved round by round (about 1 ms of calls each per round) so machine
+noise lands on all of them:
   warm invoke  a loaded policy called again and again (what a request pays);
   cold load    load the source and make the first call (what a new policy version pays).
 Reported per backend: p50, p95, p99, quartiles, min and max over the samples, and the ratio
