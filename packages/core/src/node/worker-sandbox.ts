@@ -87,6 +87,8 @@ interface PolicyRecord {
   readonly id: number;
   readonly source: PolicySource;
   readonly loadLimits: Partial<SandboxLimits> | undefined;
+  /** `loadLimits` over the defaults, for the watchdog of calls that bring no limits. */
+  readonly limits: Readonly<SandboxLimits>;
   disposed: boolean;
 }
 
@@ -260,6 +262,7 @@ class WorkerPool {
         ...(source.filename === undefined ? {} : { filename: source.filename }),
       },
       loadLimits: loadLimits === undefined ? undefined : { ...loadLimits },
+      limits: resolveLimits(loadLimits),
       disposed: false,
     };
     const outcome = await new Promise<LoadOutcome>((resolve) => {
@@ -314,8 +317,17 @@ class WorkerPool {
     if (inputJson === undefined) {
       return failed({ kind: 'input_limit', message: 'input is not a JSON value' });
     }
-    const limits = resolveLimits(record.loadLimits, callLimits);
-    const message = { t: 'invoke', id: record.id, entry, input: inputJson, limits };
+    const limits =
+      callLimits === undefined ? record.limits : resolveLimits(record.loadLimits, callLimits);
+    // The policy in the worker was loaded with `loadLimits`: a call without limits sends none
+    // (nothing to clone or merge again there); one with limits sends them resolved, known keys only.
+    const message = {
+      t: 'invoke',
+      id: record.id,
+      entry,
+      input: inputJson,
+      limits: callLimits === undefined ? undefined : limits,
+    };
     return new Promise<InvokeResult>((resolve) => {
       this.submit({
         policy: record,
