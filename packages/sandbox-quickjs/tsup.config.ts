@@ -9,5 +9,7 @@ export default defineConfig({
   target: 'node20',
   platform: 'node',
   treeshake: true,
+  // The CJS build needs `import.meta.url` too (session.ts finds the QuickJS .wasm from it).
+  shims: true,
   external: ['@wardwright/core'],
 });

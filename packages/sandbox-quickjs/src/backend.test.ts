@@ -9,7 +9,7 @@ import { QuickJSContext, QuickJSRuntime } from 'quickjs-emscripten-core';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { quickjsSandbox } from './index.ts';
 import { resolveLimits } from './limits.ts';
-import { Engine, MemorySnapshot, Session } from './session.ts';
+import { compiledQuickJS, Engine, MemorySnapshot, Session } from './session.ts';
 
 const backend = quickjsSandbox();
 afterAll(() => backend.dispose());
@@ -683,6 +683,19 @@ describe('quickjsSandbox: host-side faults', () => {
       expect(result).toEqual({ seen: fresh, depth, big: grow });
     }
     await perCall.dispose();
+  });
+
+  it('QuickJS is compiled once per process and every engine instantiates that module', async () => {
+    // Found from the package's exports: if the .wasm could not be located, every engine would
+    // quietly compile its own again (about 3 ms more per load).
+    const first = await compiledQuickJS();
+    expect(first).toBeDefined();
+    expect(await compiledQuickJS()).toBe(first);
+    const engine = await Engine.create(512);
+    const session = Session.open(engine, ECHO, ['decide'], resolveLimits(), 'p.js', 256 * 1024);
+    if (!(session instanceof Session)) throw new Error(session.message);
+    expect(session.call('decide', '7', resolveLimits())).toMatchObject({ ok: true, json: '7' });
+    session.dispose();
   });
 
   it('a snapshot leaves out the C stack and copies little more than the live heap', async () => {
