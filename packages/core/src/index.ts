@@ -415,7 +415,7 @@ export {
   type SandboxUsage,
   sanitizeFailureMessage,
   withoutExports,
-} from './engine/sandbox.ts';
+} from './sandbox/contract.ts';
 export {
   checkExpectation,
   type Expectation,
@@ -442,7 +442,7 @@ export {
   memoryStateStore,
   type StateStore,
 } from './engine/stores.ts';
-export { trustedBackend } from './engine/trusted-backend.ts';
+export { trustedBackend } from './sandbox/trusted-backend.ts';
 export {
   ConfigError,
   type ConfigIssue,

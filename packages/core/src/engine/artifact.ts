@@ -7,7 +7,7 @@ import { RouteTargetSchema } from '../decisions/routes.ts';
 import { StateMachineSchema } from '../decisions/state-machine.ts';
 import { StreamRuleSchema } from '../decisions/stream-rules.ts';
 import { StringEnum, TaggedUnion } from '../schema/types.ts';
-import { SandboxLimitsSchema } from './sandbox.ts';
+import { SandboxLimitsSchema } from '../sandbox/contract.ts';
 
 /**
  * Artifact v1: the reviewed JSON description of one governed model version. Every section

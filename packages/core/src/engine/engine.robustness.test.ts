@@ -5,9 +5,9 @@ import { createEngine } from './engine.ts';
 import { compileArtifact } from './plan.ts';
 import type { Provider, ProviderReply } from './provider.ts';
 import { ReceiptSchema } from './receipt.ts';
-import type { SandboxBackend } from './sandbox.ts';
+import type { SandboxBackend } from '../sandbox/contract.ts';
 import { simulate } from './simulate.ts';
-import { trustedBackend } from './trusted-backend.ts';
+import { trustedBackend } from '../sandbox/trusted-backend.ts';
 
 // Failure paths found in review: each test pins one, and each fails against the code before
 // its fix.

@@ -61,7 +61,7 @@ import {
   lastUserMessage,
   toolContextOf,
 } from './request.ts';
-import { sanitizeFailureMessage } from './sandbox.ts';
+import { sanitizeFailureMessage } from '../sandbox/contract.ts';
 import {
   type HistoryStore,
   memoryHistoryStore,

@@ -24,7 +24,7 @@ import {
   toolContextOf,
   toolNamespace,
 } from './request.ts';
-import { type JsonValue, type SandboxFailure, sanitizeFailureMessage } from './sandbox.ts';
+import { type JsonValue, type SandboxFailure, sanitizeFailureMessage } from '../sandbox/contract.ts';
 
 /**
  * The request phase on its own: prompt transforms, every request rule in declaration order

@@ -30,7 +30,7 @@ import {
   type SandboxBackend,
   type SandboxLimits,
   SandboxLoadError,
-} from './sandbox.ts';
+} from '../sandbox/contract.ts';
 
 /**
  * `compileArtifact`: validate an artifact, compile every section with its decision core, load

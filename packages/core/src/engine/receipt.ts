@@ -14,7 +14,7 @@ import { StreamRetryDecisionSchema } from '../decisions/stream-retry.ts';
 import { ReleaseModeSchema } from '../decisions/stream-rules.ts';
 import { StringEnum, TaggedUnion } from '../schema/types.ts';
 import { CallerSchema, ToolContextSchema } from './request.ts';
-import { SandboxFailureSchema, SandboxUsageSchema } from './sandbox.ts';
+import { SandboxFailureSchema, SandboxUsageSchema } from '../sandbox/contract.ts';
 
 /**
  * `wardwright.receipt.v1`: the decision log of one request, built only from the plan, the

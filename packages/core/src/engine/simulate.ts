@@ -11,7 +11,7 @@ import { ManualClock, type Provider, type ProviderReply } from './provider.ts';
 import { FinalStatusSchema, type Receipt } from './receipt.ts';
 import { CallerSchema, ChatRequestSchema } from './request.ts';
 import { memoryHistoryStore, memoryStateStore } from './stores.ts';
-import { trustedBackend } from './trusted-backend.ts';
+import { trustedBackend } from '../sandbox/trusted-backend.ts';
 
 /**
  * Simulation: the real engine with a scripted provider, a manual clock and fresh in-memory

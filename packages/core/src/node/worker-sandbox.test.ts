@@ -12,7 +12,7 @@ import {
   type LoadedPolicy,
   type SandboxBackend,
   SandboxLoadError,
-} from '../engine/sandbox.ts';
+} from '../sandbox/contract.ts';
 import { type WorkerSandboxEvent, workerSandbox } from './worker-sandbox.ts';
 
 // Workers load the BUILT backends (vitest does not transform worker code): the specifiers below

@@ -16,7 +16,7 @@ import {
   type SandboxLimits,
   SandboxLoadError,
   sanitizeFailureMessage,
-} from '../engine/sandbox.ts';
+} from '../sandbox/contract.ts';
 import { SANDBOX_WORKER_SOURCE } from './sandbox-worker.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { InvokeResult, LoadedPolicy, SandboxBackend } from '../engine/sandbox.ts';
+import type { InvokeResult, LoadedPolicy, SandboxBackend } from '../sandbox/contract.ts';
 import { corpus } from './corpus.ts';
 import {
   always,

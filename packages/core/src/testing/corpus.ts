@@ -1,4 +1,4 @@
-import type { JsonValue } from '../engine/sandbox.ts';
+import type { JsonValue } from '../sandbox/contract.ts';
 import { STARLARK_TWIN_ALIASES, STARLARK_TWINS } from './corpus-starlark.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { SandboxFailureKind } from '../engine/sandbox.ts';
+import type { SandboxFailureKind } from '../sandbox/contract.ts';
 import {
   always,
   type ConformanceCase,

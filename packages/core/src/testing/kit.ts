@@ -8,7 +8,7 @@ import {
   type SandboxFailureKind,
   type SandboxLimits,
   SandboxLoadError,
-} from '../engine/sandbox.ts';
+} from '../sandbox/contract.ts';
 
 export type ConformanceCategory =
   | 'semantics'

@@ -1,4 +1,4 @@
-import type { LoadedPolicy, SandboxBackend } from '../engine/sandbox.ts';
+import type { LoadedPolicy, SandboxBackend } from '../sandbox/contract.ts';
 import { BUSY_ITERATIONS, BUSY_LOOP } from './failures.ts';
 import {
   always,

@@ -5,8 +5,8 @@ import type {
   SandboxCapabilities,
   SandboxFailureKind,
   SandboxLimits,
-} from '../engine/sandbox.ts';
-import { SandboxLoadError } from '../engine/sandbox.ts';
+} from '../sandbox/contract.ts';
+import { SandboxLoadError } from '../sandbox/contract.ts';
 import { corpus } from './corpus.ts';
 import {
   always,

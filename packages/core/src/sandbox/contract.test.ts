@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { entryCandidates, sanitizeFailureMessage, withoutExports } from './sandbox.ts';
+import { entryCandidates, sanitizeFailureMessage, withoutExports } from './contract.ts';
 
 describe('entryCandidates', () => {
   it('lists every function name once, in source order, generators and async ones included', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SandboxLoadError } from './sandbox.ts';
+import { SandboxLoadError } from './contract.ts';
 import { trustedBackend } from './trusted-backend.ts';
 
 const load = (code: string, limits = {}) =>

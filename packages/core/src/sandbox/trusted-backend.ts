@@ -13,7 +13,7 @@ import {
   SandboxLoadError,
   sanitizeFailureMessage,
   withoutExports,
-} from './sandbox.ts';
+} from './contract.ts';
 
 /**
  * The trusted backend: JavaScript policies run in the host process, as plain functions.
