@@ -394,29 +394,6 @@ export {
   type ToolContext,
 } from './engine/request.ts';
 export {
-  assertLanguage,
-  DEFAULT_SANDBOX_LIMITS,
-  entryCandidates,
-  type InvokeResult,
-  type JsonValue,
-  type LoadedPolicy,
-  type PolicyLanguage,
-  type PolicySource,
-  resolveLimits,
-  type SandboxBackend,
-  type SandboxCapabilities,
-  type SandboxFailure,
-  type SandboxFailureKind,
-  SandboxFailureKindSchema,
-  SandboxFailureSchema,
-  type SandboxLimits,
-  SandboxLimitsSchema,
-  SandboxLoadError,
-  type SandboxUsage,
-  sanitizeFailureMessage,
-  withoutExports,
-} from './sandbox/contract.ts';
-export {
   checkExpectation,
   type Expectation,
   type ExpectationFailure,
@@ -442,12 +419,56 @@ export {
   memoryStateStore,
   type StateStore,
 } from './engine/stores.ts';
-export { trustedBackend } from './sandbox/trusted-backend.ts';
 export {
   ConfigError,
   type ConfigIssue,
   WardwrightError,
   type WardwrightErrorCode,
 } from './errors/index.ts';
+export {
+  assertLanguage,
+  DEFAULT_SANDBOX_LIMITS,
+  type ExecutionMode,
+  entryCandidates,
+  holdsAvailability,
+  type InvokeResult,
+  type JsonValue,
+  type LoadedPolicy,
+  type PolicyLanguage,
+  type PolicySource,
+  resolveLimits,
+  type SandboxBackend,
+  type SandboxCapabilities,
+  type SandboxFailure,
+  type SandboxFailureKind,
+  SandboxFailureKindSchema,
+  SandboxFailureSchema,
+  type SandboxLimits,
+  SandboxLimitsSchema,
+  SandboxLoadError,
+  type SandboxUsage,
+  sanitizeFailureMessage,
+  withoutExports,
+} from './sandbox/contract.ts';
+export {
+  defineSandboxBackend,
+  type GuestCall,
+  type GuestOutcome,
+  type GuestPolicy,
+  type GuestUsage,
+  type SandboxBackendDefinition,
+} from './sandbox/define-backend.ts';
+export {
+  GUEST_EXACT_JSON,
+  GUEST_HARDENING,
+  MAX_GUEST_ARRAY_LENGTH,
+} from './sandbox/guest-source.ts';
+export {
+  checkJsonValue,
+  type JsonCheck,
+  type JsonCheckOptions,
+  MAX_JSON_DEPTH,
+} from './sandbox/json-value.ts';
+export { trustedBackend } from './sandbox/trusted-backend.ts';
 export { StringEnum, TaggedUnion } from './schema/types.ts';
 export { nearest, parseWithSchema, schemaIssues } from './schema/validator.ts';

@@ -115,6 +115,41 @@ export interface SandboxCapabilities {
   cpuTime: boolean;
   /** A runaway guest is stopped preemptively (not only checked after it returns). */
   hardKill: boolean;
+  /**
+   * Where calls run: `inline` on the thread that calls `invoke`, `worker` in a pool of worker
+   * threads (`workerSandbox`), `process` in a pool of child processes (`processSandbox`).
+   */
+  execution: ExecutionMode;
+  /**
+   * The weakest execution mode in which a hostile policy cannot crash, hang or stall the host
+   * with this backend: `worker` when terminating a thread stops anything the guest can do,
+   * `process` when only killing a process does (a native addon that can abort the process), or
+   * `none` when no mode does (the trusted backend has no memory limit at all).
+   */
+  containedBy: 'worker' | 'process' | 'none';
+  /**
+   * This backend, in this mode, holds availability against a hostile policy: the host process
+   * survives every call, its event loop is never blocked by a guest, and nothing the guest started
+   * keeps running after its call is answered. Follows from `execution` and `containedBy`.
+   */
+  availability: boolean;
+}
+
+export type ExecutionMode = 'inline' | 'worker' | 'process';
+
+/** Whether a backend contained by `containedBy` holds availability when run in `execution`. */
+export function holdsAvailability(
+  execution: ExecutionMode,
+  containedBy: SandboxCapabilities['containedBy'],
+): boolean {
+  switch (containedBy) {
+    case 'none':
+      return false;
+    case 'worker':
+      return execution !== 'inline';
+    case 'process':
+      return execution === 'process';
+  }
 }
 
 export interface LoadedPolicy {

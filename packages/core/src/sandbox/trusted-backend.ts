@@ -1,35 +1,26 @@
-import { utf8Length } from '../text/utf8.ts';
 import {
-  assertLanguage,
   entryCandidates,
-  type InvokeResult,
-  type JsonValue,
-  type LoadedPolicy,
-  type PolicySource,
-  resolveLimits,
   type SandboxBackend,
   type SandboxFailure,
-  type SandboxLimits,
   SandboxLoadError,
   sanitizeFailureMessage,
   withoutExports,
 } from './contract.ts';
+import { defineSandboxBackend, type GuestOutcome } from './define-backend.ts';
+import { GUEST_EXACT_JSON } from './guest-source.ts';
 
 /**
  * The trusted backend: JavaScript policies run in the host process, as plain functions.
  * It is NOT a sandbox — no memory limit, and a runaway loop blocks the thread until it ends
  * (the time limit is checked after the call returns). It exists for tests, for simulation of
  * policies you wrote yourself, and as the reference the real sandboxes are compared against.
- * What it does enforce like the others: JSON in and out, input and output size, the failure
- * taxonomy, and no state shared between policies.
+ * What it does enforce like the others (through the same call wrapper): JSON in and out, input
+ * and output size, the failure taxonomy, and no state shared between policies.
  */
 
 export function trustedBackend(options: { name?: string } = {}): SandboxBackend {
-  const name = options.name ?? 'trusted';
-  const loaded = new Set<LoadedPolicy>();
-  return {
-    specificationVersion: 'v1',
-    name,
+  return defineSandboxBackend({
+    name: options.name ?? 'trusted',
     language: 'javascript',
     capabilities: {
       isolated: false,
@@ -38,9 +29,9 @@ export function trustedBackend(options: { name?: string } = {}): SandboxBackend 
       memory: 'none',
       cpuTime: false,
       hardKill: false,
+      containedBy: 'none',
     },
-    async load(source: PolicySource, loadLimits?: Partial<SandboxLimits>): Promise<LoadedPolicy> {
-      assertLanguage(name, 'javascript', source);
+    async load(source) {
       // A candidate is dropped below when `typeof name` at the top level is not a function.
       const names = entryCandidates(source.code);
       const body = withoutExports(source.code);
@@ -69,62 +60,25 @@ export function trustedBackend(options: { name?: string } = {}): SandboxBackend 
         }
         return functions;
       };
-      const entries = Object.freeze([...freshEntries().keys()]);
-      let disposed = false;
-      const policy: LoadedPolicy = {
-        entries,
-        async invoke(
-          entry: string,
-          input: JsonValue,
-          callLimits?: Partial<SandboxLimits>,
-        ): Promise<InvokeResult> {
-          const limits = resolveLimits(loadLimits, callLimits);
-          const start = performance.now();
-          const fail = (failure: SandboxFailure): InvokeResult => ({
-            ok: false,
-            failure,
-            usage: { wall_ms: performance.now() - start },
-          });
-          if (disposed || !entries.includes(entry)) {
-            return fail({
-              kind: 'missing_entry',
-              message: `the policy defines no function ${entry}`,
-            });
-          }
-          const inputJson = JSON.stringify(input);
-          if (utf8Length(inputJson) > limits.max_input_bytes) {
-            return fail({
-              kind: 'input_limit',
-              message: `input is larger than ${limits.max_input_bytes} bytes`,
-            });
-          }
+      return {
+        entries: [...freshEntries().keys()],
+        call({ entry, json }): GuestOutcome {
           let value: unknown;
           try {
             const fn = freshEntries().get(entry)!;
-            value = fn(JSON.parse(inputJson));
+            value = fn(JSON.parse(json));
           } catch (error) {
             if (error instanceof RangeError && /call stack/i.test(error.message)) {
-              return fail({ kind: 'stack_overflow', message: 'maximum call stack size exceeded' });
+              return fail('stack_overflow', 'maximum call stack size exceeded');
             }
-            return fail({
-              kind: 'runtime_error',
-              message: sanitizeFailureMessage(
-                error instanceof Error
-                  ? `${error.name}: ${error.message}`
-                  : `threw ${describe(error)}`,
-              ),
-            });
-          }
-          const elapsed = performance.now() - start;
-          if (elapsed > limits.timeout_ms) {
-            return fail({
-              kind: 'timeout',
-              // The measured time is not in the message: receipts must not vary run to run.
-              message: `ran over the ${limits.timeout_ms} ms limit`,
-            });
+            return fail(
+              'runtime_error',
+              error instanceof Error
+                ? `${error.name}: ${error.message}`
+                : `threw ${describe(error)}`,
+            );
           }
           // Probing and serialising run policy code (getters, proxies, toJSON): both are guarded.
-          let output: string | undefined;
           try {
             if (
               typeof value === 'object' &&
@@ -133,49 +87,44 @@ export function trustedBackend(options: { name?: string } = {}): SandboxBackend 
             ) {
               // A rejected promise nobody awaits would be an unhandled rejection in the host.
               Promise.resolve(value).catch(() => undefined);
-              return fail({
-                kind: 'invalid_output',
-                message: 'returned a promise; a policy returns its result directly',
-              });
+              return fail(
+                'invalid_output',
+                'returned a promise; a policy returns its result directly',
+              );
             }
-            output = JSON.stringify(value);
+            return { ok: true, json: exactJson()(value) };
           } catch (error) {
-            return fail({
-              kind: 'invalid_output',
-              message: sanitizeFailureMessage(
-                `result is not JSON: ${error instanceof Error ? error.message : String(error)}`,
-              ),
-            });
+            return fail('invalid_output', notJsonMessage(error));
           }
-          if (output === undefined)
-            return fail({
-              kind: 'invalid_output',
-              message: 'returned undefined, not a JSON value',
-            });
-          if (utf8Length(output) > limits.max_output_bytes) {
-            return fail({
-              kind: 'output_limit',
-              message: `result is larger than ${limits.max_output_bytes} bytes`,
-            });
-          }
-          return {
-            ok: true,
-            value: JSON.parse(output) as JsonValue,
-            usage: { wall_ms: performance.now() - start },
-          };
         },
-        async dispose() {
-          loaded.delete(policy);
-          disposed = true;
-        },
+        dispose() {},
       };
-      loaded.add(policy);
-      return policy;
     },
-    async dispose() {
-      await Promise.all([...loaded].map((p) => p.dispose()));
-    },
-  };
+  });
+}
+
+let serialise: ((value: unknown) => string) | undefined;
+
+/** The guests' exact serialiser, evaluated in the host once, on first use. */
+function exactJson(): (value: unknown) => string {
+  serialise ??= (new Function(`return ${GUEST_EXACT_JSON}`)() as (g: unknown) => typeof serialise)(
+    globalThis,
+  ) as (value: unknown) => string;
+  return serialise;
+}
+
+/** The message of what the exact serialiser threw (see GUEST_EXACT_JSON). */
+function notJsonMessage(error: unknown): string {
+  if (typeof error === 'object' && error !== null) {
+    const record = error as { notJson?: unknown; tooDeep?: unknown };
+    if (typeof record.notJson === 'string') return `result is not JSON: ${record.notJson}`;
+    if (record.tooDeep === true) return 'result is nested too deep';
+  }
+  return `result is not JSON: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+function fail(kind: SandboxFailure['kind'], message: string): GuestOutcome {
+  return { ok: false, failure: { kind, message } };
 }
 
 function describe(value: unknown): string {

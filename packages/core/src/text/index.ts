@@ -6,4 +6,4 @@ export {
   type TextMatch,
   type TextPattern,
 } from './pattern.ts';
-export { indexWithinBudget, utf8Length } from './utf8.ts';
+export { indexWithinBudget, utf8Exceeds, utf8Length } from './utf8.ts';

@@ -29,6 +29,35 @@ export function utf8Length(text: string, from = 0, to = text.length): number {
 }
 
 /**
+ * Whether `text` is longer than `maxBytes` in UTF-8, without counting at all when the answer is
+ * obvious from its UTF-16 length (a unit is 1 to 3 bytes; a surrogate pair is 4 bytes for 2), and
+ * stopping as soon as it is.
+ */
+export function utf8Exceeds(text: string, maxBytes: number): boolean {
+  if (text.length > maxBytes) return true;
+  if (text.length * 3 <= maxBytes) return false;
+  const firstWide = text.search(NON_ASCII);
+  if (firstWide < 0) return false;
+  let bytes = firstWide;
+  for (let i = firstWide; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (
+      c >= 0xd800 &&
+      c <= 0xdbff &&
+      i + 1 < text.length &&
+      isLowSurrogate(text.charCodeAt(i + 1))
+    ) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+    if (bytes > maxBytes) return true;
+  }
+  return false;
+}
+
+/**
  * The largest index `i` in `[from, text.length]` such that `text.slice(from, i)` is at most
  * `budget` bytes and `i` does not fall between the two halves of a surrogate pair.
  */
