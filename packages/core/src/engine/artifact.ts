@@ -6,8 +6,8 @@ import { GuardLoopConfigSchema } from '../decisions/guard-loop-config.ts';
 import { RouteTargetSchema } from '../decisions/routes.ts';
 import { StateMachineSchema } from '../decisions/state-machine.ts';
 import { StreamRuleSchema } from '../decisions/stream-rules.ts';
-import { StringEnum, TaggedUnion } from '../schema/types.ts';
 import { SandboxLimitsSchema } from '../sandbox/contract.ts';
+import { StringEnum, TaggedUnion } from '../schema/types.ts';
 
 /**
  * Artifact v1: the reviewed JSON description of one governed model version. Every section

@@ -1,5 +1,5 @@
-import { compileArtifact, type Plan } from './plan.ts';
 import { trustedBackend } from '../sandbox/trusted-backend.ts';
+import { compileArtifact, type Plan } from './plan.ts';
 
 /** A small artifact exercising every section, shared by the engine tests. */
 export function baseArtifact(overrides: Record<string, unknown> = {}): Record<string, unknown> {

@@ -1,13 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
+import type { SandboxBackend } from '../sandbox/contract.ts';
+import { trustedBackend } from '../sandbox/trusted-backend.ts';
 import { schemaIssues } from '../schema/validator.ts';
 import { planOf, userRequest } from './engine.fixtures.ts';
 import { createEngine } from './engine.ts';
 import { compileArtifact } from './plan.ts';
 import type { Provider, ProviderReply } from './provider.ts';
 import { ReceiptSchema } from './receipt.ts';
-import type { SandboxBackend } from '../sandbox/contract.ts';
 import { simulate } from './simulate.ts';
-import { trustedBackend } from '../sandbox/trusted-backend.ts';
 
 // Failure paths found in review: each test pins one, and each fails against the code before
 // its fix.

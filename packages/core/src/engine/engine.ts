@@ -21,6 +21,7 @@ import {
 } from '../decisions/stream-retry.ts';
 import type { ConfigIssue } from '../errors/config-error.ts';
 import { hasMarker, WardwrightError } from '../errors/wardwright-error.ts';
+import { sanitizeFailureMessage } from '../sandbox/contract.ts';
 import { schemaIssues } from '../schema/validator.ts';
 import { utf8Length } from '../text/utf8.ts';
 import { digestJson, hash64Hex, sha256 } from '../util/hash.ts';
@@ -61,7 +62,6 @@ import {
   lastUserMessage,
   toolContextOf,
 } from './request.ts';
-import { sanitizeFailureMessage } from '../sandbox/contract.ts';
 import {
   type HistoryStore,
   memoryHistoryStore,

@@ -9,6 +9,11 @@ import type { HistoryEntry } from '../decisions/history-entry.ts';
 import { evaluateHistoryRule } from '../decisions/history-threshold.ts';
 import { estimatePromptTokens, type RouteDecision, selectRoute } from '../decisions/routes.ts';
 import { nextTransition } from '../decisions/state-machine.ts';
+import {
+  type JsonValue,
+  type SandboxFailure,
+  sanitizeFailureMessage,
+} from '../sandbox/contract.ts';
 import { schemaIssues } from '../schema/validator.ts';
 import { assertNever } from '../util/assert-never.ts';
 import type { CompiledRequestRule, Plan } from './plan.ts';
@@ -24,7 +29,6 @@ import {
   toolContextOf,
   toolNamespace,
 } from './request.ts';
-import { type JsonValue, type SandboxFailure, sanitizeFailureMessage } from '../sandbox/contract.ts';
 
 /**
  * The request phase on its own: prompt transforms, every request rule in declaration order

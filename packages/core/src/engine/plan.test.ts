@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors/config-error.ts';
-import { baseArtifact, planOf } from './engine.fixtures.ts';
-import { compileArtifact } from './plan.ts';
 import type { SandboxBackend } from '../sandbox/contract.ts';
 import { trustedBackend } from '../sandbox/trusted-backend.ts';
+import { baseArtifact, planOf } from './engine.fixtures.ts';
+import { compileArtifact } from './plan.ts';
 
 async function issuesOf(artifact: unknown, options = {}) {
   try {

@@ -11,6 +11,14 @@ import {
 } from '../decisions/state-machine.ts';
 import { type CompiledStreamPolicy, compileStreamPolicy } from '../decisions/stream-rules.ts';
 import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
+import {
+  type LoadedPolicy,
+  type PolicyLanguage,
+  resolveLimits,
+  type SandboxBackend,
+  type SandboxLimits,
+  SandboxLoadError,
+} from '../sandbox/contract.ts';
 import { joinPath, nearest, schemaIssues } from '../schema/validator.ts';
 import { compileRegex, literalPattern, type TextPattern } from '../text/pattern.ts';
 import { assertNever } from '../util/assert-never.ts';
@@ -23,14 +31,6 @@ import {
   type ToolPhase,
 } from './artifact.ts';
 import { buildProjection, type Projection } from './projection.ts';
-import {
-  type LoadedPolicy,
-  type PolicyLanguage,
-  resolveLimits,
-  type SandboxBackend,
-  type SandboxLimits,
-  SandboxLoadError,
-} from '../sandbox/contract.ts';
 
 /**
  * `compileArtifact`: validate an artifact, compile every section with its decision core, load

@@ -12,9 +12,9 @@ import { TransitionDecisionSchema } from '../decisions/state-machine.ts';
 import { StreamEventSchema, StreamStatusSchema } from '../decisions/stream-governor.ts';
 import { StreamRetryDecisionSchema } from '../decisions/stream-retry.ts';
 import { ReleaseModeSchema } from '../decisions/stream-rules.ts';
+import { SandboxFailureSchema, SandboxUsageSchema } from '../sandbox/contract.ts';
 import { StringEnum, TaggedUnion } from '../schema/types.ts';
 import { CallerSchema, ToolContextSchema } from './request.ts';
-import { SandboxFailureSchema, SandboxUsageSchema } from '../sandbox/contract.ts';
 
 /**
  * `wardwright.receipt.v1`: the decision log of one request, built only from the plan, the

@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox';
 import { initialHistoryStore, insertEntry } from '../decisions/cache-eviction.ts';
 import { ConfigError } from '../errors/config-error.ts';
+import { trustedBackend } from '../sandbox/trusted-backend.ts';
 import { StringEnum } from '../schema/types.ts';
 import { schemaIssues } from '../schema/validator.ts';
 import { canonicalJson } from '../util/hash.ts';
@@ -11,7 +12,6 @@ import { ManualClock, type Provider, type ProviderReply } from './provider.ts';
 import { FinalStatusSchema, type Receipt } from './receipt.ts';
 import { CallerSchema, ChatRequestSchema } from './request.ts';
 import { memoryHistoryStore, memoryStateStore } from './stores.ts';
-import { trustedBackend } from '../sandbox/trusted-backend.ts';
 
 /**
  * Simulation: the real engine with a scripted provider, a manual clock and fresh in-memory

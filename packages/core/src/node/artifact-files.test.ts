@@ -2,8 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { trustedBackend } from '../sandbox/trusted-backend.ts';
 import { ConfigError } from '../errors/config-error.ts';
+import { trustedBackend } from '../sandbox/trusted-backend.ts';
 import {
   findJsonFiles,
   loadArtifactFile,
