@@ -123,6 +123,9 @@ export function isolatedVmSandbox(options: IsolatedVmSandboxOptions = {}): Sandb
       memory: memoryGuarantee(),
       cpuTime: true,
       hardKill: true,
+      execution: 'inline',
+      containedBy: 'process',
+      availability: false,
     },
     async load(source: PolicySource, loadLimits?: Partial<SandboxLimits>): Promise<LoadedPolicy> {
       assertLanguage(name, 'javascript', source);

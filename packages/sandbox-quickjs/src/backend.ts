@@ -70,6 +70,9 @@ export function quickjsSandbox(options: QuickJsSandboxOptions = {}): SandboxBack
       memory: 'hard',
       cpuTime: false,
       hardKill: true,
+      execution: 'inline',
+      containedBy: 'worker',
+      availability: false,
     },
     async load(source: PolicySource, loadLimits?: Partial<SandboxLimits>): Promise<LoadedPolicy> {
       assertLanguage(name, 'javascript', source);

@@ -211,6 +211,9 @@ export function starlarkSandbox(options: StarlarkSandboxOptions = {}): SandboxBa
       memory: 'soft',
       cpuTime: false,
       hardKill: false,
+      execution: 'inline',
+      containedBy: 'worker',
+      availability: false,
     },
     async load(source: PolicySource, loadLimits?: Partial<SandboxLimits>): Promise<LoadedPolicy> {
       assertLanguage(name, 'starlark', source);

@@ -4,6 +4,7 @@ import { isAbsolute, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ResourceLimits, Worker } from 'node:worker_threads';
 import {
+  holdsAvailability,
   type InvokeResult,
   type JsonValue,
   type LoadedPolicy,
@@ -242,7 +243,12 @@ class WorkerPool {
       name,
       language: info.language,
       // The host can always terminate the worker, whatever the inner backend can stop itself.
-      capabilities: Object.freeze({ ...info.capabilities, hardKill: true }),
+      capabilities: Object.freeze({
+        ...info.capabilities,
+        hardKill: true,
+        execution: 'worker',
+        availability: holdsAvailability('worker', info.capabilities.containedBy ?? 'none'),
+      }),
       load: (source, limits) => this.load(source, limits),
       dispose: () => this.dispose(),
     };

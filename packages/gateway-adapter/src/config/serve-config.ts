@@ -4,6 +4,7 @@ import {
   type AlertSink,
   type CompileOptions,
   ConfigError,
+  holdsAvailability,
   memoryAlertSink,
   type Plan,
   type Provider,
@@ -229,7 +230,12 @@ function inWorkers(inline: SandboxBackend, options: WorkerSandboxOptions): Sandb
     specificationVersion: 'v1',
     name,
     language: inline.language,
-    capabilities: { ...inline.capabilities, hardKill: true },
+    capabilities: {
+      ...inline.capabilities,
+      hardKill: true,
+      execution: 'worker',
+      availability: holdsAvailability('worker', inline.capabilities.containedBy),
+    },
     async load(source, limits) {
       started ??= workerSandbox({ ...options, name });
       return (await started).load(source, limits);
