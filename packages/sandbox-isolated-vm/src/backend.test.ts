@@ -36,6 +36,9 @@ describe('isolated-vm backend: contract', () => {
         memory: memoryGuarantee(),
         cpuTime: true,
         hardKill: true,
+        execution: 'inline',
+        containedBy: 'process',
+        availability: false,
       },
     });
     expect(isolatedVmSandbox({ name: 'ivm-2' }).name).toBe('ivm-2');
@@ -44,7 +47,7 @@ describe('isolated-vm backend: contract', () => {
   it('finds top-level functions like the trusted backend and calls them with a copy of the input', async () => {
     const policy = await load(
       [
-        'export function decide(input) { input.mutated = true; return { seen: input.n, nan: NaN }; }',
+        'export function decide(input) { input.mutated = true; return { seen: input.n, zero: -0 }; }',
         'function helper() { function inner() {} return inner; }',
         'const notAFunction = 1;',
         'const viaConst = function named() {};',
@@ -55,7 +58,7 @@ describe('isolated-vm backend: contract', () => {
     const input = { n: 3 };
     expect(await policy.invoke('decide', input)).toMatchObject({
       ok: true,
-      value: { seen: 3, nan: null },
+      value: { seen: 3, zero: 0 },
     });
     expect(input).toEqual({ n: 3 });
     await policy.dispose();
@@ -123,14 +126,14 @@ describe('isolated-vm backend: contract', () => {
     await perCall.dispose();
   });
 
-  it('disposes: a disposed policy has no entries to call, and dispose is idempotent', async () => {
+  it('disposes: a disposed policy answers backend_failure, and dispose is idempotent', async () => {
     const own = isolatedVmSandbox();
     const policy = await own.load({ name: 'p', language: 'javascript', code: 'function f() {}' });
     await own.dispose();
     await policy.dispose();
     expect(await policy.invoke('f', null)).toMatchObject({
       ok: false,
-      failure: { kind: 'missing_entry' },
+      failure: { kind: 'backend_failure', message: 'the policy is disposed' },
     });
   });
 });
@@ -139,6 +142,8 @@ describe('isolated-vm backend: every failure kind', () => {
   it('classifies call failures with the shared taxonomy and the trusted messages', async () => {
     const policy = await load(`
       function missing() { return undefined; }
+      function nan() { return { score: NaN }; }
+      function map() { return { seen: new Map() }; }
       function fn() { return function () {}; }
       function symbol() { return Symbol('s'); }
       function thrower() { throw new TypeError("bad"); }
@@ -160,9 +165,11 @@ describe('isolated-vm backend: every failure kind', () => {
       function echo(input) { return input; }
     `);
     const expected: Record<string, [string, RegExp]> = {
-      missing: ['invalid_output', /^returned undefined, not a JSON value$/],
-      fn: ['invalid_output', /undefined/],
-      symbol: ['invalid_output', /undefined/],
+      missing: ['invalid_output', /^result is not JSON: undefined$/],
+      fn: ['invalid_output', /^result is not JSON: a function$/],
+      symbol: ['invalid_output', /^result is not JSON: a symbol$/],
+      nan: ['invalid_output', /^result is not JSON: the number NaN under key "score"$/],
+      map: ['invalid_output', /^result is not JSON: a Map under key "seen"$/],
       thrower: ['runtime_error', /^TypeError: bad$/],
       weird: ['runtime_error', /^threw 42$/],
       text: ['runtime_error', /^threw "nope"$/],
@@ -170,9 +177,9 @@ describe('isolated-vm backend: every failure kind', () => {
       proxy: ['runtime_error', /cannot be described/],
       deep: ['stack_overflow', /^maximum call stack size exceeded$/],
       cyclic: ['invalid_output', /^result is not JSON: Converting circular structure/],
-      bigint: ['invalid_output', /BigInt/],
+      bigint: ['invalid_output', /^result is not JSON: a bigint under key "n"$/],
       toJson: ['invalid_output', /^result is not JSON: no$/],
-      nested: ['stack_overflow', /call stack/],
+      nested: ['invalid_output', /^result is nested deeper than 1000 levels$/],
       promise: ['invalid_output', /returned a promise/],
       thenGetter: ['runtime_error', /^Error: then$/],
       asyncFn: ['invalid_output', /returned a promise/],
@@ -197,13 +204,17 @@ describe('isolated-vm backend: every failure kind', () => {
       ok: false,
       failure: { kind: 'input_limit', message: 'input is larger than 10 bytes' },
     });
-    // The engine only passes JSON; anything else is a caller bug, reported, never thrown.
+    // The engine only passes JSON; anything else is a caller bug, reported as input_limit as
+    // every backend does, never thrown.
     const notJson = await policy.invoke('echo', 1n as unknown as JsonValue);
-    expect(notJson).toMatchObject({ ok: false, failure: { kind: 'backend_failure' } });
+    expect(notJson).toMatchObject({
+      ok: false,
+      failure: { kind: 'input_limit', message: 'input is not JSON: a bigint at $' },
+    });
     const undef = await policy.invoke('echo', undefined as unknown as JsonValue);
     expect(undef).toMatchObject({
       ok: false,
-      failure: { message: 'input is not JSON: undefined' },
+      failure: { kind: 'input_limit', message: 'input is not JSON: undefined at $' },
     });
     await policy.dispose();
   });
@@ -258,14 +269,15 @@ describe('isolated-vm backend: limits and recovery', () => {
     await policy.dispose();
   });
 
-  it("stops work queued on promises after return at the same call's limit; the answer stands", async () => {
+  it("stops work queued on promises after return at the same call's limit: the deadline is final", async () => {
     const policy = await load(
       'function f() { Promise.resolve().then(() => { for (;;) {} }); return 1; }\nfunction ok() { return 2; }',
     );
     const start = performance.now();
     const result = await policy.invoke('f', null, { timeout_ms: 30 });
     expect(performance.now() - start).toBeLessThan(1000);
-    expect(result).toMatchObject({ ok: true, value: 1 });
+    // The answer came before the spin, but the call ran over its deadline all the same.
+    expect(result).toMatchObject({ ok: false, failure: { kind: 'timeout' } });
     // The spin ran inside this call's budget, and its time is this call's.
     expect(result.usage.wall_ms).toBeGreaterThanOrEqual(25);
     expect(await policy.invoke('ok', null)).toMatchObject({ ok: true, value: 2 });

@@ -1,20 +1,20 @@
 import {
-  assertLanguage,
+  defineSandboxBackend,
   entryCandidates,
-  type InvokeResult,
-  type JsonValue,
-  type LoadedPolicy,
+  type GuestCall,
+  type GuestOutcome,
+  type GuestPolicy,
+  type GuestUsage,
   type PolicySource,
   type SandboxBackend,
   type SandboxFailure,
   type SandboxLimits,
   SandboxLoadError,
-  type SandboxUsage,
   withoutExports,
 } from '@wardwright/core';
 import type ivm from 'isolated-vm';
 import { GUEST_PRELUDE } from './guest.ts';
-import { resolveLimits, sanitizeFailureMessage } from './limits.ts';
+import { sanitizeFailureMessage } from './limits.ts';
 import { memoryGuarantee } from './memory-guarantee.ts';
 import { warnWithoutNoNodeSnapshot } from './snapshot-warning.ts';
 
@@ -111,9 +111,7 @@ export function isolatedVmSandbox(options: IsolatedVmSandboxOptions = {}): Sandb
   if (memory !== true && memory !== false && memory !== 'sampled') {
     throw new RangeError(`measureMemory must be true, false or 'sampled', not ${String(memory)}`);
   }
-  const loaded = new Set<LoadedPolicy>();
-  return {
-    specificationVersion: 'v1',
+  return defineSandboxBackend({
     name,
     language: 'javascript',
     capabilities: {
@@ -123,12 +121,14 @@ export function isolatedVmSandbox(options: IsolatedVmSandboxOptions = {}): Sandb
       memory: memoryGuarantee(),
       cpuTime: true,
       hardKill: true,
-      execution: 'inline',
+      // V8 aborts the whole process when an isolate's heap runs out in some allocations, and a
+      // guest can run while isolated-vm copies a rejection after the call's timeout: only a
+      // process that can be killed contains that.
       containedBy: 'process',
-      availability: false,
     },
-    async load(source: PolicySource, loadLimits?: Partial<SandboxLimits>): Promise<LoadedPolicy> {
-      assertLanguage(name, 'javascript', source);
+    // The isolate's limit is whole MiB, at least 8.
+    memoryCeiling: (limits) => isolateMemoryMiB(limits) * MiB,
+    async load(source: PolicySource, limits: Readonly<SandboxLimits>): Promise<GuestPolicy> {
       let lib: Ivm;
       try {
         lib = await importIvm();
@@ -141,16 +141,13 @@ export function isolatedVmSandbox(options: IsolatedVmSandboxOptions = {}): Sandb
         });
       }
       warnWithoutNoNodeSnapshot();
-      const policy = loadPolicy(lib, source, resolveLimits(loadLimits), options, () =>
-        loaded.delete(policy),
-      );
-      loaded.add(policy);
-      return policy;
+      return loadPolicy(lib, source, limits, options);
     },
-    async dispose() {
-      await Promise.all([...loaded].map((p) => p.dispose()));
-    },
-  };
+  });
+}
+
+function isolateMemoryMiB(limits: Readonly<SandboxLimits>): number {
+  return Math.max(8, Math.ceil(limits.memory_bytes / MiB));
 }
 
 function loadPolicy(
@@ -158,13 +155,12 @@ function loadPolicy(
   source: PolicySource,
   loadLimits: Readonly<SandboxLimits>,
   options: IsolatedVmSandboxOptions,
-  onDispose: () => void,
-): LoadedPolicy {
+): GuestPolicy {
   // Kept at load when the name is a function at the top level of the policy.
   const candidates = JSON.stringify(entryCandidates(source.code));
   const body = STRICT_PREFIX + withoutExports(source.code);
   // The limit is fixed when the isolate is created, so it comes from the load-time limits.
-  const memoryLimit = Math.max(8, Math.ceil(loadLimits.memory_bytes / MiB));
+  const memoryLimit = isolateMemoryMiB(loadLimits);
   const measureMemory = options.measureMemory ?? 'sampled';
   const sampleEvery = measureMemory === true ? 1 : MEMORY_SAMPLE_INTERVAL;
   let entries: readonly string[] = [];
@@ -237,8 +233,7 @@ function loadPolicy(
    * end (one read per call); in sampled mode a failed call always reads the heap, since failures
    * are where memory matters.
    */
-  const measure = (instance: Instance, start: number, failed: boolean): SandboxUsage => {
-    const wall_ms = performance.now() - start;
+  const measure = (instance: Instance, failed: boolean): GuestUsage => {
     const { isolate } = instance;
     let memory_bytes: number | undefined;
     if (measureMemory !== false) {
@@ -254,7 +249,7 @@ function loadPolicy(
     const cpu = isolate.cpuTime;
     const cpu_ms = Number(cpu - instance.cpuMark) / 1e6;
     instance.cpuMark = cpu;
-    return memory_bytes === undefined ? { wall_ms, cpu_ms } : { wall_ms, cpu_ms, memory_bytes };
+    return memory_bytes === undefined ? { cpu_ms } : { cpu_ms, memory_bytes };
   };
 
   let current: Instance | undefined;
@@ -268,44 +263,12 @@ function loadPolicy(
         : { kind: 'backend_failure', message: sanitizeFailureMessage(errorText(error)) },
     );
   }
-  let disposed = false;
-
-  const policy: LoadedPolicy = {
-    get entries() {
-      return entries;
-    },
-    async invoke(
-      entry: string,
-      input: JsonValue,
-      callLimits?: Partial<SandboxLimits>,
-    ): Promise<InvokeResult> {
-      // Everything below is synchronous, so concurrent invokes of one policy never interleave.
+  const policy: GuestPolicy = {
+    entries,
+    call(call: GuestCall): GuestOutcome {
+      // Everything below is synchronous, so concurrent calls of one policy never interleave.
       const start = performance.now();
-      if (disposed || !entries.includes(entry)) {
-        return early(start, 'missing_entry', `the policy defines no function ${entry}`);
-      }
-      // The load-time limits are already resolved: merge only when the call brings its own.
-      const limits = callLimits === undefined ? loadLimits : resolveLimits(loadLimits, callLimits);
-      let inputJson: string | undefined;
-      try {
-        inputJson = JSON.stringify(input);
-      } catch (error) {
-        return early(
-          start,
-          'backend_failure',
-          sanitizeFailureMessage(`input is not JSON: ${errorText(error)}`),
-        );
-      }
-      if (inputJson === undefined) {
-        return early(start, 'backend_failure', 'input is not JSON: undefined');
-      }
-      // A UTF-8 byte is at most 3 per UTF-16 unit, so short inputs skip the byte count.
-      if (
-        inputJson.length * 3 > limits.max_input_bytes &&
-        Buffer.byteLength(inputJson) > limits.max_input_bytes
-      ) {
-        return early(start, 'input_limit', `input is larger than ${limits.max_input_bytes} bytes`);
-      }
+      const { limits } = call;
       let instance: Instance;
       try {
         if (current === undefined || current.broken || current.isolate.isDisposed) {
@@ -316,11 +279,8 @@ function loadPolicy(
         }
         instance = current;
       } catch (error) {
-        return early(
-          start,
-          'backend_failure',
-          sanitizeFailureMessage(`cannot recreate the isolate: ${errorText(error)}`),
-        );
+        const message = `cannot recreate the isolate: ${errorText(error)}`;
+        return { ok: false, failure: { kind: 'backend_failure', message } };
       }
       const { isolate } = instance;
       let output: unknown;
@@ -336,7 +296,7 @@ function loadPolicy(
         }
         // A new context's top level ran inside this call's budget.
         const remaining = limits.timeout_ms - (performance.now() - start);
-        output = control.applySync(undefined, [1, entry, inputJson], {
+        output = control.applySync(undefined, [1, call.entry, call.json], {
           timeout: Math.max(1, Math.ceil(remaining)),
         });
       } catch (error) {
@@ -349,10 +309,9 @@ function loadPolicy(
             error instanceof InstanceError
               ? error.failure
               : classifyHostError(error, isolate, limits.timeout_ms, 'call');
-          const usage = isolate.isDisposed
-            ? { wall_ms: performance.now() - start }
-            : measure(instance, start, true);
-          return { ok: false, failure, usage };
+          return isolate.isDisposed
+            ? { ok: false, failure }
+            : { ok: false, failure, usage: measure(instance, true) };
         }
         if (reuse) Object.assign(instance, { context: undefined, control: undefined });
       } finally {
@@ -360,31 +319,21 @@ function loadPolicy(
           context.release();
         }
       }
-      let failure: SandboxFailure | undefined;
       if (typeof output !== 'string') {
         // Unreachable unless the prelude is broken: never hand a guest object to the engine.
-        failure = { kind: 'backend_failure', message: 'the guest returned a non-string' };
-      } else if (output.charCodeAt(0) === 0) {
-        failure = taggedFailure(output);
-      } else if (
-        output.length * 3 > limits.max_output_bytes &&
-        Buffer.byteLength(output) > limits.max_output_bytes
-      ) {
-        failure = {
-          kind: 'output_limit',
-          message: `result is larger than ${limits.max_output_bytes} bytes`,
-        };
+        const failure = {
+          kind: 'backend_failure',
+          message: 'the guest returned a non-string',
+        } as const;
+        return { ok: false, failure, usage: measure(instance, true) };
       }
-      if (failure !== undefined) {
-        return { ok: false, failure, usage: measure(instance, start, true) };
+      if (output.charCodeAt(0) === 0) {
+        return { ok: false, failure: taggedFailure(output), usage: measure(instance, true) };
       }
-      const value = JSON.parse(output as string) as JsonValue;
-      return { ok: true, value, usage: measure(instance, start, false) };
+      // Exact JSON text, from the guest's serialiser: the wrapper checks its size and parses it.
+      return { ok: true, json: output, usage: measure(instance, false) };
     },
-    async dispose() {
-      if (disposed) return;
-      disposed = true;
-      onDispose();
+    dispose() {
       if (current !== undefined && !current.isolate.isDisposed) current.isolate.dispose();
       current = undefined;
     },
@@ -404,9 +353,6 @@ function keptAnswer(control: Control | undefined, isolate: ivm.Isolate, timeoutM
   }
 }
 
-function early(start: number, kind: SandboxFailure['kind'], message: string): InvokeResult {
-  return { ok: false, failure: { kind, message }, usage: { wall_ms: performance.now() - start } };
-}
 // V8 appends the position to compile errors: "SyntaxError: Unexpected token ';' [file:3:5]".
 const COMPILE_POSITION = /^(.*) \[(.*):(\d+):(\d+)\]$/;
 

@@ -1,3 +1,5 @@
+import { GUEST_EXACT_JSON, GUEST_HARDENING, MAX_JSON_DEPTH } from '@wardwright/core';
+
 /**
  * Guest-side code, evaluated in every fresh context BEFORE the policy source, so it captures the
  * intrinsics (`JSON`, `RangeError`, indirect `eval`) before the policy can replace them.
@@ -36,6 +38,9 @@ export const GUEST_PRELUDE = `(() => {
   const test = RegExp.prototype.test;
   const call = Function.prototype.call;
   const matches = (re, s) => call.call(test, re, s);
+  const getPrototypeOf = Object.getPrototypeOf;
+  const serialise = (${GUEST_EXACT_JSON})(globalThis);
+  (${GUEST_HARDENING})(globalThis);
   const RealDate = Date;
   const FrozenDate = function Date(...args) {
     if (new.target === undefined) return construct(RealDate, [0], RealDate).toString();
@@ -108,10 +113,14 @@ export const GUEST_PRELUDE = `(() => {
     } catch (error) {
       return thrown(error);
     }
-    let out;
     try {
-      out = stringify(value);
+      return serialise(value);
     } catch (error) {
+      // What the exact serialiser throws for a result that is not JSON: a null-prototype record.
+      if (error !== null && typeof error === 'object' && getPrototypeOf(error) === null) {
+        if (typeof error.notJson === 'string') return '\\u0000oresult is not JSON: ' + error.notJson;
+        if (error.tooDeep === true) return '\\u0000oresult is nested deeper than ${MAX_JSON_DEPTH} levels';
+      }
       // Resource exhaustion while serialising is a limit, not a malformed result.
       const limit = thrown(error);
       if (limit[1] === 's' || limit[1] === 'm') return limit;
@@ -119,8 +128,6 @@ export const GUEST_PRELUDE = `(() => {
       try { message = error instanceof ErrorCtor ? String(error.message) : String(error); } catch { message = 'unserialisable'; }
       return '\\u0000oresult is not JSON: ' + message;
     }
-    if (out === undefined) return '\\u0000oreturned undefined, not a JSON value';
-    return out;
   };
   return function control(op, a, b) {
     if (op === 0) return discover(a);

@@ -56,6 +56,9 @@ describe('quickjsSandbox: contract', () => {
       memory: 'hard',
       cpuTime: false,
       hardKill: true,
+      execution: 'inline',
+      containedBy: 'worker',
+      availability: false,
     });
     expect(quickjsSandbox({ name: 'qjs' }).name).toBe('qjs');
   });
@@ -70,12 +73,12 @@ describe('quickjsSandbox: contract', () => {
       `function decide(input) {
         const total = input.history.reduce((a, b) => a + b, 0);
         input.history.push(1);
-        return { allow: total <= input.threshold, total, nan: NaN, inf: -Infinity, s: 'é😀' };
+        return { allow: total <= input.threshold, total, zero: -0, s: 'é😀' };
       }`,
     );
     const input = { history: [1, 2, 3], threshold: 5 };
     const result = await policy.invoke('decide', input);
-    expect(value(result)).toEqual({ allow: false, total: 6, nan: null, inf: null, s: 'é😀' });
+    expect(value(result)).toEqual({ allow: false, total: 6, zero: 0, s: 'é😀' });
     expect(input.history).toEqual([1, 2, 3]);
     expect(result.usage.wall_ms).toBeGreaterThanOrEqual(0);
     expect(result.usage.steps).toBe(0);
@@ -95,7 +98,11 @@ describe('quickjsSandbox: contract', () => {
     expect([...policy.entries].sort()).toEqual(['decide', 'gen', 'helper']);
     expect(Object.isFrozen(policy.entries)).toBe(true);
     expect(value(await policy.invoke('helper', [1]))).toEqual([1]);
-    expect(value(await policy.invoke('gen', null))).toEqual({});
+    // A generator object is not JSON (JSON.stringify would have made it `{}`).
+    expect(failure(await policy.invoke('gen', null))).toEqual({
+      kind: 'invalid_output',
+      message: 'result is not JSON: a Generator',
+    });
     const missing = failure(await policy.invoke('nested', null));
     expect(missing).toEqual({
       kind: 'missing_entry',
@@ -208,16 +215,41 @@ describe('quickjsSandbox: failure kinds', () => {
           case 'bigint': return { n: 10n };
           case 'promise': return Promise.resolve(1);
           case 'tojson': return { toJSON() { throw 'nope'; } };
+          case 'nan': return { score: NaN };
+          case 'infinity': return { score: -Infinity };
+          case 'map': return { m: new Map([[1, 2]]) };
+          case 'hole': return [1, , 3];
+          case 'missing': return { allow: true, reason: undefined };
+          case 'class': return [new (class Point { constructor() { this.x = 1; } })()];
+          case 'boxed': return [new Number(3), new String('s'), new Boolean(false), new Date(0)];
         }
       }
       async function later() { return 1; }`,
     );
-    for (const input of ['undefined', 'function', 'symbol']) {
+    const notJson: [string, string][] = [
+      ['undefined', 'undefined'],
+      ['function', 'a function'],
+      ['symbol', 'a symbol'],
+      ['nan', 'the number NaN under key "score"'],
+      ['infinity', 'the number -Infinity under key "score"'],
+      ['map', 'a Map under key "m"'],
+      ['hole', 'undefined under key "1"'],
+    ];
+    for (const [input, found] of notJson) {
       expect(failure(await policy.invoke('decide', input))).toEqual({
         kind: 'invalid_output',
-        message: 'returned undefined, not a JSON value',
+        message: `result is not JSON: ${found}`,
       });
     }
+    // What JSON carries without loss is kept as JSON.stringify has it.
+    expect(value(await policy.invoke('decide', 'missing'))).toEqual({ allow: true });
+    expect(value(await policy.invoke('decide', 'class'))).toEqual([{ x: 1 }]);
+    expect(value(await policy.invoke('decide', 'boxed'))).toEqual([
+      3,
+      's',
+      false,
+      '1970-01-01T00:00:00.000Z',
+    ]);
     for (const input of ['cycle', 'bigint', 'tojson']) {
       const f = failure(await policy.invoke('decide', input));
       expect(f.kind).toBe('invalid_output');
@@ -249,7 +281,7 @@ describe('quickjsSandbox: failure kinds', () => {
       failure(await policy.invoke('decide', 'x'.repeat(200), { max_input_bytes: 300 })).kind,
     ).toBe('output_limit');
     const notJson = failure(await policy.invoke('decide', 1n as unknown as null));
-    expect(notJson).toEqual({ kind: 'input_limit', message: 'input is not a JSON value' });
+    expect(notJson).toEqual({ kind: 'input_limit', message: 'input is not JSON: a bigint at $' });
     await policy.dispose();
   });
 
@@ -613,14 +645,22 @@ describe('quickjsSandbox: host-side faults', () => {
     discover.mockRestore();
   });
 
-  it('a host error inside a call is a backend_failure', async () => {
+  it("a host error inside a call is a backend_failure, a host stack overflow the guest's stack_overflow", async () => {
     const policy = await load(ECHO);
     const call = vi.spyOn(QuickJSContext.prototype, 'callFunction').mockImplementationOnce(() => {
       throw new RangeError('Maximum call stack size exceeded');
     });
+    // The host's stack running out inside the module is the guest's deep recursion.
+    expect(failure(await policy.invoke('decide', 1))).toEqual({
+      kind: 'stack_overflow',
+      message: 'maximum call stack size exceeded',
+    });
+    call.mockImplementationOnce(() => {
+      throw new TypeError('handle used after free');
+    });
     expect(failure(await policy.invoke('decide', 1))).toEqual({
       kind: 'backend_failure',
-      message: 'RangeError: Maximum call stack size exceeded',
+      message: 'TypeError: handle used after free',
     });
     call.mockRestore();
     expect(value(await policy.invoke('decide', 2))).toBe(2);
@@ -694,7 +734,10 @@ describe('quickjsSandbox: host-side faults', () => {
     const engine = await Engine.create(512);
     const session = Session.open(engine, ECHO, ['decide'], resolveLimits(), 'p.js', 256 * 1024);
     if (!(session instanceof Session)) throw new Error(session.message);
-    expect(session.call('decide', '7', resolveLimits())).toMatchObject({ ok: true, json: '7' });
+    expect(session.call('decide', () => '7', resolveLimits())).toMatchObject({
+      ok: true,
+      json: '7',
+    });
     session.dispose();
   });
 
@@ -709,8 +752,87 @@ describe('quickjsSandbox: host-side faults', () => {
     // The stack alone is megabytes; what is copied is static data plus QuickJS's heap.
     expect(copied).toBeLessThan(gap.end - gap.start);
     expect(copied).toBeGreaterThan(0);
-    const result = session.call('decide', '41', resolveLimits());
+    const result = session.call('decide', () => '41', resolveLimits());
     expect(result).toMatchObject({ ok: true, json: '41' });
     session.dispose();
+  });
+});
+
+describe('quickjsSandbox: guests that loop in native code or leave work behind', () => {
+  const MiB = 1024 * 1024;
+  // QuickJS's generic array loops poll no interrupt: on an array-like or a sparse array these ran
+  // past any deadline (a test that hangs here has lost the guard).
+  const NATIVE_LOOPS = `
+    const huge = { length: 2 ** 53 - 1 };
+    function sparse() { const a = []; a.length = 2 ** 32 - 1; return a; }
+    function decide(which) {
+      switch (which) {
+        case 'lastIndexOf': return Array.prototype.lastIndexOf.call(huge, 1);
+        case 'indexOf': return Array.prototype.indexOf.call(huge, 1);
+        case 'includes': return Array.prototype.includes.call(huge, 1);
+        case 'join': return Array.prototype.join.call(huge, ',').length;
+        case 'every': return Array.prototype.every.call(huge, () => true);
+        case 'slice': return Array.prototype.slice.call(huge, 0).length;
+        case 'sparse-lastIndexOf': return sparse().lastIndexOf(1);
+        case 'from': return Array.from(huge).length;
+        case 'concat': return [].concat({ length: 2 ** 40, [Symbol.isConcatSpreadable]: true }).length;
+        case 'normal': return [3, 1, 2].indexOf(2) + Array.from('ab').length + [1].concat([2]).length;
+      }
+    }`;
+
+  it('array methods refuse absurd lengths with a RangeError at once', async () => {
+    for (const fresh of ['reuse', 'per-call'] as const) {
+      const on = quickjsSandbox({ fresh });
+      const policy = await load(NATIVE_LOOPS, undefined, on);
+      for (const which of [
+        'lastIndexOf',
+        'indexOf',
+        'includes',
+        'join',
+        'every',
+        'slice',
+        'sparse-lastIndexOf',
+        'from',
+        'concat',
+      ]) {
+        const f = failure(await policy.invoke('decide', which, { timeout_ms: 60_000 }));
+        expect([which, f.kind]).toEqual([which, 'runtime_error']);
+        expect(f.message).toMatch(/^RangeError: array-like length \d+ is over the sandbox bound/);
+      }
+      expect(value(await policy.invoke('decide', 'normal'))).toBe(2 + 2 + 2);
+      await on.dispose();
+    }
+  });
+
+  it('promise jobs a call leaves behind never pile up: the runtime is reloaded instead', async () => {
+    const policy = await load(
+      `let calls = 0;
+      function decide() {
+        calls++;
+        for (let i = 0; i < 2000; i++) Promise.resolve(new Array(100).fill(i)).then((a) => a);
+        return calls;
+      }
+      function quiet() { calls++; return calls; }`,
+      { memory_bytes: 16 * MiB },
+    );
+    // Without the reload, 300 × 2 000 jobs holding arrays exhausted the 16 MiB module.
+    for (let i = 0; i < 300; i++) {
+      expect(value(await policy.invoke('decide', null))).toBe(1);
+    }
+    // A call that leaves nothing pending keeps the runtime (and its state) as 'reuse' promises.
+    expect(value(await policy.invoke('quiet', null))).toBe(1);
+    expect(value(await policy.invoke('quiet', null))).toBe(2);
+    await policy.dispose();
+  });
+
+  it('stack-trace hooks are fixed before the policy runs', async () => {
+    const policy = await load(
+      `function decide() {
+        try { Error.prepareStackTrace = () => { while (true) {} }; } catch (e) { return String(e.name); }
+        return 'assigned';
+      }`,
+    );
+    expect(value(await policy.invoke('decide', null))).toBe('TypeError');
+    await policy.dispose();
   });
 });

@@ -1,9 +1,10 @@
 import {
-  assertLanguage,
+  defineSandboxBackend,
   entryCandidates,
-  type InvokeResult,
-  type JsonValue,
-  type LoadedPolicy,
+  type GuestCall,
+  type GuestOutcome,
+  type GuestPolicy,
+  MAX_JSON_DEPTH,
   type PolicySource,
   type SandboxBackend,
   type SandboxFailure,
@@ -12,19 +13,13 @@ import {
   withoutExports,
 } from '@wardwright/core';
 import { encodeBinaryJson } from './binary-json.ts';
-import {
-  exceedsJsonDepth,
-  exceedsUtf8,
-  MAX_JSON_DEPTH,
-  resolveLimits,
-  sanitizeFailureMessage,
-  wasmPagesFor,
-} from './limits.ts';
+import { sanitizeFailureMessage, WASM_PAGE_BYTES, wasmPagesFor } from './limits.ts';
 import {
   BackendFault,
   binaryInputSupported,
   describeHostError,
   Engine,
+  isHostStackOverflow,
   Session,
 } from './session.ts';
 
@@ -33,7 +28,8 @@ export interface QuickJsSandboxOptions {
   name?: string;
   /**
    * 'reuse' (default): one runtime and context per loaded policy, reloaded after a failure that
-   * may leave it unsafe; top-level state persists between calls, as with the trusted backend.
+   * may leave it unsafe (and after a call that left promise jobs pending); top-level state persists
+   * between calls, as with the trusted backend.
    * 'per-call': every call starts from the state right after the policy loaded (the module's
    * memory is restored from a snapshot when the call returns), so no call sees another's writes;
    * costs the copy of a few hundred KiB per call.
@@ -49,19 +45,18 @@ const MAX_STACK_BYTES = 256 * 1024;
  * QuickJS compiled to WebAssembly: each loaded policy gets its own WASM module with a fixed-size
  * memory (a hard memory cap), a stack limit, a deadline and a coarse step budget checked from
  * QuickJS's interrupt poll. Calls are synchronous inside the module and serialised per policy.
+ * What every backend checks the same way (entries, input, output, final deadlines) is done by
+ * core's `defineSandboxBackend`.
  */
 export function quickjsSandbox(options: QuickJsSandboxOptions = {}): SandboxBackend {
-  const name = options.name ?? 'quickjs';
   const fresh = options.fresh ?? 'reuse';
   const maxStackBytes = Math.min(options.maxStackBytes ?? MAX_STACK_BYTES, MAX_STACK_BYTES);
   if (!(maxStackBytes > 0)) throw new RangeError('maxStackBytes must be a positive number');
   if (fresh !== 'reuse' && fresh !== 'per-call') {
     throw new RangeError(`fresh must be 'reuse' or 'per-call', not ${String(fresh)}`);
   }
-  const loaded = new Set<QuickJsPolicy>();
-  return {
-    specificationVersion: 'v1',
-    name,
+  return defineSandboxBackend({
+    name: options.name ?? 'quickjs',
     language: 'javascript',
     capabilities: {
       isolated: true,
@@ -70,13 +65,12 @@ export function quickjsSandbox(options: QuickJsSandboxOptions = {}): SandboxBack
       memory: 'hard',
       cpuTime: false,
       hardKill: true,
-      execution: 'inline',
+      // Terminating a worker stops WebAssembly at once: a thread contains every guest.
       containedBy: 'worker',
-      availability: false,
     },
-    async load(source: PolicySource, loadLimits?: Partial<SandboxLimits>): Promise<LoadedPolicy> {
-      assertLanguage(name, 'javascript', source);
-      const limits = resolveLimits(loadLimits);
+    // The whole WebAssembly memory is reported, and it is whole pages of at least 16 MiB.
+    memoryCeiling: (limits) => wasmPagesFor(limits.memory_bytes) * WASM_PAGE_BYTES,
+    async load(source: PolicySource, limits: Readonly<SandboxLimits>): Promise<GuestPolicy> {
       const program: Program = {
         code: withoutExports(source.code),
         // Kept at load when the name is a function at the top level of the policy.
@@ -99,19 +93,12 @@ export function quickjsSandbox(options: QuickJsSandboxOptions = {}): SandboxBack
       try {
         opened = openSession(engine, program, limits, fresh);
       } catch (error) {
-        opened = { kind: 'backend_failure', message: faultMessage(error) };
+        opened = faultFailure(error);
       }
       if (!(opened instanceof Session)) throw new SandboxLoadError(source.name, opened);
-      const policy = new QuickJsPolicy(program, limits, engine, opened, fresh, () =>
-        loaded.delete(policy),
-      );
-      loaded.add(policy);
-      return policy;
+      return new QuickJsPolicy(program, engine, opened, fresh);
     },
-    async dispose() {
-      await Promise.all([...loaded].map((p) => p.dispose()));
-    },
-  };
+  });
 }
 
 interface Program {
@@ -159,7 +146,7 @@ const RELOAD_AFTER = new Set<SandboxFailure['kind']>([
 /** Failures after which the WASM module itself is replaced (its memory never shrinks). */
 const REPLACE_ENGINE_AFTER = new Set<SandboxFailure['kind']>(['memory_limit', 'backend_failure']);
 
-class QuickJsPolicy implements LoadedPolicy {
+class QuickJsPolicy implements GuestPolicy {
   readonly entries: readonly string[];
   private tail: Promise<unknown> = Promise.resolve();
   /** Calls started and not yet settled. */
@@ -170,109 +157,74 @@ class QuickJsPolicy implements LoadedPolicy {
 
   constructor(
     private readonly program: Program,
-    private readonly loadLimits: Readonly<SandboxLimits>,
     engine: Engine,
     session: Session,
     private readonly fresh: 'per-call' | 'reuse',
-    private readonly onDispose: () => void,
   ) {
     this.entries = session.entries;
     this.engine = engine;
     this.session = session;
   }
 
-  invoke(entry: string, input: JsonValue, limits?: Partial<SandboxLimits>): Promise<InvokeResult> {
+  call(call: GuestCall): Promise<GuestOutcome> {
     // QuickJS runs synchronously inside one module: calls must never interleave. When idle, the
     // call starts at once instead of waiting a turn behind an already-settled promise.
     // `run` counts itself out when it settles (it never rejects).
     const idle = this.pending === 0;
     this.pending++;
-    const task = idle
-      ? this.run(entry, input, limits)
-      : this.tail.then(() => this.run(entry, input, limits));
+    const task = idle ? this.run(call) : this.tail.then(() => this.run(call));
     this.tail = task;
     return task;
   }
 
-  private async run(
-    entry: string,
-    input: JsonValue,
-    callLimits: Partial<SandboxLimits> | undefined,
-  ): Promise<InvokeResult> {
+  private async run(call: GuestCall): Promise<GuestOutcome> {
+    // The guest's own time: a call queued behind another one has not started its deadline.
     const start = performance.now();
     let steps: number | undefined;
     let memory: number | undefined;
-    const usage = () => {
-      const value: InvokeResult['usage'] = { wall_ms: performance.now() - start };
-      if (steps !== undefined) value.steps = steps;
-      if (memory !== undefined) value.memory_bytes = memory;
-      return value;
-    };
-    const fail = (failure: SandboxFailure): InvokeResult => ({
-      ok: false,
-      failure,
-      usage: usage(),
+    const usage = () => ({
+      guest_ms: performance.now() - start,
+      ...(steps === undefined ? {} : { steps }),
+      ...(memory === undefined ? {} : { memory_bytes: memory }),
     });
+    const { limits } = call;
     try {
-      if (this.disposed)
-        return fail({ kind: 'backend_failure', message: 'the policy is disposed' });
-      if (!this.entries.includes(entry)) {
-        return fail({ kind: 'missing_entry', message: `the policy defines no function ${entry}` });
+      if (this.disposed) {
+        return {
+          ok: false,
+          failure: { kind: 'backend_failure', message: 'the policy is disposed' },
+        };
       }
-      // The load limits are already resolved: only per-call overrides need resolving again.
-      const limits =
-        callLimits === undefined ? this.loadLimits : resolveLimits(this.loadLimits, callLimits);
-      const inputJson = toJson(input);
-      if (inputJson === undefined) {
-        return fail({ kind: 'input_limit', message: 'input is not a JSON value' });
-      }
-      if (exceedsUtf8(inputJson, limits.max_input_bytes)) {
-        return fail({
-          kind: 'input_limit',
-          message: `input is larger than ${limits.max_input_bytes} bytes`,
-        });
-      }
-      // Binary JSON when this QuickJS reads our encoding (see binary-json.ts). Either way the
-      // guest's reader would overflow the host's stack on deep input (see MAX_JSON_DEPTH).
+      // Binary JSON when this QuickJS reads our encoding (see binary-json.ts). The wrapper has
+      // checked the depth: the guest's reader recurses on the host's stack (see MAX_JSON_DEPTH).
       const binary = binaryInputSupported()
-        ? encodeBinaryJson(JSON.parse(inputJson) as JsonValue, MAX_JSON_DEPTH)
+        ? encodeBinaryJson(call.input, MAX_JSON_DEPTH)
         : undefined;
-      if (binary === undefined && exceedsJsonDepth(inputJson, MAX_JSON_DEPTH)) {
-        return fail({
-          kind: 'input_limit',
-          message: `input is nested deeper than ${MAX_JSON_DEPTH} levels`,
-        });
-      }
       const session = this.kept(limits) ?? (await this.acquire(limits));
       if (!(session instanceof Session)) {
-        return fail({
-          ...session,
-          message: sanitizeFailureMessage(`reloading the policy: ${session.message}`),
-        });
+        return {
+          ok: false,
+          failure: { ...session, message: `reloading the policy: ${session.message}` },
+          usage: usage(),
+        };
       }
       // 'per-call': the session puts the module's memory back as it was after loading.
-      const outcome = session.call(entry, inputJson, limits, binary);
+      const outcome = session.call(call.entry, () => call.json, limits, binary);
       steps = outcome.polls;
       // Read before `recover` may drop the engine: the high-water mark of this call's module.
       memory = this.engine?.memoryBytes;
       if (!outcome.ok) {
         this.recover(outcome.failure.kind);
-        return fail(outcome.failure);
+        return { ok: false, failure: outcome.failure, usage: usage() };
       }
-      if (exceedsUtf8(outcome.json, limits.max_output_bytes)) {
-        return fail({
-          kind: 'output_limit',
-          message: `result is larger than ${limits.max_output_bytes} bytes`,
-        });
-      }
-      return { ok: true, value: JSON.parse(outcome.json) as JsonValue, usage: usage() };
+      // Promise jobs the call left behind would pile up (QuickJS runs none unless asked) or run
+      // in a later call; neither is this call's business. They go with the runtime.
+      if (outcome.pendingJobs) this.reload();
+      return { ok: true, json: outcome.json, usage: usage() };
     } catch (error) {
       // A BackendFault or anything unexpected: the module may be aborted, so start over.
       this.recover('backend_failure');
-      return fail({
-        kind: 'backend_failure',
-        message: faultMessage(error),
-      });
+      return { ok: false, failure: faultFailure(error), usage: usage() };
     } finally {
       this.pending--;
     }
@@ -314,6 +266,11 @@ class QuickJsPolicy implements LoadedPolicy {
     }
   }
 
+  /** Start the next call from a fresh runtime on the same module. */
+  private reload(): void {
+    if (this.fresh === 'reuse') this.release();
+  }
+
   private recover(kind: SandboxFailure['kind']): void {
     if (!RELOAD_AFTER.has(kind)) return;
     // 'per-call': the call's memory is already back to the loaded state; only a module whose
@@ -333,20 +290,23 @@ class QuickJsPolicy implements LoadedPolicy {
     await this.tail;
     this.release();
     this.dropEngine();
-    this.onDispose();
   }
 }
 
-function toJson(input: JsonValue): string | undefined {
-  try {
-    return JSON.stringify(input);
-  } catch {
-    return undefined;
+/**
+ * A fault inside the module. Deep recursion in QuickJS's own C code (its JSON or regex parser,
+ * `eval` of deeply nested source) overflows the HOST's stack before QuickJS's stack limit sees
+ * it: that is the guest's stack overflow, not the backend's fault (the module is replaced all
+ * the same, since it unwound through WebAssembly frames).
+ */
+function faultFailure(error: unknown): SandboxFailure {
+  if (isHostStackOverflow(error)) {
+    return { kind: 'stack_overflow', message: 'maximum call stack size exceeded' };
   }
-}
-
-function faultMessage(error: unknown): string {
-  return sanitizeFailureMessage(
-    error instanceof BackendFault ? error.message : describeHostError(error),
-  );
+  return {
+    kind: 'backend_failure',
+    message: sanitizeFailureMessage(
+      error instanceof BackendFault ? error.message : describeHostError(error),
+    ),
+  };
 }

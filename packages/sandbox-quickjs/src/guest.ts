@@ -1,4 +1,4 @@
-import { MAX_JSON_DEPTH } from './limits.ts';
+import { GUEST_EXACT_JSON, GUEST_HARDENING, MAX_JSON_DEPTH } from '@wardwright/core';
 
 /**
  * Guest-side code, evaluated in every new QuickJS context BEFORE the policy source, so it
@@ -6,7 +6,9 @@ import { MAX_JSON_DEPTH } from './limits.ts';
  *
  * It freezes the clock (`Date.now()` and `new Date()` are the epoch, 1970-01-01T00:00:00Z) and
  * makes `Math.random` throw: a policy is a pure function of its input. QuickJS has no timers,
- * `queueMicrotask`, `performance`, `WebAssembly`, `Atomics` or host bindings to begin with.
+ * `queueMicrotask`, `performance`, `WebAssembly`, `Atomics` or host bindings to begin with. It
+ * applies core's GUEST_HARDENING (Array methods refuse absurd lengths: QuickJS's generic array
+ * loops poll no interrupt).
  *
  * It returns one `control` function, held only as a host handle (never a global):
  * - `control(undefined, namesJson)`: keep the candidate names that are functions at the top level,
@@ -16,52 +18,27 @@ import { MAX_JSON_DEPTH } from './limits.ts';
  *   result as a JSON string, or `!message` when the result is not JSON (JSON text never starts
  *   with `!`; a plain string needs no guest code to read, unlike an object the host would dump).
  *
- * The result is serialised with a replacer that tracks the nesting depth and stops past
- * MAX_JSON_DEPTH: QuickJS's `JSON.stringify` recursion is not seen by its stack limit and would
- * overflow the host's stack instead (see MAX_JSON_DEPTH). It is also what keeps serialising
- * interruptible: QuickJS's C `JSON.stringify` polls no interrupt and its cycle check makes deep
- * nesting quadratic (6 000 levels take ~240 ms, 20 000 run ~800 ms before overflowing), while a
- * replacer is JavaScript, polled like any other. It costs about 0.4 µs per serialised value. The
- * replacer sees each value after `toJSON`, exactly what `JSON.stringify` then serialises, so
- * getters and `toJSON` run once.
+ * The result is serialised by core's GUEST_EXACT_JSON: exact JSON or a refusal, no deeper than
+ * MAX_JSON_DEPTH. Its replacer is what keeps serialising interruptible and shallow here: QuickJS's
+ * C `JSON.stringify` polls no interrupt, its cycle check makes deep nesting quadratic (6 000 levels
+ * take ~240 ms), and its recursion is not seen by the stack limit (it would overflow the host's
+ * stack). It costs about 0.4 µs per serialised value.
  */
+
 export const GUEST_PRELUDE = `((g) => {
   'use strict';
   const parse = g.JSON.parse;
   const stringify = g.JSON.stringify;
   const globalEval = g.eval;
   const defineProperty = g.Object.defineProperty;
+  const getPrototypeOf = g.Object.getPrototypeOf;
   const construct = g.Reflect.construct;
   const create = g.Object.create;
   const Err = g.Error;
   const RangeErr = g.RangeError;
-  const MAX_DEPTH = ${MAX_JSON_DEPTH};
-  const TOO_DEEP = create(null);
-  // The replacer is called for every value in serialisation order, with the holder as \`this\`.
-  // The holder is always on the current path, so popping down to it leaves exactly the ancestors.
-  // A null-prototype record, not an array: a policy may have replaced Array.prototype methods or
-  // put setters on its indices.
-  // One guard for every call, not a closure per call: the depth restarts at 0 before each
-  // serialisation and the path is cleared after it, so no result stays reachable from here.
-  const path = create(null);
-  let length = 0;
-  const guard = function guard(key, value) {
-    while (length > 0 && path[length - 1] !== this) path[--length] = undefined;
-    if (value !== null && typeof value === 'object') {
-      if (length >= MAX_DEPTH) throw TOO_DEEP;
-      path[length++] = value;
-    }
-    return value;
-  };
-  const serialise = (value) => {
-    length = 0;
-    try {
-      return stringify(value, guard);
-    } finally {
-      while (length > 0) path[--length] = undefined;
-    }
-  };
   const InternalErr = g.InternalError;
+  const serialise = (${GUEST_EXACT_JSON})(g);
+  (${GUEST_HARDENING})(g);
   const RealDate = g.Date;
   const FrozenDate = function Date(...args) {
     if (new.target === undefined) return construct(RealDate, [0], RealDate).toString();
@@ -87,6 +64,13 @@ export const GUEST_PRELUDE = `((g) => {
     try { fn = globalEval('typeof ' + name + " === 'function' ? " + name + ' : undefined'); } catch {}
     return typeof fn === 'function' ? (table[name] = fn) : undefined;
   };
+  // What the exact serialiser throws for a result that is not JSON: a null-prototype record.
+  const refusal = (error) => {
+    if (error === null || typeof error !== 'object' || getPrototypeOf(error) !== null) return undefined;
+    if (typeof error.notJson === 'string') return '!result is not JSON: ' + error.notJson;
+    if (error.tooDeep === true) return '!result is nested deeper than ${MAX_JSON_DEPTH} levels';
+    return undefined;
+  };
   return function control(op, a, b) {
     if (op !== 1 && op !== 3) {
       // Built as text: the policy has run, and may have replaced Array.prototype.push.
@@ -102,16 +86,14 @@ export const GUEST_PRELUDE = `((g) => {
     if (value !== null && typeof value === 'object' && typeof value.then === 'function') {
       return '!returned a promise; a policy returns its result directly';
     }
-    let out;
     try {
-      out = serialise(value);
+      return serialise(value);
     } catch (error) {
-      if (error === TOO_DEEP) return '!result is nested deeper than ' + MAX_DEPTH + ' levels';
+      const refused = refusal(error);
+      if (refused !== undefined) return refused;
       // Resource exhaustion while serialising is a limit, not a malformed result.
       if (error instanceof InternalErr || (error instanceof RangeErr && /stack/i.test(error.message))) throw error;
       return '!result is not JSON: ' + (error instanceof Err ? error.message : String(error));
     }
-    if (out === undefined) return '!returned undefined, not a JSON value';
-    return out;
   };
 })(globalThis)`;

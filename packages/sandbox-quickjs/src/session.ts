@@ -152,7 +152,7 @@ function decodeCheckOf(context: QuickJSContext): DecodeCheck | undefined {
 
 /** The outcome of one guest call, before the host checks the output size. */
 export type CallOutcome =
-  | { ok: true; json: string; polls: number }
+  | { ok: true; json: string; polls: number; pendingJobs?: boolean }
   | { ok: false; failure: SandboxFailure; polls: number };
 
 interface InterruptState {
@@ -260,6 +260,24 @@ export class MemorySnapshot {
 /** Host-side failure inside the WASM module (an Emscripten abort, a use-after-free): fatal. */
 export class BackendFault extends Error {
   override readonly name = 'BackendFault';
+
+  constructor(
+    message: string,
+    /** What the host threw, when the fault wraps a host error. */
+    readonly hostError?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The host's own stack ran out inside the module: V8 throws its RangeError through the WASM
+ * frames. QuickJS's C recursion (its JSON parser, `eval` of deeply nested source) does not move
+ * the stack pointer its limit watches, so a guest can get there.
+ */
+export function isHostStackOverflow(error: unknown): boolean {
+  const host = error instanceof BackendFault ? error.hostError : error;
+  return host instanceof RangeError && /call stack/i.test(host.message);
 }
 
 /**
@@ -344,7 +362,7 @@ export class Session {
         context?.dispose();
         runtime.dispose();
       } catch {}
-      throw new BackendFault(describeHostError(error));
+      throw new BackendFault(describeHostError(error), error);
     }
   }
 
@@ -404,15 +422,20 @@ export class Session {
    */
   call(
     entry: string,
-    inputJson: string,
+    /** The input as JSON text; read only when it cannot go in as `binary`. */
+    inputJson: () => string,
     limits: Readonly<SandboxLimits>,
     binary?: Uint8Array,
   ): CallOutcome {
     this.arm(limits);
     try {
-      return this.callControl(1, entry, inputJson, limits, binary);
+      const outcome = this.callControl(1, entry, inputJson, limits, binary);
+      // 'per-call': the restore below takes pending jobs back with everything else.
+      if (outcome.ok && this.snapshot === undefined)
+        outcome.pendingJobs = this.runtime.hasPendingJob();
+      return outcome;
     } catch (error) {
-      throw new BackendFault(describeHostError(error));
+      throw new BackendFault(describeHostError(error), error);
     } finally {
       if (this.snapshot !== undefined) {
         this.snapshot.memory.restore();
@@ -425,7 +448,7 @@ export class Session {
   private callControl(
     op: 0 | 1,
     a: string,
-    b: string | undefined,
+    b: string | (() => string) | undefined,
     limits: Readonly<SandboxLimits>,
     binary?: Uint8Array,
   ): CallOutcome {
@@ -436,7 +459,7 @@ export class Session {
       const name = this.nameHandle(a);
       const value =
         this.decodeCheck === undefined || binary === undefined ? undefined : this.decoded(binary);
-      const input = value ?? context.newString(b as string);
+      const input = value ?? context.newString(typeof b === 'function' ? b() : (b as string));
       const how = value === undefined ? this.callOp : this.valueOp;
       try {
         result = context.callFunction(this.control, context.undefined, how, name, input);

@@ -19,6 +19,9 @@ describe('starlarkSandbox', () => {
       memory: 'soft',
       cpuTime: false,
       hardKill: false,
+      execution: 'inline',
+      containedBy: 'worker',
+      availability: false,
     });
   });
 
@@ -139,7 +142,7 @@ describe('starlarkSandbox', () => {
     });
   });
 
-  it('after dispose, calls fail with missing_entry', async () => {
+  it('after dispose, calls fail with backend_failure, as on every backend', async () => {
     const b = starlarkSandbox({ name: 'disposable' });
     const p = await b.load({
       name: 'x',
@@ -147,7 +150,9 @@ describe('starlarkSandbox', () => {
       code: 'def decide(input):\n  return 1\n',
     });
     await b.dispose();
-    expect(await p.invoke('decide', null)).toMatchObject({ failure: { kind: 'missing_entry' } });
+    expect(await p.invoke('decide', null)).toMatchObject({
+      failure: { kind: 'backend_failure', message: 'the policy is disposed' },
+    });
   });
 });
 

@@ -1,10 +1,10 @@
 import {
-  assertLanguage,
-  type InvokeResult,
+  defineSandboxBackend,
+  type GuestCall,
+  type GuestOutcome,
+  type GuestPolicy,
   type JsonValue,
-  type LoadedPolicy,
   type PolicySource,
-  resolveLimits,
   type SandboxBackend,
   type SandboxFailure,
   type SandboxFailureKind,
@@ -148,61 +148,16 @@ export function toJson(
   throw new InvalidOutput(`result contains a ${typeName(v)} at ${path}, which is not JSON`);
 }
 
-function utf8Length(s: string): number {
-  return Buffer.byteLength(s, 'utf8');
-}
-
 /**
- * An upper bound of the UTF-8 size of `JSON.stringify(v)`, or -1 when `v` is not plain JSON
- * (then the caller falls back to a real JSON round trip). Cheaper than serialising for the
- * common case of small values far below the limit.
- */
-function jsonBound(v: unknown, depth = 0): number {
-  if (depth > 200) return -1;
-  switch (typeof v) {
-    case 'string':
-      // Worst case per UTF-16 unit: a 6-byte \u escape.
-      return 6 * v.length + 2;
-    case 'number':
-      return Number.isFinite(v) ? 25 : -1;
-    case 'boolean':
-      return 5;
-    case 'object': {
-      if (v === null) return 4;
-      let n = 2;
-      if (Array.isArray(v)) {
-        for (const x of v) {
-          const b = jsonBound(x, depth + 1);
-          if (b < 0) return -1;
-          n += b + 1;
-        }
-        return n;
-      }
-      const proto = Object.getPrototypeOf(v);
-      if (proto !== Object.prototype && proto !== null) return -1;
-      for (const k of Object.keys(v)) {
-        const b = jsonBound((v as Record<string, unknown>)[k], depth + 1);
-        if (b < 0) return -1;
-        n += 6 * k.length + 3 + b + 1;
-      }
-      return n;
-    }
-    default:
-      return -1;
-  }
-}
-
-/**
- * The Starlark sandbox backend. Policies run inline on the caller's thread; they stop
- * themselves through the exact step budget, the allocation budget and the wall-clock deadline
- * (read every 1024 steps), so there is no preemptive kill.
+ * The Starlark sandbox backend. Policies run on the caller's thread; they stop themselves through
+ * the exact step budget, the allocation budget and the wall-clock deadline (read every 1024
+ * steps), so there is no preemptive kill inline. The interpreter is plain JavaScript, so a worker
+ * thread contains it fully (`containedBy: 'worker'`). What every backend checks the same way
+ * (entries, input, output, final deadlines) is done by core's `defineSandboxBackend`.
  */
 export function starlarkSandbox(options: StarlarkSandboxOptions = {}): SandboxBackend {
-  const name = options.name ?? 'starlark';
-  const loaded = new Set<LoadedPolicy>();
-  return {
-    specificationVersion: 'v1',
-    name,
+  return defineSandboxBackend({
+    name: options.name ?? 'starlark',
     language: 'starlark',
     capabilities: {
       isolated: true,
@@ -211,12 +166,9 @@ export function starlarkSandbox(options: StarlarkSandboxOptions = {}): SandboxBa
       memory: 'soft',
       cpuTime: false,
       hardKill: false,
-      execution: 'inline',
       containedBy: 'worker',
-      availability: false,
     },
-    async load(source: PolicySource, loadLimits?: Partial<SandboxLimits>): Promise<LoadedPolicy> {
-      assertLanguage(name, 'starlark', source);
+    async load(source: PolicySource, limits: Readonly<SandboxLimits>): Promise<GuestPolicy> {
       const filename = source.filename ?? source.name;
       let module: ModuleInstance;
       try {
@@ -224,9 +176,7 @@ export function starlarkSandbox(options: StarlarkSandboxOptions = {}): SandboxBa
           filename,
           ...(options.dialect === undefined ? {} : { dialect: options.dialect }),
         });
-        module = program.init({
-          limits: execLimits(resolveLimits(loadLimits), options.maxDepth),
-        }).module;
+        module = program.init({ limits: execLimits(limits, options.maxDepth) }).module;
       } catch (e) {
         if (SE.isInstance(e)) throw new SandboxLoadError(source.name, toFailure(e));
         throw new SandboxLoadError(source.name, {
@@ -236,118 +186,53 @@ export function starlarkSandbox(options: StarlarkSandboxOptions = {}): SandboxBa
       }
       const functions = new Map<string, SFunction>();
       for (const [k, v] of module.globals) if (v instanceof SFunction) functions.set(k, v);
-      const entries = Object.freeze([...functions.keys()]);
-      let disposed = false;
-      const defaultLimits = resolveLimits(loadLimits);
-      const defaultExec = execLimits(defaultLimits, options.maxDepth);
-      const policy: LoadedPolicy = {
-        entries,
-        async invoke(
-          entry: string,
-          input: JsonValue,
-          callLimits?: Partial<SandboxLimits>,
-        ): Promise<InvokeResult> {
+      const defaultExec = execLimits(limits, options.maxDepth);
+      return {
+        entries: [...functions.keys()],
+        call(call: GuestCall): GuestOutcome {
           const start = performance.now();
+          const exec =
+            call.callLimits === undefined ? defaultExec : execLimits(call.limits, options.maxDepth);
           let steps = 0;
           let alloc = 0;
-          const usage = () => ({ wall_ms: performance.now() - start, steps, memory_bytes: alloc });
-          const fail = (failure: SandboxFailure): InvokeResult => ({
-            ok: false,
-            failure,
-            usage: usage(),
-          });
+          const usage = () => ({ steps, memory_bytes: alloc });
+          let value: Value;
           try {
-            const limits =
-              callLimits === undefined ? defaultLimits : resolveLimits(loadLimits, callLimits);
-            const exec =
-              callLimits === undefined ? defaultExec : execLimits(limits, options.maxDepth);
-            const fn = functions.get(entry);
-            if (disposed || fn === undefined)
-              return fail({
-                kind: 'missing_entry',
-                message: `the policy defines no function ${entry}`,
-              });
-            let plain: unknown = input;
-            const bound = jsonBound(input);
-            if (bound < 0 || bound > limits.max_input_bytes) {
-              // Not plain JSON, or possibly too large: measure the real serialisation.
-              let inputJson: string;
-              try {
-                inputJson = JSON.stringify(input);
-              } catch (e) {
-                return fail({
-                  kind: 'input_limit',
-                  message: sanitizeFailureMessage(`input is not JSON: ${String(e)}`),
-                });
-              }
-              if (utf8Length(inputJson) > limits.max_input_bytes)
-                return fail({
-                  kind: 'input_limit',
-                  message: `input is larger than ${limits.max_input_bytes} bytes`,
-                });
-              plain = JSON.parse(inputJson) as unknown;
-            }
-            const arg = fromJson(plain);
-            let value: Value;
-            try {
-              const r = module.call(fn, [arg], { limits: exec, startedAt: start });
-              value = r.value;
-              steps = r.stats.steps;
-              alloc = r.stats.allocBytes;
-            } catch (e) {
-              if (!SE.isInstance(e)) throw e;
-              if (e.stats !== null) {
-                steps = e.stats.steps;
-                alloc = e.stats.allocBytes;
-              }
-              return fail(toFailure(e));
-            }
-            let json: JsonValue;
-            try {
-              json = toJson(value, '$', 0, { left: limits.max_output_bytes });
-            } catch (e) {
-              if (e instanceof InvalidOutput)
-                return fail({ kind: 'invalid_output', message: sanitizeFailureMessage(e.message) });
-              if (e instanceof OutputTooLarge)
-                return fail({
-                  kind: 'output_limit',
-                  message: `result is larger than ${limits.max_output_bytes} bytes`,
-                });
-              throw e;
-            }
-            const outBound = jsonBound(json);
-            if (
-              outBound > limits.max_output_bytes &&
-              utf8Length(JSON.stringify(json)) > limits.max_output_bytes
-            )
-              return fail({
-                kind: 'output_limit',
-                message: `result is larger than ${limits.max_output_bytes} bytes`,
-              });
-            return {
-              ok: true,
-              value: json,
-              usage: { wall_ms: performance.now() - start, steps, memory_bytes: alloc },
-            };
-          } catch (e) {
-            return fail({
-              kind: 'backend_failure',
-              message: sanitizeFailureMessage(
-                `starlark backend: ${e instanceof Error ? e.message : String(e)}`,
-              ),
+            const r = module.call(functions.get(call.entry)!, [fromJson(call.input)], {
+              limits: exec,
+              startedAt: start,
             });
+            value = r.value;
+            steps = r.stats.steps;
+            alloc = r.stats.allocBytes;
+          } catch (e) {
+            if (!SE.isInstance(e)) throw e;
+            if (e.stats !== null) {
+              steps = e.stats.steps;
+              alloc = e.stats.allocBytes;
+            }
+            return { ok: false, failure: toFailure(e), usage: usage() };
+          }
+          try {
+            const json = toJson(value, '$', 0, { left: call.limits.max_output_bytes });
+            return { ok: true, value: json, usage: usage() };
+          } catch (e) {
+            if (e instanceof InvalidOutput) {
+              return {
+                ok: false,
+                failure: { kind: 'invalid_output', message: e.message },
+                usage: usage(),
+              };
+            }
+            if (e instanceof OutputTooLarge) {
+              const message = `result is larger than ${call.limits.max_output_bytes} bytes`;
+              return { ok: false, failure: { kind: 'output_limit', message }, usage: usage() };
+            }
+            throw e;
           }
         },
-        async dispose() {
-          disposed = true;
-          loaded.delete(policy);
-        },
+        dispose() {},
       };
-      loaded.add(policy);
-      return policy;
     },
-    async dispose() {
-      await Promise.all([...loaded].map((p) => p.dispose()));
-    },
-  };
+  });
 }

@@ -315,7 +315,8 @@ function checkedOutcome(outcome: GuestOutcome, limits: Readonly<SandboxLimits>):
       return brokenBackend('the backend answered text that is not JSON');
     }
   }
-  const check = checkJsonValue(outcome.value, { maxBytes: max, undefinedProperty: 'reject' });
+  // The guests' rule (GUEST_EXACT_JSON): a property without a value is left out.
+  const check = checkJsonValue(outcome.value, { maxBytes: max, undefinedProperty: 'omit' });
   if (!check.ok) {
     switch (check.reason) {
       case 'too_large':

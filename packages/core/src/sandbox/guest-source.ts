@@ -13,11 +13,18 @@ export const MAX_GUEST_ARRAY_LENGTH = 2 ** 22;
 
 /**
  * `(g) => serialise`: `serialise(value)` returns the exact JSON text of a policy's result, or
- * throws. `JSON.stringify` alone is lossy: NaN and ±Infinity become `null`, `undefined` and
- * functions vanish, a Map becomes `{}`, a hole becomes `null`. A policy's result is a decision, so
- * every one of those is refused instead: the replacer throws `{ notJson: 'what, under key' }` (a
- * plain record the backend turns into `invalid_output`), or `{ tooDeep: true }` past
- * MAX_JSON_DEPTH. `toJSON` still applies (a Date is its ISO string), and `-0` is `0`, as in JSON.
+ * throws. `JSON.stringify` alone is lossy: NaN and ±Infinity become `null`, functions vanish, a
+ * Map becomes `{}`, a hole becomes `null`. A policy's result is a decision, so each of those is
+ * refused instead: the replacer throws `{ notJson: 'what, under key' }` (a null-prototype record
+ * the backend turns into `invalid_output`), or `{ tooDeep: true }` past MAX_JSON_DEPTH.
+ *
+ * What JSON carries without loss stays as `JSON.stringify` has it: `toJSON` applies (a Date is its
+ * ISO string), boxed numbers, strings and booleans are their values, a class instance is its own
+ * enumerable fields, `-0` is `0`, and an object property whose value is `undefined` is left out
+ * (reading that key gives `undefined` either way). Refused: non-finite numbers, functions,
+ * symbols, bigints, `undefined` at the top or in an array, and objects whose data lives where
+ * JSON cannot see it (Map, Set, RegExp, Error, typed arrays, promises, generators…), told apart by
+ * their `Object.prototype.toString` tag.
  *
  * The replacer also keeps serialising interruptible: engines poll their deadline on every call of
  * a JavaScript function, not inside a native `JSON.stringify` (QuickJS's is even quadratic in the
@@ -28,26 +35,29 @@ export const MAX_GUEST_ARRAY_LENGTH = 2 ** 22;
 export const GUEST_EXACT_JSON = `(function exactJson(g) {
   'use strict';
   const stringify = g.JSON.stringify;
-  const getPrototypeOf = g.Object.getPrototypeOf;
   const isArray = g.Array.isArray;
-  const ObjectProto = g.Object.prototype;
   const toString = g.Object.prototype.toString;
   const call = g.Function.prototype.call;
   const create = g.Object.create;
   const MAX_DEPTH = ${MAX_JSON_DEPTH};
+  const PLAIN = create(null);
+  PLAIN['[object Object]'] = true;
+  PLAIN['[object Array]'] = true;
+  PLAIN['[object Number]'] = true;
+  PLAIN['[object String]'] = true;
+  PLAIN['[object Boolean]'] = true;
   const path = create(null);
   let length = 0;
-  const describe = (value) => {
+  const describe = (value, tag) => {
     if (value === undefined) return 'undefined';
     if (typeof value === 'number') return 'the number ' + (value !== value ? 'NaN' : value > 0 ? 'Infinity' : '-Infinity');
     if (typeof value !== 'object') return 'a ' + typeof value;
-    const tag = call.call(toString, value);
-    return 'a ' + (tag === '[object Object]' ? 'class instance' : tag.slice(8, -1));
+    return 'a ' + tag.slice(8, -1);
   };
-  const refuse = (key, value) => {
-    const where = length <= 1 && key === '' ? '' : ' under key ' + stringify(String(key).slice(0, 40));
+  const refuse = (key, value, tag) => {
+    const where = length === 0 && key === '' ? '' : ' under key ' + stringify(String(key).slice(0, 40));
     const record = create(null);
-    record.notJson = describe(value) + where;
+    record.notJson = describe(value, tag) + where;
     throw record;
   };
   const guard = function guard(key, value) {
@@ -59,12 +69,14 @@ export const GUEST_EXACT_JSON = `(function exactJson(g) {
       case 'number':
         if (value !== value || value === 1 / 0 || value === -1 / 0) refuse(key, value);
         return value;
+      case 'undefined':
+        // A property without a value is left out, as in JSON; anywhere else it is a hole.
+        if (length > 0 && !isArray(this)) return value;
+        return refuse(key, value);
       case 'object': {
         if (value === null) return value;
-        if (!isArray(value)) {
-          const proto = getPrototypeOf(value);
-          if (proto !== ObjectProto && proto !== null) refuse(key, value);
-        }
+        const tag = call.call(toString, value);
+        if (PLAIN[tag] !== true) refuse(key, value, tag);
         if (length >= MAX_DEPTH) {
           const record = create(null);
           record.tooDeep = true;
@@ -79,7 +91,6 @@ export const GUEST_EXACT_JSON = `(function exactJson(g) {
   };
   return function serialise(value) {
     length = 0;
-    // The root's holder is a fresh wrapper object: it goes on the path first.
     try {
       return stringify(value, guard);
     } finally {
