@@ -1,7 +1,7 @@
 /**
  * @wardwright/core/node — the parts of the engine that need Node itself: artifact and scenario
- * files, the append-only JSONL receipt store, the file alert sink, and the worker-thread
- * execution mode for sandboxes. Kept apart so `@wardwright/core` itself never imports a `node:`
+ * files, the append-only JSONL receipt store, the file alert sink, and the worker-thread and
+ * child-process execution modes for sandboxes. Kept apart so `@wardwright/core` itself never imports a `node:`
  * I/O or threading module.
  */
 
@@ -20,6 +20,16 @@ export {
   type JsonlWarning,
   jsonlReceiptStore,
 } from './jsonl-receipt-store.ts';
+export {
+  type ProcessSandboxEvent,
+  type ProcessSandboxOptions,
+  processSandbox,
+} from './process-sandbox.ts';
+export type {
+  ExecutorExitCause,
+  SandboxPoolEvent,
+  SandboxPoolOptions,
+} from './sandbox-pool/pool.ts';
 export {
   type WorkerExitCause,
   type WorkerSandboxEvent,

@@ -21,6 +21,9 @@ const QUICKJS = { module: '@wardwright/sandbox-quickjs', export: 'quickjsSandbox
 const TRUSTED = { module: '@wardwright/core', export: 'trustedBackend' };
 const ROOT = new URL('../../../../', import.meta.url);
 
+const spawnedIds = (events: WorkerSandboxEvent[]) =>
+  events.flatMap((e) => (e.type === 'spawn' ? [e.threadId] : []));
+
 const SPIN = `function spin() { while (true) {} }
 function ok(input) { return { ok: input }; }`;
 
@@ -194,8 +197,8 @@ describe('workerSandbox: the watchdog', () => {
       // The replacement can spawn before the old thread has finished exiting.
       await expect
         .poll(() => events.filter((e) => e.type === 'exit'))
-        .toEqual([expect.objectContaining({ cause: 'watchdog', threadId: events[0]!.threadId })]);
-      const spawned = events.filter((e) => e.type === 'spawn').map((e) => e.threadId);
+        .toEqual([expect.objectContaining({ cause: 'watchdog', threadId: spawnedIds(events)[0] })]);
+      const spawned = spawnedIds(events);
       expect(new Set(spawned).size).toBe(2);
     } finally {
       await backend.dispose();
@@ -308,7 +311,7 @@ describe('workerSandbox: workers that die', () => {
       });
       expect(failureOf(await plain.invoke('ok', 1))).toEqual({
         kind: 'backend_failure',
-        message: 'loading the policy in a worker: Error: plain refusal',
+        message: 'loading the policy in a worker: the backend failed to load the policy: Error: plain refusal',
       });
     } finally {
       await backend.dispose();
@@ -378,13 +381,16 @@ describe('workerSandbox: loading', () => {
     }
   });
 
-  it('a plain error from the inner load stays a plain error', async () => {
+  it('a plain error from the inner load becomes a backend_failure load error', async () => {
     const backend = await workerSandbox({ backend: CRASHY(), threads: 1, name: 'named' });
     try {
       expect(backend.name).toBe('named');
       const error = await loaded(backend, 'plain').catch((e: unknown) => e);
-      expect(SandboxLoadError.isInstance(error)).toBe(false);
-      expect((error as Error).message).toBe('Error: plain load failure');
+      expect(SandboxLoadError.isInstance(error)).toBe(true);
+      expect((error as SandboxLoadError).failure).toEqual({
+        kind: 'backend_failure',
+        message: 'the backend failed to load the policy: Error: plain load failure',
+      });
     } finally {
       await backend.dispose();
     }
@@ -542,7 +548,7 @@ describe('workerSandbox: dispose', () => {
     const late = await loaded(backend, SPIN).catch((e: unknown) => e);
     expect((late as SandboxLoadError).failure).toEqual({
       kind: 'backend_failure',
-      message: 'the backend is disposed',
+      message: 'the trusted+worker backend is disposed',
     });
     expect(process.getActiveResourcesInfo().filter((r) => r === 'Worker')).toEqual([]);
   });
