@@ -311,7 +311,8 @@ describe('workerSandbox: workers that die', () => {
       });
       expect(failureOf(await plain.invoke('ok', 1))).toEqual({
         kind: 'backend_failure',
-        message: 'loading the policy in a worker: the backend failed to load the policy: Error: plain refusal',
+        message:
+          'loading the policy in a worker: the backend failed to load the policy: Error: plain refusal',
       });
     } finally {
       await backend.dispose();
