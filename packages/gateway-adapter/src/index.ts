@@ -13,9 +13,10 @@ export {
   type LoadedServeConfig,
   type LoadServeConfigOptions,
   loadServeConfig,
+  type SandboxModule,
   type ServeConfig,
   ServeConfigSchema,
-  workerBackends,
+  sandboxModules,
 } from './config/serve-config.ts';
 export { RECEIPT_HEADER } from './context.ts';
 export type { SqliteDriverName } from './durable/sqlite-driver.ts';

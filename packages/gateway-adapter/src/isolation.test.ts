@@ -9,8 +9,9 @@ import { createGateway } from './gateway.ts';
 import { serve } from './node.ts';
 
 /**
- * Isolation under load: model A's script loops until its timeout. With `execution: "worker"`
- * (the serve config's default) it holds one worker thread and model B keeps answering; inline,
+ * Isolation under load: model A's script loops until its timeout. With the serve config's default
+ * execution (`contained`: QuickJS in worker threads) it holds one worker thread and model B
+ * keeps answering; inline,
  * it holds the event loop and B waits. Only the order of completions is asserted.
  */
 
@@ -31,7 +32,7 @@ const artifact = (id: string) => ({
 await writeFile(join(dir, 'a.json'), JSON.stringify(artifact('model-a')));
 await writeFile(join(dir, 'b.json'), JSON.stringify(artifact('model-b')));
 
-async function start(execution: 'worker' | 'inline' | undefined) {
+async function start(execution: 'contained' | 'inline' | undefined) {
   const file = join(dir, `config-${execution ?? 'default'}.json`);
   await writeFile(
     file,
@@ -71,7 +72,7 @@ async function start(execution: 'worker' | 'inline' | undefined) {
 const N = 5;
 
 describe('a looping script in model A', () => {
-  it('in worker mode (the default) holds one worker while model B completes its requests', async () => {
+  it('in a worker thread (the default) holds one worker while model B completes its requests', async () => {
     const s = await start(undefined);
     try {
       const order: string[] = [];

@@ -1,4 +1,4 @@
-import { createGateway, loadServeConfig, workerBackends } from '@wardwright/gateway';
+import { createGateway, loadServeConfig, sandboxModules } from '@wardwright/gateway';
 import { serve as listen } from '@wardwright/gateway/node';
 import { BACKEND_OPTION, backendsFor } from '../backends.ts';
 import type { Command, Context } from '../command.ts';
@@ -36,8 +36,8 @@ Exit codes: 0 stopped by a signal, 1 the config is invalid or cannot be read, 2 
     const loaded = await orReport(file, context, () =>
       loadServeConfig(file, {
         backends,
-        // Resolved from here: the CLI depends on the sandbox packages it runs in workers.
-        workerBackends: workerBackends(import.meta.url),
+        // Resolved from here: the CLI depends on the sandbox packages it runs in pools.
+        sandboxModules: sandboxModules(import.meta.url),
       }),
     );
     context.note.afterLoading(loaded.plans);

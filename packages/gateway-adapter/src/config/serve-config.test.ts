@@ -3,6 +3,9 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, trustedBackend } from '@wardwright/core';
+import { sampleProcessTree } from '@wardwright/core/testing';
+import { isolatedVmSandbox } from '@wardwright/sandbox-isolated-vm';
+import { quickjsSandbox } from '@wardwright/sandbox-quickjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createGateway } from '../gateway.ts';
 import { loadServeConfig } from './serve-config.ts';
@@ -176,6 +179,82 @@ describe('loadServeConfig', () => {
       providers: { p: { kind: 'scripted', replies: [{ text: 'x' }] } },
     });
     await expect(loadServeConfig(file)).rejects.toThrow(/missing\.json|ENOENT/);
+  });
+});
+
+describe('loadServeConfig: where scripts run', () => {
+  const scripted = {
+    schema: 'wardwright.artifact.v1',
+    model: { id: 'scripted', version: '1' },
+    targets: [{ model: 'small', context_window: 8192 }],
+    request_rules: [
+      { kind: 'script', id: 'q', script: 'q' },
+      { kind: 'script', id: 'v', script: 'v' },
+    ],
+    scripts: {
+      q: { language: 'javascript', source: 'function decide() { return { actions: [] }; }' },
+      v: {
+        language: 'javascript',
+        backend: 'isolated-vm',
+        source: 'function decide() { return { actions: [] }; }',
+      },
+    },
+  };
+  const backends = () => ({ quickjs: quickjsSandbox(), 'isolated-vm': isolatedVmSandbox() });
+  const config = async (execution?: string) => {
+    await writeFile(join(dir, 'scripted.json'), JSON.stringify(scripted));
+    return configFile({
+      models: [{ artifact: 'scripted.json', provider: 'p' }],
+      providers: { p: { kind: 'scripted', replies: [{ text: 'x' }] } },
+      store: 'memory',
+      ...(execution === undefined ? {} : { execution }),
+    });
+  };
+  const children = () => sampleProcessTree()?.children.length ?? 0;
+  const threads = () => sampleProcessTree()?.threads ?? 0;
+  const served = async (loaded: Awaited<ReturnType<typeof loadServeConfig>>) => {
+    const gateway = await createGateway(loaded.gateway);
+    const answer = await gateway.fetch(
+      new Request('http://gw/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'scripted', messages: [{ role: 'user', content: 'hi' }] }),
+      }),
+    );
+    await gateway.close();
+    return answer.status;
+  };
+
+  it('by default runs QuickJS in worker threads and isolated-vm in child processes', async () => {
+    const before = { children: children(), threads: threads() };
+    const loaded = await loadServeConfig(await config(), { backends: backends() });
+    try {
+      expect(await served(loaded)).toBe(200);
+      if (sampleProcessTree() !== undefined) {
+        expect(children()).toBeGreaterThan(before.children);
+        expect(threads()).toBeGreaterThan(before.threads);
+      }
+    } finally {
+      await loaded.close();
+    }
+    await expect.poll(children).toBe(before.children);
+  });
+
+  it('"process" puts every sandbox in child processes; "worker" refuses isolated-vm', async () => {
+    const before = children();
+    const loaded = await loadServeConfig(await config('process'), { backends: backends() });
+    try {
+      expect(await served(loaded)).toBe(200);
+      // A pool of processes for each backend (min(4, cores) each, at least one).
+      if (sampleProcessTree() !== undefined) expect(children()).toBeGreaterThanOrEqual(before + 2);
+    } finally {
+      await loaded.close();
+    }
+    expect(await issuesOf(loadServeConfig(await config('worker'), { backends: backends() }))).toEqual([
+      expect.stringMatching(
+        /scripts\.v\.source: does not load \(backend_failure\): execution "worker": a worker thread cannot contain the isolated-vm backend/,
+      ),
+    ]);
   });
 });
 

@@ -4,6 +4,7 @@ import {
   type AlertSink,
   type CompileOptions,
   ConfigError,
+  type ExecutionMode,
   holdsAvailability,
   memoryAlertSink,
   type Plan,
@@ -11,6 +12,7 @@ import {
   parseWithSchema,
   type Receipt,
   type SandboxBackend,
+  SandboxLoadError,
   StringEnum,
   TaggedUnion,
   webhookAlertSink,
@@ -18,7 +20,8 @@ import {
 import {
   fileAlertSink,
   loadArtifactFile,
-  type WorkerSandboxOptions,
+  processSandbox,
+  type SandboxPoolOptions,
   workerSandbox,
 } from '@wardwright/core/node';
 import Type, { type Static } from 'typebox';
@@ -124,9 +127,9 @@ export const ServeConfigSchema = Type.Object(
     ),
     providers: Type.Record(Type.String({ minLength: 1 }), ProviderConfigSchema),
     execution: Type.Optional(
-      StringEnum(['worker', 'inline'], {
+      StringEnum(['contained', 'worker', 'process', 'inline'], {
         description:
-          'Where script rules run. worker (default): QuickJS and isolated-vm scripts run in a pool of worker threads, so a runaway script never stalls other requests. inline: on the event loop (faster per call; a looping script blocks every model until its timeout).',
+          'Where script rules run. contained (default): each sandbox in the weakest mode that contains a hostile script: QuickJS, Starlark and trusted in worker threads, isolated-vm in child processes. worker: every sandbox in worker threads (isolated-vm refuses: a thread cannot contain it). process: every sandbox in child processes. inline: on the event loop (fastest per call; a looping script blocks every model until its timeout, and an isolated-vm script can abort the server).',
       }),
     ),
     store: Type.Optional(
@@ -193,18 +196,26 @@ export interface LoadServeConfigOptions {
   /** Where `*_env` names are read. Default `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
   /**
-   * With `execution: "worker"` (the default), how each backend of `backends` starts inside
-   * worker threads, by its name there; a backend not listed here runs inline. Default
-   * `workerBackends()`: quickjs and isolated-vm, resolved from the working directory.
+   * Unless `execution` is `inline`, how each backend of `backends` starts inside a worker thread
+   * or a child process, by its name there; a backend not listed here runs inline. Default
+   * `sandboxModules()`: quickjs, isolated-vm, starlark and trusted, resolved from the working
+   * directory.
    */
-  workerBackends?: Readonly<Record<string, WorkerSandboxOptions>>;
+  sandboxModules?: Readonly<Record<string, SandboxModule>>;
+}
+
+/** Where a sandbox backend's factory lives, for executors to import it. */
+export interface SandboxModule {
+  backend: SandboxPoolOptions['backend'];
+  /** Where `backend.module` is resolved from (a file URL or a directory ending in `/`). */
+  resolveFrom?: string | URL;
 }
 
 /**
- * The untrusted JavaScript backends that run in worker threads by default, by the names the CLI
+ * The sandbox backends `wardwright serve` can run outside the event loop, by the names the CLI
  * gives them. `resolveFrom` is where their packages are found (pass `import.meta.url`).
  */
-export function workerBackends(resolveFrom?: string | URL): Record<string, WorkerSandboxOptions> {
+export function sandboxModules(resolveFrom?: string | URL): Record<string, SandboxModule> {
   const from = resolveFrom === undefined ? {} : { resolveFrom };
   return {
     quickjs: {
@@ -215,30 +226,82 @@ export function workerBackends(resolveFrom?: string | URL): Record<string, Worke
       backend: { module: '@wardwright/sandbox-isolated-vm', export: 'isolatedVmSandbox' },
       ...from,
     },
+    starlark: { backend: { module: '@wardwright/starlark', export: 'starlarkSandbox' }, ...from },
+    trusted: { backend: { module: '@wardwright/core', export: 'trustedBackend' }, ...from },
   };
 }
 
+type Execution = NonNullable<ServeConfig['execution']>;
+
+/** The mode a backend runs in under `execution`, or why it cannot run there. */
+function modeFor(
+  execution: Exclude<Execution, 'inline'>,
+  backend: SandboxBackend,
+): ExecutionMode | { refused: string } {
+  const containedBy = backend.capabilities.containedBy;
+  switch (execution) {
+    case 'contained':
+      // A backend nothing contains (trusted) still gets a worker's hard kill.
+      return containedBy === 'process' ? 'process' : 'worker';
+    case 'worker':
+      return containedBy === 'process'
+        ? {
+            refused: `execution "worker": a worker thread cannot contain the ${backend.name} backend (a script can abort the process, or keep the thread busy after it is terminated); use "contained" or "process"`,
+          }
+        : 'worker';
+    case 'process':
+      return 'process';
+  }
+}
+
 /**
- * The same backend in worker mode, started on the first script load (a config without scripts
- * starts no threads). Name, language and capabilities come from the inline instance; the
- * worker pool's watchdog adds a hard kill.
+ * The same backend in a worker or process pool, started on the first script load (a config
+ * without scripts starts nothing). Name and language come from the inline instance, and the
+ * capabilities the pool will report: those of the same backend in that mode.
  */
-function inWorkers(inline: SandboxBackend, options: WorkerSandboxOptions): SandboxBackend {
-  const name = options.name ?? `${inline.name}+worker`;
+function contained(
+  inline: SandboxBackend,
+  module: SandboxModule,
+  mode: ExecutionMode | { refused: string },
+): SandboxBackend {
+  const refused = typeof mode === 'object' ? mode.refused : undefined;
+  const execution: ExecutionMode = typeof mode === 'object' ? 'inline' : mode;
+  const name = refused === undefined ? `${inline.name}+${execution}` : inline.name;
   let started: Promise<SandboxBackend> | undefined;
+  const start = (): Promise<SandboxBackend> => {
+    if (refused !== undefined) return Promise.reject(new Error(refused));
+    const options = {
+      backend: module.backend,
+      ...(module.resolveFrom === undefined ? {} : { resolveFrom: module.resolveFrom }),
+      name,
+    };
+    return execution === 'process'
+      ? // isolated-vm asks every Node it runs in for --no-node-snapshot.
+        processSandbox({ ...options, execArgv: ['--no-node-snapshot'] })
+      : workerSandbox(options);
+  };
   return {
     specificationVersion: 'v1',
     name,
     language: inline.language,
     capabilities: {
       ...inline.capabilities,
-      hardKill: true,
-      execution: 'worker',
-      availability: holdsAvailability('worker', inline.capabilities.containedBy),
+      hardKill: inline.capabilities.hardKill || execution !== 'inline',
+      execution,
+      availability: holdsAvailability(execution, inline.capabilities.containedBy),
     },
     async load(source, limits) {
-      started ??= workerSandbox({ ...options, name });
-      return (await started).load(source, limits);
+      started ??= start();
+      let backend: SandboxBackend;
+      try {
+        backend = await started;
+      } catch (error) {
+        throw new SandboxLoadError(source.name, {
+          kind: 'backend_failure',
+          message: (error as Error).message,
+        });
+      }
+      return backend.load(source, limits);
     },
     async dispose() {
       const backend = await started?.catch(() => undefined);
@@ -320,13 +383,15 @@ export async function loadServeConfig(
   let store: SqliteStore<Receipt> | undefined;
   const pools: SandboxBackend[] = [];
   let backends = options.backends;
-  if (backends !== undefined && (config.execution ?? 'worker') === 'worker') {
-    const specs = options.workerBackends ?? workerBackends();
+  const execution = config.execution ?? 'contained';
+  if (backends !== undefined && execution !== 'inline') {
+    const modules = options.sandboxModules ?? sandboxModules();
     const wrapped: Record<string, SandboxBackend> = {};
     for (const [name, backend] of Object.entries(backends)) {
-      const spec = specs[name];
-      wrapped[name] = spec === undefined ? backend : inWorkers(backend, spec);
-      if (spec !== undefined) pools.push(wrapped[name]);
+      const module = modules[name];
+      wrapped[name] =
+        module === undefined ? backend : contained(backend, module, modeFor(execution, backend));
+      if (module !== undefined) pools.push(wrapped[name]);
     }
     backends = wrapped;
   }
