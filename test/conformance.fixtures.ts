@@ -4,21 +4,22 @@ import { afterAll, expect, it } from 'vitest';
 
 /**
  * Registers, inside the caller's `describe`, one test per conformance case that applies to the
- * backend, and one test that the cases it does not apply are exactly the listed exemptions:
- * each exemption is a case id, a category, or a capability word of the cases' requirements,
- * so a capability change fails here instead of passing silently.
+ * backend (the one list, filtered by the backend's language), and one test that the cases it
+ * does not apply are exactly the listed exemptions: each exemption is a case id, a category, or a
+ * capability word of the cases' requirements, so a capability change fails here instead of
+ * passing silently.
  */
 export function conformanceSuite(
   backend: SandboxBackend | (() => SandboxBackend),
   exempt: readonly string[],
-  // The cases to run; default: the JavaScript kit.
-  cases: readonly ConformanceCase[] = conformanceCases(),
 ): void {
   const resolved = typeof backend === 'function' ? backend() : backend;
   afterAll(() => resolved.dispose());
 
-  const applicable = cases.filter((c) => c.applies(resolved.capabilities));
-  const notApplicable = cases.filter((c) => !c.applies(resolved.capabilities));
+  const cases = conformanceCases({ language: resolved.language });
+  const applies = (c: ConformanceCase) => c.applies(resolved.capabilities, resolved.language);
+  const applicable = cases.filter(applies);
+  const notApplicable = cases.filter((c) => !applies(c));
   for (const c of applicable) it(c.id, () => c.run(resolved), 30_000);
   // Cases a backend cannot pass by design (no hard memory limit, no isolation…) are not run,
   // and are not hidden either: each names the capability it needs.

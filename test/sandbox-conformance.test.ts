@@ -9,6 +9,7 @@ import {
   trustedBackend,
 } from '@wardwright/core';
 import {
+  allConformanceCases,
   type ConformanceCase,
   ConformanceFailure,
   conformanceCases,
@@ -41,12 +42,10 @@ describe.each(backends)('sandbox conformance: %s', (_name, create, exempt) => {
   conformanceSuite(create, exempt);
 });
 
-const starlarkKit = conformanceCases({ language: 'starlark' });
-
 // Starlark's allocation budget is not a cap on the host heap (memory: 'soft'): the cases that
 // need a hard memory limit do not apply; the allocation-budget cases do.
 describe('sandbox conformance: starlark', () => {
-  conformanceSuite(() => starlarkSandbox(), ["memory: 'hard'"], starlarkKit);
+  conformanceSuite(() => starlarkSandbox(), ["memory: 'hard'"]);
 });
 
 // With every dialect option on, the cases that depend on them take their other branch:
@@ -59,32 +58,93 @@ describe('sandbox conformance: starlark with recursion, while, set and top-level
         dialect: { recursion: true, while: true, set: true, toplevelControl: true },
       }),
     ["memory: 'hard'"],
-    starlarkKit,
   );
 });
 
+const starlarkKit = conformanceCases({ language: 'starlark' });
+
 describe('the conformance kit itself', () => {
+  const all = allConformanceCases();
   const byCategory = (category: ConformanceCase['category']) =>
     cases.filter((c) => c.category === category);
 
-  it('has the minimum numbers of cases the issue asks for, with unique ids', () => {
-    expect(new Set(cases.map((c) => c.id)).size).toBe(cases.length);
-    expect(byCategory('semantics').length).toBeGreaterThanOrEqual(25);
-    expect(byCategory('escape').length).toBeGreaterThanOrEqual(30);
-    for (const c of cases) expect(c.id.startsWith(`${c.category}/`)).toBe(true);
+  it('is one list: unique ids, each case in at least one language, at least 229 (case, language) pairs', () => {
+    expect(new Set(all.map((c) => c.id)).size).toBe(all.length);
+    for (const c of all) {
+      expect(c.id.startsWith(`${c.category}/`), c.id).toBe(true);
+      expect(c.languages.length, c.id).toBeGreaterThanOrEqual(1);
+      expect(new Set(c.languages).size, c.id).toBe(c.languages.length);
+    }
+    // 123 JavaScript and 106 Starlark cases when the kit was two lists (57 ids in both).
+    expect(all.flatMap((c) => c.languages).length).toBeGreaterThanOrEqual(229);
+    expect(cases.length).toBeGreaterThanOrEqual(123);
+    expect(starlarkKit.length).toBeGreaterThanOrEqual(106);
+    expect(all.filter((c) => c.languages.length === 2).length).toBeGreaterThanOrEqual(57);
   });
 
-  it('has a Starlark kit: 25 or more corpus twins, 15 or more escape attempts, unique ids', () => {
-    const ids = starlarkKit.map((c) => c.id);
-    expect(new Set(ids).size).toBe(ids.length);
-    const twins = corpus.filter((p) => p.starlark !== undefined).map((p) => `semantics/${p.id}`);
+  it('selects by language in the order of the one list; no language means JavaScript', () => {
+    for (const language of ['javascript', 'starlark'] as const) {
+      expect(conformanceCases({ language })).toEqual(
+        all.filter((c) => c.languages.includes(language)),
+      );
+    }
+    expect(cases).toEqual(conformanceCases({ language: 'javascript' }));
+  });
+
+  it('has the minimum numbers of cases the issue asks for', () => {
+    expect(byCategory('semantics').length).toBeGreaterThanOrEqual(25);
+    expect(byCategory('escape').length).toBeGreaterThanOrEqual(30);
+    const twins = corpus.filter((p) => p.policy.starlark !== undefined);
     expect(twins.length).toBeGreaterThanOrEqual(25);
-    for (const id of twins) expect(ids).toContain(id);
+    for (const p of twins) {
+      expect(all.find((c) => c.id === `semantics/${p.id}`)?.languages).toEqual([
+        'javascript',
+        'starlark',
+      ]);
+    }
     expect(starlarkKit.filter((c) => c.category === 'escape').length).toBeGreaterThanOrEqual(15);
-    for (const c of starlarkKit) expect(c.id.startsWith(`${c.category}/`)).toBe(true);
-    // The JavaScript kit is unchanged by the option.
-    expect(conformanceCases({ language: 'javascript' }).map((c) => c.id)).toEqual(
-      cases.map((c) => c.id),
+  });
+
+  it('runs the policy in the language of the backend, and refuses a case without one', async () => {
+    const loaded: string[] = [];
+    const recording = (backend: SandboxBackend): SandboxBackend => ({
+      ...backend,
+      load: (source, limits) => {
+        loaded.push(`${source.language}: ${source.code}`);
+        return backend.load(source, limits);
+      },
+    });
+    const timeout = all.find((c) => c.id === 'failures/timeout')!;
+    const trusted = trustedBackend();
+    const starlark = starlarkSandbox();
+    try {
+      await timeout.run(recording(trusted));
+      await timeout.run(recording(starlark));
+      expect(loaded).toEqual([
+        expect.stringMatching(/^javascript: function busy\(input\)/),
+        expect.stringMatching(/^starlark: def busy\(input\):/),
+      ]);
+      const starlarkOnly = all.find((c) => c.id === 'failures/undefined-name')!;
+      expect(starlarkOnly.languages).toEqual(['starlark']);
+      const refused = starlarkOnly.run(trusted);
+      await expect(refused).rejects.toThrow(/has no javascript policy/);
+      await expect(refused).rejects.not.toBeInstanceOf(ConformanceFailure);
+    } finally {
+      await trusted.dispose();
+      await starlark.dispose();
+    }
+  });
+
+  it('a requirement may differ by language, and says so', () => {
+    const recovery = all.find((c) => c.id === 'recovery/after-memory-limit')!;
+    const soft = { ...trustedBackend().capabilities, memory: 'soft' as const };
+    expect(recovery.applies(soft, 'starlark')).toBe(true);
+    expect(recovery.applies(soft, 'javascript')).toBe(false);
+    expect(recovery.applies(soft)).toBe(false);
+    expect(recovery.applies({ ...soft, memory: 'hard' }, 'javascript')).toBe(true);
+    expect(recovery.applies({ ...soft, memory: 'none' }, 'starlark')).toBe(false);
+    expect(recovery.requirement).toBe(
+      "memory: 'hard' for javascript; memory: 'soft' or 'hard' for starlark",
     );
   });
 });
@@ -128,6 +188,10 @@ function vmBackend(): SandboxBackend {
       memory: 'none',
       cpuTime: false,
       hardKill: true,
+      // node:vm has no memory limit: no execution mode contains a hostile guest.
+      execution: 'inline',
+      containedBy: 'none',
+      availability: false,
     },
     async load(source, loadLimits) {
       const context = vm.createContext({}, { codeGeneration: { strings: true, wasm: false } });
@@ -232,7 +296,7 @@ const VM_WEAKNESSES: Record<string, RegExp> = {
 
 describe('the kit against a node:vm test backend (isolated, hardKill)', () => {
   const backend = vmBackend();
-  const applicable = cases.filter((c) => c.applies(backend.capabilities));
+  const applicable = cases.filter((c) => c.applies(backend.capabilities, backend.language));
 
   it('runs the isolated-only cases that apply to it', () => {
     expect(applicable.filter((c) => c.category === 'escape').length).toBeGreaterThanOrEqual(30);
@@ -303,6 +367,10 @@ function canned(kind: 'memory_limit' | 'step_limit' | 'runtime_error'): SandboxB
   });
 }
 
+// A corpus case whose result is plain JSON on every backend, so that a failure below comes from the
+// bend, not from the policy.
+const PLAIN = 'semantics/classify-numbers';
+
 const byId = (id: string) => {
   const found = cases.find((c) => c.id === id);
   if (found === undefined) throw new Error(`no case ${id}`);
@@ -334,11 +402,7 @@ describe('the kit fails backends that misbehave', () => {
     const wrongValue = bent(trustedBackend(), {
       result: (r) => (r.ok ? { ...r, value: { different: true } } : r),
     });
-    await failsWith(
-      'semantics/arithmetic',
-      wrongValue,
-      /expected \{"sum":22.*got \{"different":true\}/,
-    );
+    await failsWith(PLAIN, wrongValue, /expected \{"above":19.*got \{"different":true\}/);
     await failsWith(
       'semantics/entries',
       bent(trustedBackend(), { entries: ['decide', 'helper', 'inner'] }),
@@ -495,7 +559,7 @@ describe('the kit fails backends that misbehave', () => {
     const big = bent(trustedBackend(), {
       result: (r) => (r.ok ? { ...r, value: 10n as never } : r),
     });
-    await failsWith('semantics/arithmetic', big, /got 10$/);
+    await failsWith(PLAIN, big, /got 10$/);
   });
 
   it('bounds on wall time hold for backends that claim hardKill', async () => {
@@ -569,15 +633,15 @@ describe('the kit fails backends that misbehave', () => {
     await failsWith('escape/wasm-compile-async', answer, /unexpected value/);
     await failsWith('escape/caller-climb', value('x'), /unexpected value/);
     await byId('escape/stack-reveals-no-host').run(value('Error: clean'));
-    await failsWith('semantics/arithmetic', value(undefined), /got undefined/);
-    const arith = byId('semantics/arithmetic');
+    await failsWith(PLAIN, value(undefined), /got undefined/);
+    await byId(PLAIN).run(trustedBackend());
     await expect(
-      arith.run(
+      byId(PLAIN).run(
         bent(trustedBackend(), {
-          result: (r) => (r.ok ? { ...r, value: { ...(r.value as object), bits: {} } } : r),
+          result: (r) => (r.ok ? { ...r, value: { ...(r.value as object), flagged: {} } } : r),
         }),
       ),
-    ).rejects.toThrow(/^arithmetic: expected \{"sum":22/);
+    ).rejects.toThrow(/^classify-numbers: expected \{"above":19/);
     const failing = (message: unknown) =>
       bent(trustedBackend(), {
         result: (r) => ({
@@ -586,7 +650,7 @@ describe('the kit fails backends that misbehave', () => {
           usage: r.usage,
         }),
       });
-    await failsWith('semantics/arithmetic', failing('x'), /expected \{"sum".*got runtime_error/);
+    await failsWith(PLAIN, failing('x'), /expected \{"above".*got runtime_error/);
     await failsWith(
       'determinism/repeat-calls',
       failing('x'),

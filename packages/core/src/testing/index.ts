@@ -1,37 +1,49 @@
 /**
  * @wardwright/core/testing — the sandbox conformance kit: the cases every `SandboxBackend` must
- * pass, as data and plain async checks, so any test runner can run them.
+ * pass, as data and plain async checks, so any test runner can run them. One list: each case is
+ * written once, with its policy in every language it can exist in, and runs with the policy in
+ * the language of the backend it is given.
  */
+import type { PolicyLanguage } from '../sandbox/contract.ts';
 import { determinismCases, isolationCases } from './behaviour.ts';
 import { escapeCases } from './escape.ts';
 import { failureCases } from './failures.ts';
 import type { ConformanceCase } from './kit.ts';
 import { limitCases, recoveryCases } from './limits.ts';
 import { semanticsCases } from './semantics.ts';
-import { starlarkCases } from './starlark.ts';
-import { starlarkEscapeCases } from './starlark-escape.ts';
 
 export { type CorpusPolicy, corpus } from './corpus.ts';
 export { HOST_ONLY_GLOBALS } from './escape.ts';
-export { type ConformanceCase, type ConformanceCategory, ConformanceFailure } from './kit.ts';
+export {
+  type ConformanceCase,
+  type ConformanceCategory,
+  ConformanceFailure,
+  type PerLanguage,
+  POLICY_LANGUAGES,
+} from './kit.ts';
+
+// In category order (semantics, failures, limits, determinism, isolation, recovery, escape).
+const CASES: readonly ConformanceCase[] = Object.freeze([
+  ...semanticsCases,
+  ...failureCases,
+  ...limitCases,
+  ...determinismCases,
+  ...isolationCases,
+  ...recoveryCases,
+  ...escapeCases,
+]);
+
+/** The one list: every case, each with the languages it has a policy in (`languages`). */
+export function allConformanceCases(): ConformanceCase[] {
+  return [...CASES];
+}
 
 /**
- * Every conformance case for policies in `language` (default JavaScript), in a stable order (semantics, failures, limits, determinism,
- * isolation, recovery, escape). Each case loads and disposes its own policies; run them
- * one after another against one backend, skipping those whose `applies` is false.
+ * The cases with a policy in `language` (default JavaScript), in the stable order of the one
+ * list. Each case loads and disposes its own policies; run them one after another against one
+ * backend of that language, skipping those whose `applies(capabilities, language)` is false.
  */
-export function conformanceCases(
-  options: { language?: 'javascript' | 'starlark' } = {},
-): ConformanceCase[] {
-  // Starlark: the same families with Starlark policies (see docs/sandboxes/conformance.md).
-  if (options.language === 'starlark') return [...starlarkCases, ...starlarkEscapeCases];
-  return [
-    ...semanticsCases,
-    ...failureCases,
-    ...limitCases,
-    ...determinismCases,
-    ...isolationCases,
-    ...recoveryCases,
-    ...escapeCases,
-  ];
+export function conformanceCases(options: { language?: PolicyLanguage } = {}): ConformanceCase[] {
+  const language = options.language ?? 'javascript';
+  return CASES.filter((c) => c.languages.includes(language));
 }
