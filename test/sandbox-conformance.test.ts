@@ -1,5 +1,6 @@
 import vm from 'node:vm';
 import {
+  GUEST_EXACT_JSON,
   type InvokeResult,
   type JsonValue,
   type SandboxBackend,
@@ -24,15 +25,25 @@ import { conformanceSuite } from './conformance.fixtures.ts';
 // One backend instance per backend under test, disposed at the end, and the cases each one is
 // exempt from by its capabilities: a capability change must show up here, not pass silently.
 const backends: [string, () => SandboxBackend, string[]][] = [
-  ['trusted', () => trustedBackend(), ['escape', 'hardKill', 'isolated', 'memory', 'steps']],
-  ['quickjs', () => quickjsSandbox(), []],
+  // Inline, no backend holds availability (a guest runs on the event loop): the availability
+  // battery runs in the execution modes that claim it (sandbox-conformance-modes.test.ts).
+  [
+    'trusted',
+    () => trustedBackend(),
+    ['escape', 'hardKill', 'isolated', 'memory', 'steps', 'availability'],
+  ],
+  ['quickjs', () => quickjsSandbox(), ['availability']],
   // Every call restored from a memory snapshot: the whole battery must hold there too.
-  ['quickjs (per-call)', () => quickjsSandbox({ fresh: 'per-call' }), []],
+  ['quickjs (per-call)', () => quickjsSandbox({ fresh: 'per-call' }), ['availability']],
   [
     'isolated-vm',
     () => isolatedVmSandbox(),
     // On V8 13+ (Node 24) isolated-vm's memory limit is soft: see memory-guarantee.ts.
-    ['failures/step-limit', ...(memoryGuarantee() === 'hard' ? [] : ["memory: 'hard'"])],
+    [
+      'failures/step-limit',
+      'availability',
+      ...(memoryGuarantee() === 'hard' ? [] : ["memory: 'hard'"]),
+    ],
   ],
 ];
 
@@ -45,7 +56,7 @@ describe.each(backends)('sandbox conformance: %s', (_name, create, exempt) => {
 // Starlark's allocation budget is not a cap on the host heap (memory: 'soft'): the cases that
 // need a hard memory limit do not apply; the allocation-budget cases do.
 describe('sandbox conformance: starlark', () => {
-  conformanceSuite(() => starlarkSandbox(), ["memory: 'hard'"]);
+  conformanceSuite(() => starlarkSandbox(), ["memory: 'hard'", 'availability']);
 });
 
 // With every dialect option on, the cases that depend on them take their other branch:
@@ -57,7 +68,7 @@ describe('sandbox conformance: starlark with recursion, while, set and top-level
         name: 'starlark-full-dialect',
         dialect: { recursion: true, while: true, set: true, toplevelControl: true },
       }),
-    ["memory: 'hard'"],
+    ["memory: 'hard'", 'availability'],
   );
 });
 
@@ -158,7 +169,9 @@ describe('the conformance kit itself', () => {
 function vmBackend(): SandboxBackend {
   const DISPATCH = `(function () {
     'use strict';
-    const stringify = JSON.stringify, parse = JSON.parse;
+    const parse = JSON.parse;
+    // The serialiser every JavaScript backend runs in its guest: exact JSON or a refusal.
+    const serialise = (${GUEST_EXACT_JSON})(globalThis);
     let entries;
     globalThis.__setEntries = (table) => { entries = table; delete globalThis.__setEntries; };
     const describe = (e) => {
@@ -173,8 +186,10 @@ function vmBackend(): SandboxBackend {
       catch (e) { return [e instanceof RangeError && /call stack/.test(e.message) ? 'stack_overflow' : 'runtime_error', describe(e)]; }
       if (value !== null && typeof value === 'object' && typeof value.then === 'function') return ['invalid_output', 'returned a promise'];
       let out;
-      try { out = stringify(value); } catch (e) { return ['invalid_output', describe(e)]; }
-      return out === undefined ? ['invalid_output', 'returned undefined'] : ['ok', out];
+      try { out = serialise(value); } catch (e) {
+        return ['invalid_output', e !== null && typeof e === 'object' && typeof e.notJson === 'string' ? 'result is not JSON: ' + e.notJson : describe(e)];
+      }
+      return ['ok', out];
     };
   })()`;
   return {

@@ -240,6 +240,9 @@ function loadPolicy(
       if (failed || instance.untilSample === 0) {
         instance.memory = isolate.getHeapStatisticsSync().used_heap_size;
         instance.untilSample = sampleEvery - 1;
+        // Over its limit and not (yet) killed by isolated-vm: this call is answered as over the
+        // limit, and the next one starts on a new isolate instead of inheriting the heap.
+        if (instance.memory > memoryLimit * MiB) instance.broken = true;
       } else {
         instance.untilSample--;
       }

@@ -178,8 +178,9 @@ class QuickJsPolicy implements GuestPolicy {
   }
 
   private async run(call: GuestCall): Promise<GuestOutcome> {
-    // The guest's own time: a call queued behind another one has not started its deadline.
-    const start = performance.now();
+    // The guest's own time: a call queued behind another one, or waiting for its module to be
+    // rebuilt, has not started its deadline.
+    let start = performance.now();
     let steps: number | undefined;
     let memory: number | undefined;
     const usage = () => ({
@@ -208,6 +209,7 @@ class QuickJsPolicy implements GuestPolicy {
           usage: usage(),
         };
       }
+      start = performance.now();
       // 'per-call': the session puts the module's memory back as it was after loading.
       const outcome = session.call(call.entry, () => call.json, limits, binary);
       steps = outcome.polls;
@@ -218,7 +220,7 @@ class QuickJsPolicy implements GuestPolicy {
         return { ok: false, failure: outcome.failure, usage: usage() };
       }
       // Promise jobs the call left behind would pile up (QuickJS runs none unless asked) or run
-      // in a later call; neither is this call's business. They go with the runtime.
+      // in a later call; neither is this call's business. They go with the module.
       if (outcome.pendingJobs) this.reload();
       return { ok: true, json: outcome.json, usage: usage() };
     } catch (error) {
@@ -266,9 +268,15 @@ class QuickJsPolicy implements GuestPolicy {
     }
   }
 
-  /** Start the next call from a fresh runtime on the same module. */
+  /**
+   * Start the next call on a fresh module after a call left promise jobs behind: they may hold
+   * most of its memory, and a runtime freed with jobs pending does not give all of it back.
+   * 'per-call' keeps its module: the snapshot puts the heap back as it was after loading.
+   */
   private reload(): void {
-    if (this.fresh === 'reuse') this.release();
+    if (this.fresh !== 'reuse') return;
+    this.release();
+    this.dropEngine();
   }
 
   private recover(kind: SandboxFailure['kind']): void {

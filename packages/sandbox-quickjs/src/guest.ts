@@ -91,8 +91,9 @@ export const GUEST_PRELUDE = `((g) => {
     } catch (error) {
       const refused = refusal(error);
       if (refused !== undefined) return refused;
-      // Resource exhaustion while serialising is a limit, not a malformed result.
-      if (error instanceof InternalErr || (error instanceof RangeErr && /stack/i.test(error.message))) throw error;
+      // Resource exhaustion while serialising is a limit, not a malformed result (QuickJS throws
+      // null when it cannot even allocate the out-of-memory error).
+      if (error === null || error instanceof InternalErr || (error instanceof RangeErr && /stack/i.test(error.message))) throw error;
       return '!result is not JSON: ' + (error instanceof Err ? error.message : String(error));
     }
   };

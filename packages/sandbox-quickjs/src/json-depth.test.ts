@@ -13,7 +13,8 @@ const perCall = quickjsSandbox({ fresh: 'per-call' });
 afterAll(() => Promise.all([backend.dispose(), perCall.dispose()]));
 
 const load = (code: string, on = backend): Promise<LoadedPolicy> =>
-  on.load({ name: 'deep', language: 'javascript', code });
+  // Deadlines are final: building and serialising 20 000 levels needs room on a busy machine.
+  on.load({ name: 'deep', language: 'javascript', code }, { timeout_ms: 5000 });
 
 const NEST = `function nest(n) { let v = 0; for (let i = 0; i < n; i++) v = [v]; return v; }
 function decide(input) { return typeof input === 'number' ? nest(input) : input; }`;

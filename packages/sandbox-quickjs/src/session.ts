@@ -86,9 +86,13 @@ export class Engine {
     return this.memory.buffer.byteLength;
   }
 
-  /** The memory has grown to within 1 MiB of its cap: malloc is failing or about to. */
+  /**
+   * The memory has grown to within a tenth of its cap (at least 1 MiB): malloc is failing or about
+   * to. With a cap at the 16 MiB minimum the memory starts there, so it always reads as near.
+   */
   nearCap(): boolean {
-    return this.memoryBytes >= (this.pages - 16) * WASM_PAGE_BYTES;
+    const margin = Math.max(16, Math.ceil(this.pages / 10));
+    return this.memoryBytes >= (this.pages - margin) * WASM_PAGE_BYTES;
   }
 }
 

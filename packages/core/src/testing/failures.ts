@@ -278,10 +278,24 @@ export const failureCases: ConformanceCase[] = [
       starlark: starlarkDecide('return {"n": 9007199254740991 + 2}'),
     },
   ),
-  // JavaScript follows JSON.stringify here (NaN becomes null): semantics/json-output-rules.
-  invalidOutput('non-finite', 'a NaN or infinite float is invalid_output', {
+  // What JSON.stringify would turn into something else without a word is refused instead.
+  invalidOutput('non-finite', 'a NaN or infinite number is invalid_output', {
+    javascript: entry('return { score: 0 / 0, worst: -1 / 0 };'),
     starlark: starlarkDecide('return [float("nan")]'),
   }),
+  invalidOutput('function-property', 'a function in an object or array is invalid_output', {
+    javascript: entry('return { allow: true, check() { return 1; } };'),
+  }),
+  invalidOutput('map', 'a Map or a Set in the result is invalid_output (JSON would make it {})', {
+    javascript: entry('return { seen: new Map([["a", 1]]), tags: new Set(["x"]) };'),
+  }),
+  invalidOutput(
+    'hole',
+    'a hole or undefined in an array is invalid_output (JSON would make it null)',
+    {
+      javascript: entry('return [1, , 3];'),
+    },
+  ),
   invalidOutput('struct-non-json', 'a struct holding a non-JSON value is invalid_output', {
     starlark: starlarkDecide('return struct(ok = True, f = len)'),
   }),

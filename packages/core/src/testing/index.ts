@@ -5,6 +5,7 @@
  * the language of the backend it is given.
  */
 import type { PolicyLanguage } from '../sandbox/contract.ts';
+import { availabilityCases } from './availability.ts';
 import { determinismCases, isolationCases } from './behaviour.ts';
 import { escapeCases } from './escape.ts';
 import { failureCases } from './failures.ts';
@@ -15,6 +16,13 @@ import { semanticsCases } from './semantics.ts';
 export { type CorpusPolicy, corpus } from './corpus.ts';
 export { HOST_ONLY_GLOBALS } from './escape.ts';
 export {
+  type ProcessTreeSample,
+  sampleProcessTree,
+  waitForIdleTree,
+  watchEventLoop,
+} from './host-monitor.ts';
+export { HOSTILE_CASES, type HostileCase, hostileCases, hostilePolicy } from './hostile.ts';
+export {
   type ConformanceCase,
   type ConformanceCategory,
   ConformanceFailure,
@@ -22,7 +30,8 @@ export {
   POLICY_LANGUAGES,
 } from './kit.ts';
 
-// In category order (semantics, failures, limits, determinism, isolation, recovery, escape).
+// In category order (semantics, failures, limits, determinism, isolation, recovery, escape,
+// availability).
 const CASES: readonly ConformanceCase[] = Object.freeze([
   ...semanticsCases,
   ...failureCases,
@@ -31,6 +40,7 @@ const CASES: readonly ConformanceCase[] = Object.freeze([
   ...isolationCases,
   ...recoveryCases,
   ...escapeCases,
+  ...availabilityCases,
 ]);
 
 /** The one list: every case, each with the languages it has a policy in (`languages`). */

@@ -18,7 +18,8 @@ export type ConformanceCategory =
   | 'determinism'
   | 'isolation'
   | 'recovery'
-  | 'escape';
+  | 'escape'
+  | 'availability';
 
 /**
  * Every policy language, in the order a case lists its languages. Keys of a record, so that a new
@@ -80,6 +81,7 @@ export const REQUIRES = Object.freeze({
   anySteps: requirement("steps: 'exact' or 'coarse'", (c) => c.steps !== 'none'),
   exactSteps: requirement("steps: 'exact'", (c) => c.steps === 'exact'),
   wallClock: requirement('wallClock', (c) => c.wallClock),
+  availability: requirement('availability', (c) => c.availability),
   isolatedAndHardKill: requirement('isolated and hardKill', (c) => c.isolated && c.hardKill),
   isolatedAndHardMemory: requirement(
     "isolated and memory: 'hard'",

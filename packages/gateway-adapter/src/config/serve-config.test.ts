@@ -250,7 +250,9 @@ describe('loadServeConfig: where scripts run', () => {
     } finally {
       await loaded.close();
     }
-    expect(await issuesOf(loadServeConfig(await config('worker'), { backends: backends() }))).toEqual([
+    expect(
+      await issuesOf(loadServeConfig(await config('worker'), { backends: backends() })),
+    ).toEqual([
       expect.stringMatching(
         /scripts\.v\.source: does not load \(backend_failure\): execution "worker": a worker thread cannot contain the isolated-vm backend/,
       ),

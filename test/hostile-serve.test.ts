@@ -1,0 +1,155 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  HOSTILE_CASES,
+  hostilePolicy,
+  sampleProcessTree,
+  waitForIdleTree,
+} from '@wardwright/core/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The availability promise end to end, through the real `wardwright serve` (the built CLI, its
+ * default execution: QuickJS and Starlark in worker threads, isolated-vm in child processes).
+ * Three hostile models run every hostile case of their language in a loop while a fourth model
+ * is asked ordinary questions: every one of those must succeed, the server must survive (an
+ * isolated-vm case aborts V8 in its process), and once the hostile load stops the server and its
+ * processes must go back to idle — nothing left spinning. No latency is asserted here:
+ * `npm run bench:sandbox` measures the victim's p99 with and without this load.
+ */
+
+const CLI = fileURLToPath(new URL('../packages/cli/dist/cli.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'wardwright-hostile-serve-'));
+let server: ChildProcess | undefined;
+let url = '';
+let stderr = '';
+
+const artifact = (
+  id: string,
+  language: 'javascript' | 'starlark',
+  source: string,
+  backend?: string,
+) => ({
+  schema: 'wardwright.artifact.v1',
+  model: { id, version: '1' },
+  targets: [{ model: 'upstream', context_window: 100_000 }],
+  request_rules: [{ kind: 'script', id: 'policy', script: 'policy' }],
+  scripts: {
+    policy: {
+      language,
+      source,
+      ...(backend === undefined ? {} : { backend }),
+      limits: { timeout_ms: 200, memory_bytes: 32 * 1024 * 1024 },
+    },
+  },
+});
+
+const VICTIM = 'function decide(input) { return { actions: [] }; }';
+
+beforeAll(async () => {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+  const models = [
+    ['victim', artifact('victim', 'javascript', VICTIM)],
+    ['hostile-quickjs', artifact('hostile-quickjs', 'javascript', hostilePolicy('javascript'))],
+    [
+      'hostile-isolated-vm',
+      artifact('hostile-isolated-vm', 'javascript', hostilePolicy('javascript'), 'isolated-vm'),
+    ],
+    ['hostile-starlark', artifact('hostile-starlark', 'starlark', hostilePolicy('starlark'))],
+  ] as const;
+  for (const [id, body] of models) writeFileSync(join(dir, `${id}.json`), JSON.stringify(body));
+  writeFileSync(
+    join(dir, 'wardwright.json'),
+    JSON.stringify({
+      listen: { port: 0 },
+      models: models.map(([id]) => ({ artifact: `${id}.json`, provider: 'canned' })),
+      providers: { canned: { kind: 'scripted', replies: [{ text: 'fine' }] } },
+      store: 'memory',
+    }),
+  );
+  server = spawn(
+    process.execPath,
+    ['--no-node-snapshot', CLI, 'serve', '--config', join(dir, 'wardwright.json')],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  server.stderr!.setEncoding('utf8').on('data', (text: string) => {
+    stderr = (stderr + text).slice(-20_000);
+  });
+  let stdout = '';
+  url = await new Promise<string>((resolve, reject) => {
+    server!.stdout!.setEncoding('utf8').on('data', (text: string) => {
+      stdout += text;
+      const match = /serving \S+ on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
+      if (match !== null) resolve(match[1]!);
+    });
+    server!.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
+  });
+});
+
+afterAll(async () => {
+  if (server !== undefined && server.exitCode === null) {
+    const exited = new Promise((resolve) => server!.once('exit', resolve));
+    server.kill('SIGTERM');
+    await exited;
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function ask(model: string, content: string): Promise<number> {
+  const response = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content }] }),
+  });
+  await response.text();
+  return response.status;
+}
+
+describe('wardwright serve under hostile policies', () => {
+  it('answers every ordinary request while hostile models loop, survives, and returns to idle', async () => {
+    const pid = server!.pid!;
+    // Every pool is started before the baseline: one call per model.
+    for (const model of ['victim', 'hostile-quickjs', 'hostile-isolated-vm', 'hostile-starlark']) {
+      expect(await ask(model, 'hello')).toBe(200);
+    }
+    const baseline = sampleProcessTree(pid);
+
+    let hostile = true;
+    const hostileStatuses: number[] = [];
+    const loop = async (model: string, language: 'javascript' | 'starlark') => {
+      const names = HOSTILE_CASES.filter((c) => c[language] !== undefined).map((c) => c.name);
+      while (hostile) {
+        for (const name of names) {
+          if (!hostile) break;
+          hostileStatuses.push(await ask(model, `please case:${name}`));
+        }
+      }
+    };
+    const loops = [
+      loop('hostile-quickjs', 'javascript'),
+      loop('hostile-isolated-vm', 'javascript'),
+      loop('hostile-starlark', 'starlark'),
+    ];
+    const victim: number[] = [];
+    const until = performance.now() + 12_000;
+    while (performance.now() < until) victim.push(await ask('victim', 'an ordinary question'));
+    hostile = false;
+    await Promise.all(loops);
+
+    expect(victim.length).toBeGreaterThan(0);
+    expect(victim.filter((status) => status !== 200)).toEqual([]);
+    // The hostile requests were answered too (blocked: a script that fails closes its rule).
+    expect(hostileStatuses.length).toBeGreaterThan(0);
+    expect(hostileStatuses.filter((status) => status >= 500 && status !== 503)).toEqual([]);
+    expect(server!.exitCode).toBe(null);
+    expect(await ask('victim', 'still there?')).toBe(200);
+
+    if (baseline !== undefined) {
+      const busy = await waitForIdleTree(baseline, { pid, deadlineMs: 30_000 });
+      expect(busy, `the server did not return to idle: ${busy}`).toBeUndefined();
+    }
+  }, 120_000);
+});
