@@ -92,7 +92,7 @@ describe('sandbox benchmark runner', () => {
   beforeAll(() => {
     runSmoke('sandbox', ['--expose-gc']);
     report = JSON.parse(readFileSync(join(out, 'sandbox.json'), 'utf8'));
-  }, 60_000);
+  }, 120_000);
 
   it('writes every suite, each timed row with consistent stats and its raw samples', () => {
     expect(report.suite).toBe('sandbox');
@@ -109,6 +109,12 @@ describe('sandbox benchmark runner', () => {
         'fresh',
         'fresh-solo',
         'marshal',
+        'modes-first',
+        'modes-start',
+        'modes-throughput',
+        'modes-warm',
+        'modes-warm-solo',
+        'victim',
         'warm',
         'warm-solo',
         'workload',
@@ -194,6 +200,77 @@ describe('sandbox benchmark runner', () => {
     );
   });
 
+  it('measures each backend inline, in a worker pool and in a process pool', () => {
+    type ModeRow = Record<string, number | string | boolean | undefined>;
+    const modes: ModeRow[] = report.modes;
+    const row = (backend: string, execution: string) =>
+      modes.find((m) => m.backend === backend && m.execution === execution);
+    for (const backend of ['trusted', 'quickjs', 'isolated-vm']) {
+      for (const execution of ['inline', 'worker', 'process']) {
+        const m = row(backend, execution);
+        expect(m, `${backend} ${execution}`).toBeDefined();
+        for (const key of ['warm_p50_ns', 'alone_p50_ns', 'first_p50_ns', 'calls_per_s']) {
+          expect(m?.[key], `${backend} ${execution} ${key}`).toBeGreaterThan(0);
+        }
+        expect(m?.first_p99_ns).toBeGreaterThanOrEqual(Number(m?.first_p50_ns));
+        if (execution === 'inline') {
+          expect(m?.start_p50_ns).toBeUndefined();
+          expect(m?.hop_p50_ns).toBeUndefined();
+        } else {
+          expect(m?.executors).toBe(2);
+          expect(m?.start_p50_ns).toBeGreaterThan(0);
+          expect(typeof m?.hop_p50_ns).toBe('number');
+          expect(typeof m?.hop_alone_p50_ns).toBe('number');
+        }
+      }
+    }
+    // The placements that contain a hostile policy, as the capabilities state them.
+    expect(row('quickjs', 'worker')?.availability).toBe(true);
+    expect(row('isolated-vm', 'process')?.availability).toBe(true);
+    expect(row('isolated-vm', 'worker')?.availability).toBe(false);
+    expect(row('quickjs', 'inline')?.availability).toBe(false);
+    const md = readFileSync(join(out, 'sandbox.md'), 'utf8');
+    expect(md).toContain('## Execution modes: inline, worker pool, process pool');
+    expect(md).toMatch(/\| quickjs \| worker \| yes \| \d[\d.]* [nµm]?s \|/);
+  });
+
+  it('measures a victim quiet and next to hostile policies, and what the hostile ones did', () => {
+    const victim = report.victim;
+    expect(victim.victim.pool).toBe('quickjs, worker pool of 2 threads');
+    expect(victim.hostile_limits.timeout_ms).toBeLessThan(1000);
+    const conditions = victim.conditions.map((c: { condition: string }) => c.condition);
+    expect(conditions).toEqual(['quiet', 'same pool', 'separate pools']);
+    for (const c of victim.conditions) {
+      expect(c.calls).toBeGreaterThan(0);
+      expect(c.stats.p99).toBeGreaterThanOrEqual(c.stats.p50);
+      expect(c.p99_x_quiet).toBeGreaterThan(0);
+      // The victim never fails, whatever runs next to it.
+      expect(c.victim_failures).toEqual({});
+      // Separate pools: isolated-vm, and Starlark where the build has it.
+      expect(c.hostile.length).toBe(
+        c.condition === 'quiet' ? 0 : c.condition === 'same pool' ? 1 : c.hostile.length || 1,
+      );
+      for (const h of c.hostile) {
+        expect(h.ran + h.refused).toBeGreaterThan(0);
+        expect(
+          h.ok + Object.values(h.failures as Record<string, number>).reduce((a, b) => a + b, 0),
+        ).toBe(h.ran);
+      }
+    }
+    expect(
+      victim.conditions
+        .find((c: { condition: string }) => c.condition === 'separate pools')
+        .hostile.map((h: { policy: string }) => h.policy),
+    ).toContain('hostile isolated-vm');
+    const rows = report.results.filter((r: { suite: string }) => r.suite === 'victim');
+    expect(rows.map((r: { condition: string }) => r.condition)).toEqual(conditions);
+    const md = readFileSync(join(out, 'sandbox.md'), 'utf8');
+    expect(md).toContain('## A victim next to hostile policies');
+    expect(md).toMatch(
+      /\| same pool \| hostile QuickJS \| quickjs, worker pool of 2 threads \| \d+ \|/,
+    );
+  });
+
   it('writes a markdown report ranking each workload with ratios to native', () => {
     const md = readFileSync(join(out, 'sandbox.md'), 'utf8');
     expect(md).toContain('## Workloads from the decision cores: ranking, with ratios to native');
@@ -207,6 +284,8 @@ describe('sandbox benchmark runner', () => {
     ['sandbox-cold.svg', 'rect', 4],
     ['sandbox-workloads.svg', 'rect', 12],
     ['sandbox-marshal.svg', 'polyline', 4],
+    ['sandbox-modes.svg', 'rect', 9],
+    ['sandbox-victim.svg', 'rect', 3],
   ])('%s is well-formed SVG with its chart elements', (file, element, min) => {
     const svg = readFileSync(join(out, file), 'utf8');
     const counts = parseXml(svg);

@@ -42,7 +42,9 @@ const artifact = (
       language,
       source,
       ...(backend === undefined ? {} : { backend }),
-      limits: { timeout_ms: 200, memory_bytes: 32 * 1024 * 1024 },
+      // Long enough for the isolated-vm heap abort to happen (most of a second) rather than be
+      // stopped by the deadline first.
+      limits: { timeout_ms: 2000, memory_bytes: 32 * 1024 * 1024 },
     },
   },
 });
@@ -99,15 +101,17 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function ask(model: string, content: string): Promise<number> {
+async function post(model: string, content: string): Promise<Response> {
   const response = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ model, messages: [{ role: 'user', content }] }),
   });
   await response.text();
-  return response.status;
+  return response;
 }
+
+const ask = async (model: string, content: string) => (await post(model, content)).status;
 
 describe('wardwright serve under hostile policies', () => {
   it('answers every ordinary request while hostile models loop, survives, and returns to idle', async () => {
@@ -120,12 +124,17 @@ describe('wardwright serve under hostile policies', () => {
 
     let hostile = true;
     const hostileStatuses: number[] = [];
+    const aborts: string[] = [];
     const loop = async (model: string, language: 'javascript' | 'starlark') => {
       const names = HOSTILE_CASES.filter((c) => c[language] !== undefined).map((c) => c.name);
       while (hostile) {
         for (const name of names) {
           if (!hostile) break;
-          hostileStatuses.push(await ask(model, `please case:${name}`));
+          const response = await post(model, `please case:${name}`);
+          hostileStatuses.push(response.status);
+          if (model === 'hostile-isolated-vm' && name === 'heap-abort') {
+            aborts.push(response.headers.get('x-wardwright-receipt-id')!);
+          }
         }
       }
     };
@@ -146,6 +155,15 @@ describe('wardwright serve under hostile policies', () => {
     expect(hostileStatuses.length).toBeGreaterThan(0);
     expect(hostileStatuses.filter((status) => status >= 500 && status !== 503)).toEqual([]);
     expect([server!.exitCode, server!.signalCode]).toEqual([null, null]);
+    // The isolated-vm heap bomb did abort V8 — in its own process, which the receipt names.
+    expect(aborts.length).toBeGreaterThan(0);
+    const receipt = (await (await fetch(`${url}/v1/wardwright/receipts/${aborts[0]}`)).json()) as {
+      sandbox: { failure?: { kind: string; message: string } }[];
+    };
+    expect(receipt.sandbox[0]?.failure).toEqual({
+      kind: 'backend_failure',
+      message: 'the process was killed by SIGABRT and was replaced',
+    });
     expect(await ask('victim', 'still there?')).toBe(200);
 
     if (baseline !== undefined) {

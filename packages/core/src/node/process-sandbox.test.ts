@@ -126,12 +126,13 @@ describe('processSandbox', () => {
         {
           name: 'heap-bomb',
           language: 'javascript',
-          code: `function bomb() { const a = new Array(4e7); for (let i = 0; i < a.length; i++) a[i] = 0; return a.length; }
+          code: `function bomb() { const o = {}; for (let i = 0; i < 4e6; i++) o['k' + i] = i; return 1; }
           function ok(n) { return { ok: n }; }`,
         },
         { memory_bytes: 32 * 1024 * 1024, timeout_ms: 20_000 },
       );
-      // V8 cannot grow the isolate's heap to 320 MB and aborts the process (CALL_AND_RETRY_LAST).
+      // The object's hash table outgrows the isolate's heap in one allocation: V8 aborts the
+      // process (CALL_AND_RETRY_LAST) instead of reporting the limit.
       const crashed = failureOf(await policy.invoke('bomb', null));
       expect(crashed.kind).toBe('backend_failure');
       expect(crashed.message).toMatch(/^the process was killed by SIG[A-Z]+ and was replaced$/);
@@ -240,6 +241,25 @@ describe('processSandbox', () => {
     expect(alive(pid)).toBe(true);
     host.kill('SIGKILL');
     await expect.poll(() => alive(pid), { timeout: 10_000 }).toBe(false);
+  });
+
+  it('a program whose last step is await dispose() exits 0 (idle processes do not hold it, dispose does)', async () => {
+    const program = `import { processSandbox } from ${JSON.stringify(new URL('packages/core/dist/node/index.js', ROOT).href)};
+      const backend = await processSandbox({ backend: { module: ${JSON.stringify(crashy)}, export: 'crashyBackend' }, processes: 2 });
+      const policy = await backend.load({ name: 'p', language: 'javascript', code: '' });
+      await policy.invoke('echo', 1);
+      await backend.dispose();
+      console.log('disposed');`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', program], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      out += text;
+    });
+    // 13 would be Node's "unsettled top-level await": dispose waiting on unref'd processes.
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect({ code, out: out.trim() }).toEqual({ code: 0, out: 'disposed' });
   });
 
   it('refuses options out of range', async () => {

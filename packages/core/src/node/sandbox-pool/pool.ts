@@ -681,6 +681,9 @@ class SandboxPool {
         cause: 'disposed',
       });
       gone.push(this.whenGone(executor));
+      // An idle executor is unref'd: without this, a host with nothing else to do would exit
+      // before hearing that it is gone, and `await dispose()` would never return.
+      executor.ref();
       executor.kill();
     }
     await Promise.all(gone);
