@@ -233,6 +233,9 @@ export function sandboxModules(resolveFrom?: string | URL): Record<string, Sandb
 
 type Execution = NonNullable<ServeConfig['execution']>;
 
+/** The V8 heap each sandbox worker thread of `wardwright serve` may use. */
+const WORKER_HEAP_MB = 512;
+
 /** The mode a backend runs in under `execution`, or why it cannot run there. */
 function modeFor(
   execution: Exclude<Execution, 'inline'>,
@@ -278,7 +281,8 @@ function contained(
     return execution === 'process'
       ? // isolated-vm asks every Node it runs in for --no-node-snapshot.
         processSandbox({ ...options, execArgv: ['--no-node-snapshot'] })
-      : workerSandbox(options);
+      : // A heap cap per worker: a backstop for work a sandbox does not charge to its guest.
+        workerSandbox({ ...options, resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
   };
   return {
     specificationVersion: 'v1',
