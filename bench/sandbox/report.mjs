@@ -78,6 +78,174 @@ function targetsSection(report) {
 /** @param {any} r */
 const p50 = (r) => r.ns_per_unit.p50;
 
+/** @param {number | undefined} ns */
+const cell = (ns) => (ns === undefined ? '–' : fmt(ns));
+/** @param {number | undefined} ns */
+const hop = (ns) => (ns === undefined ? '–' : `${ns < 0 ? '−' : '+'}${fmt(Math.abs(ns))}`);
+
+/**
+ * Each backend inline, in a worker pool and in a process pool: the hop a mode adds to a warm
+ * call, what starting a pool and a first call on it cost, and throughput with several callers.
+ * @param {any} report
+ */
+function modesSection(report) {
+  if (!Array.isArray(report.modes) || report.modes.length === 0) return [];
+  const rounds = report.results.filter((/** @type {any} */ r) => r.suite === 'modes-start')[0]
+    ?.samples;
+  const callers = report.modes.find((/** @type {any} */ m) => m.callers !== undefined)?.callers;
+  const executors = report.modes.find((/** @type {any} */ m) => m.executors > 0)?.executors;
+  return [
+    '## Execution modes: inline, worker pool, process pool',
+    '',
+    `The classify policy through each backend on the caller's thread (inline), in a pool of ${executors} worker threads (\`workerSandbox\`) and in a pool of ${executors} child processes (\`processSandbox\`), all rows interleaved as above. Warm: one caller, one call at a time. Hop: the mode's warm p50 − the same backend's inline p50 (a JSON message each way and a wake-up of the executor). Alone: the same call with no other row in between, as a gateway calling one pool back to back runs it (interleaved, an executor idles between its blocks and pays for waking up). Pool start: \`await workerSandbox(…)\` / \`processSandbox(…)\` until every executor is up with the backend module imported; first call: a load and the first call on a started pool (inline: on a new backend object, its module already imported by the host); ${rounds ?? 'a few'} rounds, rows rotated, disposing not timed. Throughput: ${callers} calls started together on one loaded policy, calls/s from the p50 of a round. Contains: the backend in that mode holds availability (\`capabilities.availability\`): no policy can crash, hang or stall the host.`,
+    '',
+    ...mdTable(
+      [
+        'backend',
+        'mode',
+        'contains',
+        'warm p50',
+        'warm p99',
+        'hop (p50)',
+        'alone p50',
+        'hop alone',
+        'pool start p50',
+        'p99',
+        'first load + call p50',
+        'p99',
+        `${callers} concurrent, calls/s`,
+      ],
+      report.modes.map((/** @type {any} */ m) => [
+        m.backend,
+        m.execution,
+        m.availability ? 'yes' : 'no',
+        cell(m.warm_p50_ns),
+        cell(m.warm_p99_ns),
+        hop(m.hop_p50_ns),
+        cell(m.alone_p50_ns),
+        hop(m.hop_alone_p50_ns),
+        cell(m.start_p50_ns),
+        cell(m.start_p99_ns),
+        cell(m.first_p50_ns),
+        cell(m.first_p99_ns),
+        m.calls_per_s === undefined ? '–' : m.calls_per_s.toLocaleString('en-US'),
+      ]),
+      '---|---|:-:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:',
+    ),
+    '',
+  ];
+}
+
+/** @param {number} part @param {number} whole */
+const pct = (part, whole) => (whole > 0 ? `${Math.round((part / whole) * 1000) / 10}%` : '–');
+
+/** @param {Record<string, number>} counts */
+const kinds = (counts) =>
+  Object.entries(counts)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ×${v}`)
+    .join(', ') || '–';
+
+/** The cases that ran with a deadline of their own, e.g. ": heap-abort 3000 ms". @param {any} v */
+function longer(v) {
+  /** @type {Map<string, number>} */
+  const all = new Map();
+  for (const c of v.conditions) {
+    for (const h of c.hostile) {
+      for (const [name, ms] of Object.entries(h.case_timeouts_ms ?? {})) all.set(name, Number(ms));
+    }
+  }
+  return all.size === 0 ? '' : `: ${[...all].map(([name, ms]) => `${name} ${ms} ms`).join(', ')}`;
+}
+
+/**
+ * A victim's latency with no other load and next to hostile policies, and what the hostile
+ * policies did meanwhile.
+ * @param {any} report
+ */
+function victimSection(report) {
+  const v = report.victim;
+  if (v === undefined || v === null) return [];
+  return [
+    '## A victim next to hostile policies',
+    '',
+    `The victim: the classify policy in ${v.victim.pool}, called one call at a time (${v.victim.gap_ms} ms between an answer and the next call). Conditions: quiet (nothing else running); same pool (a hostile QuickJS policy running its hostile cases one after another on the victim's pool); separate pools (hostile isolated-vm in a process pool and hostile Starlark in a worker pool, both at once; the victim's pool runs nothing else). ${v.rounds} rounds of one ${v.phase_ms} ms phase per condition, the order rotated each round; between phases the hostile calls in flight end, then a pause of ${v.settle_ms} ms, and at least ${v.respawn_ms} ms after a pool last began replacing an executor, so a quiet phase starts with every pool at rest. Hostile calls run with a ${v.hostile_limits.timeout_ms} ms deadline (a case that needs longer to do its damage names its own${longer(v)}) and a ${Math.round(v.hostile_limits.memory_bytes / 2 ** 20)} MiB memory limit.`,
+    '',
+    ...mdTable(
+      [
+        'condition',
+        'victim calls',
+        'p50',
+        'p95',
+        'p99',
+        'max',
+        'p50 × quiet',
+        'p99 × quiet',
+        'calls > 1 ms',
+        'of which during an executor start',
+        'calls > 10 ms',
+        'cores busy',
+        'victim failures',
+      ],
+      v.conditions.map((/** @type {any} */ c) => [
+        c.condition,
+        c.calls.toLocaleString('en-US'),
+        fmt(c.stats.p50),
+        fmt(c.stats.p95),
+        fmt(c.stats.p99),
+        fmt(c.stats.max),
+        c.p50_x_quiet === undefined ? '–' : `${c.p50_x_quiet}×`,
+        c.p99_x_quiet === undefined ? '–' : `${c.p99_x_quiet}×`,
+        String(c.calls_over_ms[1]),
+        c.during_executor_start === undefined
+          ? '–'
+          : `${c.during_executor_start.calls_over_1_ms} (all calls: ${pct(c.during_executor_start.calls, c.calls)})`,
+        String(c.calls_over_ms[10]),
+        c.machine_cores_busy === undefined
+          ? '–'
+          : `${c.machine_cores_busy} of ${report.machine.cores}`,
+        kinds(c.victim_failures),
+      ]),
+    ),
+    '',
+    `During an executor start: the call overlapped the ${v.conditions[0]?.during_executor_start?.window_ms ?? 400} ms after a pool began replacing an executor it lost (about its start time here); "all calls" is the share of every call of the condition that did, the base rate to compare with. Cores busy: the whole machine's CPU use during the phases (/proc/stat), this VM's other work included.`,
+    '',
+    'What the hostile policies did meanwhile: calls that ran (answered by the sandbox, whatever the outcome), calls refused because the policy was cooling down after losing executors (each refused call waits out the cool-down it is told), executors the pool lost, and cool-downs started.',
+    '',
+    ...mdTable(
+      [
+        'condition',
+        'hostile policy',
+        'pool',
+        'ran',
+        'ok',
+        'failed as',
+        'refused',
+        'executors lost',
+        'cool-downs',
+      ],
+      v.conditions.flatMap((/** @type {any} */ c) =>
+        c.hostile.map((/** @type {any} */ h) => {
+          const pool = c.pools.find((/** @type {any} */ p) => p.pool === h.pool);
+          return [
+            c.condition,
+            h.policy,
+            h.pool,
+            String(h.ran),
+            String(h.ok),
+            kinds(h.failures),
+            String(h.refused),
+            pool === undefined ? '0' : kinds(pool.exits).replace(/^–$/, '0'),
+            pool === undefined ? '0' : String(pool.cooldowns),
+          ];
+        }),
+      ),
+      '---|---|---|---:|---:|---|---:|---|---:',
+    ),
+    '',
+  ];
+}
+
 /**
  * @param {any} report the object written to sandbox.json
  * @param {string[]} charts SVG file names next to the report
@@ -324,6 +492,8 @@ export function markdownReport(report, charts) {
       }),
     ),
     '',
+    ...modesSection(report),
+    ...victimSection(report),
     '## Charts',
     '',
     ...charts.map((c) => `![${c}](${c})`),

@@ -1,9 +1,10 @@
 // `npm run bench:sandbox`: every sandbox backend side by side in one process, each suite
 // interleaving its rows (see bench-measure.ts for the method): cold start, warm invoke, a fresh
 // instance per call, marshalling 1/16/256 KiB inputs, limit enforcement, memory per live
-// instance, throughput under concurrency, and three decision-core workloads against the same
-// code run natively. A backend is a row picked by name; Starlark joins when
-// @wardwright/starlark exports `starlarkSandbox`. Options: --quick, --smoke, --out DIR.
+// instance, throughput under concurrency, three decision-core workloads against the same
+// code run natively, and (modes.mjs) each backend inline, in a worker pool and in a process pool,
+// and a victim policy's latency next to hostile ones. A backend is a row picked by name; Starlark
+// joins when @wardwright/starlark exports `starlarkSandbox`. Options: --quick, --smoke, --out DIR.
 // Writes sandbox.json (raw samples included), sandbox.md and sandbox-*.svg.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +14,7 @@ import { envelope, runnerArgs, writeFiles } from '../core/harness.mjs';
 import { boxPlot, lineChart } from '../report/svg.mjs';
 import { floorSubjects, PROBE_P50_NS } from './floor.mjs';
 import { measure as M } from './measure.mjs';
+import { modesSuite, victimSuite } from './modes.mjs';
 import { markdownReport } from './report.mjs';
 import { historyInput, marshalInput, structuredInput, ttsrInput } from './workloads/inputs.mjs';
 
@@ -563,6 +565,27 @@ const concurrency = [];
 for (const backend of toDispose) await backend.dispose();
 
 // ---------------------------------------------------------------------------------------------
+// 8. Execution modes (inline, worker pool, process pool) and 9. a victim under hostile load
+// ---------------------------------------------------------------------------------------------
+
+const poolContext = {
+  specs: specs.filter((spec) => spec.name !== 'native'),
+  source: (/** @type {'javascript' | 'starlark'} */ language) => sourceOf('classify', language),
+  input: classifyInput,
+  plan,
+  mode: /** @type {'smoke' | 'quick' | 'full'} */ (mode),
+  record,
+  fail,
+  log,
+};
+const modes = await modesSuite(poolContext);
+const classifySource = sourceOf('classify', 'javascript');
+const victim =
+  classifySource === undefined
+    ? undefined
+    : await victimSuite({ ...poolContext, classify: classifySource });
+
+// ---------------------------------------------------------------------------------------------
 // Report
 // ---------------------------------------------------------------------------------------------
 
@@ -627,6 +650,8 @@ const report = {
   limits,
   memory,
   concurrency,
+  modes,
+  victim,
 };
 
 /** @param {string} suite @param {(r: Record<string, any>) => boolean} [keep] */
@@ -653,6 +678,27 @@ const svgs = {
       .filter((r) => r.suite === 'workload')
       .map((r) => ({
         label: `${r.backend} ${r.workload}`,
+        stats: /** @type {any} */ (r).ns_per_unit,
+      })),
+  }),
+  'sandbox-modes.svg': boxPlot({
+    title: 'Warm invoke by execution mode: classify 50 values',
+    subtitle: 'inline, a worker pool and a process pool of 2, one caller',
+    rows: results
+      .filter((r) => r.suite === 'modes-warm')
+      .map((r) => ({
+        label: `${r.backend} ${r.execution}`,
+        stats: /** @type {any} */ (r).ns_per_unit,
+      })),
+  }),
+  'sandbox-victim.svg': boxPlot({
+    title: 'A victim policy next to hostile ones',
+    subtitle: 'classify in QuickJS, worker pool of 2, one call at a time',
+    rows: results
+      .filter((r) => r.suite === 'victim')
+      .map((r) => ({
+        label: String(r.condition),
+        color: r.condition === 'quiet' ? '#1f77b4' : '#d62728',
         stats: /** @type {any} */ (r).ns_per_unit,
       })),
   }),
