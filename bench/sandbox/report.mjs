@@ -208,7 +208,7 @@ function victimSection(report) {
       ]),
     ),
     '',
-    `During an executor start: the call overlapped the ${v.conditions[0]?.during_executor_start?.window_ms ?? 400} ms after a pool began replacing an executor it lost (about its start time here); "all calls" is the share of every call of the condition that did, the base rate to compare with. Cores busy: the whole machine's CPU use during the phases (/proc/stat), this VM's other work included.`,
+    `During an executor start: the call overlapped the ${v.conditions[0]?.during_executor_start?.window_ms ?? 400} ms after a pool began replacing an executor it lost (about its start time here); "all calls" is the share of every call of the condition that did, the base rate to compare with. Cores busy: the whole machine's CPU use during the phases (/proc/stat), any other work on the machine included.`,
     '',
     'What the hostile policies did meanwhile: calls that ran (answered by the sandbox, whatever the outcome), calls refused because the policy was cooling down after losing executors (each refused call waits out the cool-down it is told), executors the pool lost, and cool-downs started.',
     '',
