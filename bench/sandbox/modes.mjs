@@ -113,6 +113,9 @@ async function startIn(spec, backend, execution, onEvent = () => {}) {
   return processSandbox({ backend, processes: POOL_SIZE, resolveFrom, onProcessEvent: onEvent });
 }
 
+/** @param {unknown} error */
+const messageOf = (error) => (error instanceof Error ? error.message : String(error));
+
 /** @param {Execution} execution */
 const where = (execution) =>
   execution === 'inline'
@@ -165,7 +168,7 @@ export async function modesSuite(ctx) {
     try {
       backend = await row.start();
     } catch (error) {
-      ctx.fail('modes', row.label, error);
+      ctx.fail('modes', row.backend, `${where(row.execution)}: ${messageOf(error)}`);
       continue;
     }
     try {
@@ -179,7 +182,7 @@ export async function modesSuite(ctx) {
       s.availability = backend.capabilities.availability === true;
       s.backend_name = backend.name;
     } catch (error) {
-      ctx.fail('modes', row.label, error);
+      ctx.fail('modes', row.backend, `${where(row.execution)}: ${messageOf(error)}`);
       await backend.dispose();
     }
   }
@@ -251,7 +254,12 @@ export async function modesSuite(ctx) {
     );
     const bad = answers.find((a) => !a.ok);
     if (bad === undefined) ready.push(l);
-    else if (!bad.ok) ctx.fail('modes', l.row.label, `${bad.failure.kind}: ${bad.failure.message}`);
+    else if (!bad.ok)
+      ctx.fail(
+        'modes',
+        l.row.backend,
+        `${where(l.row.execution)}: ${bad.failure.kind}: ${bad.failure.message}`,
+      );
   }
   const rounds = await M.measureInterleaved(
     ready.map(({ row, policy }) => ({
@@ -306,7 +314,7 @@ export async function modesSuite(ctx) {
         samples.first.push(first);
       } catch (error) {
         broken.add(row.label);
-        ctx.fail('modes', row.label, error);
+        ctx.fail('modes', row.backend, `${where(row.execution)}: ${messageOf(error)}`);
       } finally {
         await policy?.dispose();
         await backend?.dispose();
@@ -477,7 +485,7 @@ export async function victimSuite(ctx) {
       pools.push({ pool: label, events, backend });
       return backend;
     } catch (error) {
-      ctx.fail('victim', label, error);
+      ctx.fail('victim', name, `${label}: ${messageOf(error)}`);
       return undefined;
     }
   };
@@ -508,7 +516,7 @@ export async function victimSuite(ctx) {
       hostiles.push(hostile);
       return hostile;
     } catch (error) {
-      ctx.fail('victim', pool, error);
+      ctx.fail('victim', pool.split(',')[0] ?? pool, `${pool}: ${messageOf(error)}`);
       return undefined;
     }
   };
@@ -524,7 +532,7 @@ export async function victimSuite(ctx) {
       ctx.input,
     ));
   } catch (error) {
-    ctx.fail('victim', victimPoolName, error);
+    ctx.fail('victim', 'quickjs', `${victimPoolName}: ${messageOf(error)}`);
     await victimPool.dispose();
     return undefined;
   }
