@@ -7,6 +7,7 @@
 import { processSandbox, workerSandbox } from '@wardwright/core/node';
 import { hostileCases, hostilePolicy, watchEventLoop } from '@wardwright/core/testing';
 
+/** @type {{ label: string, language: 'javascript' | 'starlark', start: () => Promise<import('@wardwright/core').SandboxBackend> }[]} */
 const pools = [
   {
     label: 'QuickJS in worker threads',
@@ -62,7 +63,8 @@ for (const { label, language, start } of pools) {
       while (victimRunning) {
         const answer = await victim.invoke('decide', { n: 21 });
         victimCalls++;
-        if (!answer.ok || answer.value.twice !== 42) victimFailures++;
+        const twice = answer.ok ? /** @type {{ twice?: unknown }} */ (answer.value)?.twice : null;
+        if (twice !== 42) victimFailures++;
       }
     })();
     const result = await hostile.invoke(

@@ -829,6 +829,26 @@ describe('quickjsSandbox: guests that loop in native code or leave work behind',
     await policy.dispose();
   });
 
+  it('a first call that fills the memory with promise jobs is memory_limit; the next call works', async () => {
+    const policy = await load(
+      `function decide() { for (let i = 0; i < 1e5; i++) Promise.resolve(i).then((x) => x); return 1; }
+      function ok(n) { return { ok: n }; }`,
+      { memory_bytes: 32 * MiB },
+    );
+    expect(failure(await policy.invoke('decide', null)).kind).toBe('memory_limit');
+    expect(value(await policy.invoke('ok', 1))).toEqual({ ok: 1 });
+    expect(value(await policy.invoke('ok', 2))).toEqual({ ok: 2 });
+    await policy.dispose();
+  });
+
+  it("QuickJS's own parsers overflowing their recursion is stack_overflow", async () => {
+    const policy = await load(
+      'function decide() { return JSON.parse("[".repeat(1e5) + "]".repeat(1e5)).length; }',
+    );
+    expect(failure(await policy.invoke('decide', null)).kind).toBe('stack_overflow');
+    await policy.dispose();
+  });
+
   it('stack-trace hooks are fixed before the policy runs', async () => {
     const policy = await load(
       `function decide() {

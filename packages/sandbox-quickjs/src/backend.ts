@@ -217,6 +217,9 @@ class QuickJsPolicy implements GuestPolicy {
       memory = this.engine?.memoryBytes;
       if (!outcome.ok) {
         this.recover(outcome.failure.kind);
+        // Whatever the guest saw, a module whose memory is nearly all used would fail the next
+        // call too (its memory never shrinks): start that one on a new module.
+        if (this.engine?.nearCap() === true) this.reload();
         return { ok: false, failure: outcome.failure, usage: usage() };
       }
       // Promise jobs the call left behind would pile up (QuickJS runs none unless asked) or run
@@ -269,13 +272,16 @@ class QuickJsPolicy implements GuestPolicy {
   }
 
   /**
-   * Start the next call on a fresh module after a call left promise jobs behind: they may hold
-   * most of its memory, and a runtime freed with jobs pending does not give all of it back.
-   * 'per-call' keeps its module: the snapshot puts the heap back as it was after loading.
+   * Start the next call on a fresh module: after a call left promise jobs behind (they may hold
+   * most of its memory, and a runtime freed with jobs pending does not give all of it back), or
+   * after a failure with the memory nearly all used. 'per-call' keeps its module: the snapshot
+   * puts the heap back as it was after loading.
    */
   private reload(): void {
     if (this.fresh !== 'reuse') return;
-    this.release();
+    // Not disposed: freeing a runtime whose jobs still hold objects aborts the module (QuickJS's
+    // `list_empty(&rt->gc_obj_list)` assertion). The module goes as a whole, to the collector.
+    this.session = undefined;
     this.dropEngine();
   }
 

@@ -54,11 +54,29 @@ describe('classifyException', () => {
     expect(
       classifyException(error('RangeError', 'Maximum call stack size exceeded'), base).kind,
     ).toBe('stack_overflow');
+    // QuickJS's parsers say so as a SyntaxError; a syntax error that merely mentions it does not.
+    expect(classifyException(error('SyntaxError', 'stack overflow'), base).kind).toBe(
+      'stack_overflow',
+    );
+    expect(
+      classifyException(error('SyntaxError', 'unexpected token near stack overflow'), base).kind,
+    ).toBe('runtime_error');
     // Same words from a user error class are an ordinary runtime error.
     expect(classifyException(error('Error', 'out of memory'), base).kind).toBe('runtime_error');
     expect(classifyException(error('RangeError', 'invalid array length'), base).kind).toBe(
       'runtime_error',
     );
+  });
+
+  it('an exception that cannot be read as an Error is memory_limit when the memory is exhausted', () => {
+    const unreadable = { type: 'object', dumped: {} };
+    expect(classifyException(unreadable, { ...base, memoryExhausted: true }).kind).toBe(
+      'memory_limit',
+    );
+    expect(classifyException(unreadable, base)).toEqual({
+      kind: 'runtime_error',
+      message: 'threw [object Object]',
+    });
   });
 
   it('a thrown null is memory_limit only when the WASM memory is exhausted', () => {

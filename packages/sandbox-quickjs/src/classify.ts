@@ -116,8 +116,9 @@ export function classifyException(
     };
   }
   const error = asError(exception);
-  // When even the InternalError cannot be allocated, QuickJS throws `null` instead.
-  if (exception.type === 'object' && exception.dumped === null && context.memoryExhausted) {
+  // When even the InternalError cannot be allocated, QuickJS throws `null` instead; when the error
+  // exists but reading it (`dump`) cannot allocate, the host sees an object without a stack.
+  if (exception.type === 'object' && error === undefined && context.memoryExhausted) {
     return {
       kind: 'memory_limit',
       message: `out of memory: over the ${limits.memory_bytes}-byte memory limit`,
@@ -135,7 +136,11 @@ export function classifyException(
     };
   }
   if (
-    (error.name === 'InternalError' || error.name === 'RangeError') &&
+    // QuickJS's own parsers (JSON, regex, source) say `SyntaxError: stack overflow` when nested
+    // too deep for their recursion.
+    (error.name === 'InternalError' ||
+      error.name === 'RangeError' ||
+      (error.name === 'SyntaxError' && error.message === 'stack overflow')) &&
     STACK.test(error.message)
   ) {
     return { kind: 'stack_overflow', message: 'maximum call stack size exceeded' };
