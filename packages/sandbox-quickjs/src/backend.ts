@@ -290,8 +290,14 @@ class QuickJsPolicy implements GuestPolicy {
     // 'per-call': the call's memory is already back to the loaded state; only a module whose
     // memory ran out or that faulted needs replacing.
     if (this.fresh === 'per-call' && !REPLACE_ENGINE_AFTER.has(kind)) return;
+    if (REPLACE_ENGINE_AFTER.has(kind)) {
+      // The module goes as a whole: freeing its runtime first would gain nothing, and with
+      // objects still held (pending jobs, a half-built value) QuickJS aborts the module on free.
+      this.session = undefined;
+      this.dropEngine();
+      return;
+    }
     this.release();
-    if (REPLACE_ENGINE_AFTER.has(kind)) this.dropEngine();
   }
 
   private dropEngine(): void {
