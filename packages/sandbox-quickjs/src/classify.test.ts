@@ -1,5 +1,4 @@
 import { DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from '@wardwright/core';
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { classifyException, type GuestException, locate } from './classify.ts';
 import {

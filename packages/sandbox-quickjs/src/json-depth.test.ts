@@ -1,5 +1,4 @@
 import type { InvokeResult, JsonValue, LoadedPolicy } from '@wardwright/core';
-import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { quickjsSandbox } from './index.ts';
 import { MAX_JSON_DEPTH } from './limits.ts';
