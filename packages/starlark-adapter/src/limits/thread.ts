@@ -72,7 +72,8 @@ export class Thread {
 
   /** Slow path of a step: the counter ran out, or it is time to read the clock. */
   tick(): void {
-    if (this.steps < 0) {
+    // A builtin's work can take many steps at once: refill until the counter is whole again.
+    while (this.steps < 0) {
       if (this.reserve > 0) {
         const add = Math.min(this.reserve, CHUNK);
         this.reserve -= add;
@@ -147,4 +148,34 @@ export function affordable(n: number): void {
 export function step(): void {
   const t = current;
   if (--t.steps < t.chk) t.tick();
+}
+
+/** Elements or bytes of host work per step (see `work`). */
+export const WORK_PER_STEP = 256;
+
+/**
+ * Host work a builtin or operator is about to do on the guest's behalf — `units` elements or
+ * bytes it will process or produce — charged before it is done: one step per WORK_PER_STEP
+ * units (nothing below that, so small operations keep their one step), and the clock read at
+ * once, so neither the step budget nor the deadline can be outrun inside one operation. A
+ * function of sizes only: the same program is charged the same steps.
+ */
+export function work(units: number): void {
+  if (!(units >= WORK_PER_STEP)) return;
+  const t = current;
+  t.steps -= Math.floor(units / WORK_PER_STEP);
+  if (t.steps < 0) t.tick();
+  else checkClock(t);
+}
+
+/** Read the clock now (no step): after a host operation whose cost was not known before it. */
+export function clock(): void {
+  checkClock(current);
+}
+
+function checkClock(t: Thread): void {
+  if (t.deadline !== Number.POSITIVE_INFINITY && performance.now() > t.deadline) {
+    t.chk = t.steps + 1;
+    throw new StarlarkError('timeout', 'wall-clock deadline exceeded');
+  }
 }
