@@ -201,6 +201,9 @@ export function starlarkSandbox(options: StarlarkSandboxOptions = {}): SandboxBa
             const r = module.call(functions.get(call.entry)!, [fromJson(call.input)], {
               limits: exec,
               startedAt: start,
+              // The input is the guest's to hold: twice its JSON size (UTF-16 text and the
+              // containers around it, at the least) counts against its allocation budget.
+              inputBytes: 2 * call.inputBytes,
             });
             value = r.value;
             steps = r.stats.steps;

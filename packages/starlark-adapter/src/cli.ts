@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { createInterface } from 'node:readline';
+import { getHeapStatistics } from 'node:v8';
 import type { Dialect } from './dialect.ts';
 import { runtimeError } from './errors.ts';
 import { Builtin } from './eval/function.ts';
@@ -16,7 +17,9 @@ const USAGE = `usage: wardwright-starlark <command> [flags]
   repl                interactive read-eval-print loop
 flags:
   --recursion --while --toplevel-control --set     dialect options (all off by default)
-  --max-steps N  --max-alloc BYTES  --max-depth N  --timeout-ms N
+  --max-steps N  --max-alloc BYTES  --max-memory BYTES  --max-depth N  --timeout-ms N
+    By default a program may allocate without a cumulative budget (--max-alloc sets one, as
+    policies have) and its live heap is bounded at 1 GiB (--max-memory).
   --impl go|java|rust   which '### impl:' expectations apply (test; default: the folder name)`;
 
 interface Flags {
@@ -57,6 +60,9 @@ function parseFlags(argv: string[]): Flags {
       case '--max-alloc':
         limits.maxAllocBytes = num();
         break;
+      case '--max-memory':
+        limits.maxLiveBytes = num();
+        break;
       case '--max-depth':
         limits.maxDepth = num();
         break;
@@ -71,7 +77,25 @@ function parseFlags(argv: string[]): Flags {
         files.push(a);
     }
   }
-  return { dialect, limits, impl, files };
+  return { dialect, limits: programLimits(limits), impl, files };
+}
+
+/** What a program run from the command line gets unless a flag says otherwise. */
+export const PROGRAM_LIVE_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * Limits for running programs, not policies: the allocation budget counts every byte a run ever
+ * allocates, freed or not, which ordinary programs (string building in a loop, a dict rebuilt
+ * per item) exceed long before they hold much. So a program gets no cumulative budget unless
+ * `--max-alloc` asks for one, and a bound on its live heap instead, read with the clock.
+ */
+function programLimits(limits: ExecLimits): ExecLimits {
+  return {
+    ...limits,
+    maxAllocBytes: limits.maxAllocBytes ?? Number.POSITIVE_INFINITY,
+    maxLiveBytes: limits.maxLiveBytes ?? PROGRAM_LIVE_BYTES,
+    liveBytes: () => getHeapStatistics().used_heap_size,
+  };
 }
 
 function formatError(e: unknown): string {

@@ -3,7 +3,13 @@ import { type Dialect, resolveDialect } from './dialect.ts';
 import { StarlarkError } from './errors.ts';
 import { compileModule } from './eval/compile.ts';
 import { callValue, toStarlarkError, unwind } from './eval/function.ts';
-import { DEFAULT_THREAD_LIMITS, Thread, type ThreadLimits, withThread } from './limits/thread.ts';
+import {
+  charge,
+  DEFAULT_THREAD_LIMITS,
+  Thread,
+  type ThreadLimits,
+  withThread,
+} from './limits/thread.ts';
 import { resolveModule } from './resolve/resolver.ts';
 import type { Module } from './syntax/ast.ts';
 import { parse } from './syntax/parser.ts';
@@ -23,6 +29,13 @@ export interface ExecLimits {
   readonly maxDepth?: number;
   readonly timeoutMs?: number;
   readonly maxOutputBytes?: number;
+  /**
+   * A bound on live memory, for running programs rather than policies: checked against
+   * `liveBytes()` (e.g. the process's heap in use) whenever the clock is read (every 1024 steps
+   * and after large host work). Unlike `maxAllocBytes`, memory freed along the way does not count.
+   */
+  readonly maxLiveBytes?: number;
+  readonly liveBytes?: () => number;
 }
 
 export interface ExecOptions {
@@ -33,6 +46,11 @@ export interface ExecOptions {
   readonly startedAt?: number;
   /** Freeze globals after initialisation (default true; the REPL keeps them mutable). */
   readonly freeze?: boolean;
+  /**
+   * Bytes charged to the allocation budget before the code runs: what the host hands the call
+   * (its arguments) counts against the guest's budget like anything the guest builds.
+   */
+  readonly inputBytes?: number;
 }
 
 export interface ExecStats {
@@ -51,6 +69,9 @@ function threadFor(options: ExecOptions): Thread {
         ? Number.POSITIVE_INFINITY
         : (options.startedAt ?? performance.now()) + l.timeoutMs,
     maxOutputBytes: l.maxOutputBytes ?? DEFAULT_THREAD_LIMITS.maxOutputBytes,
+    ...(l.maxLiveBytes === undefined || l.liveBytes === undefined
+      ? {}
+      : { live: { maxBytes: l.maxLiveBytes, read: l.liveBytes } }),
   };
   return new Thread(limits, options.print ?? (() => undefined));
 }
@@ -132,6 +153,7 @@ export class ModuleInstance {
     const t = threadFor(options);
     const value = withThread(t, () => {
       try {
+        if (options.inputBytes !== undefined && options.inputBytes > 0) charge(options.inputBytes);
         return callValue(fn, args, null);
       } catch (e) {
         const err = toStarlarkError(e);

@@ -55,6 +55,11 @@ export interface GuestCall {
   readonly input: JsonValue;
   /** The input's JSON text (serialised on first read, at most once). */
   readonly json: string;
+  /**
+   * A lower bound of the input's JSON size in UTF-8 bytes, known without serialising it: for a
+   * backend that charges the input to the guest's budget (Starlark does).
+   */
+  readonly inputBytes: number;
   /** The call's limits: its own over the policy's load limits over the defaults. */
   readonly limits: Readonly<SandboxLimits>;
   /** The limits the caller passed to `invoke`, as given (a pool forwards these). */
@@ -260,7 +265,7 @@ function checkedCall(
   const max = limits.max_input_bytes;
   const check = checkJsonValue(input, { maxBytes: max, undefinedProperty: 'omit' });
   if (!check.ok) return inputProblem(check, max);
-  const call = new Call(entry, input, limits, callLimits);
+  const call = new Call(entry, input, check.minBytes, limits, callLimits);
   // The bounds straddle the limit: only the text tells, and it is at most 6 × max long.
   if (check.maxBytes > max && utf8Exceeds(call.json, max)) {
     return `input is larger than ${max} bytes`;
@@ -285,6 +290,7 @@ class Call implements GuestCall {
   constructor(
     readonly entry: string,
     readonly input: JsonValue,
+    readonly inputBytes: number,
     readonly limits: Readonly<SandboxLimits>,
     readonly callLimits: Partial<SandboxLimits> | undefined,
   ) {}

@@ -77,14 +77,13 @@ function parseIntString(s0: string, base: number | undefined): Value {
   } else if (prefixBase && prefixBase === b && base !== undefined) s = s.slice(2);
   s = s.replace(/_/g, (m, i: number) => (i > 0 && base === 0 ? '' : m));
   if (s === '' || !INT_DIGITS.test(s)) return bad();
-  let v = 0n;
-  const bb = BigInt(b);
-  for (const ch of s) {
-    const d = Number.parseInt(ch, 36);
+  // Every digit must be below the base: one linear scan (a regex per base would do as well).
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const d = c <= 57 ? c - 48 : c - 87;
     if (d >= b) return bad();
-    v = v * bb + BigInt(d);
   }
-  return I.norm(neg ? -v : v);
+  return I.parseDigits(s, b, neg);
 }
 
 function toInt(args: Value[], kw: [string, Value][] | null): Value {

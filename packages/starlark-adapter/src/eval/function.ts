@@ -133,16 +133,25 @@ export function unwind(e: unknown, name: string): StarlarkError {
   return err;
 }
 
-/** Host exceptions become typed errors: the JS stack overflowing is a stack overflow. */
+/**
+ * Host exceptions become typed errors, never leak as they are: the JS stack overflowing is a
+ * stack overflow, a host allocation the engine refuses (a string, array or BigInt too large) is
+ * the memory limit, anything else a runtime error that says it came from the host. The position
+ * is added as the error passes through the statement that raised it.
+ */
 export function toStarlarkError(e: unknown): StarlarkError {
   if (StarlarkError.isInstance(e)) return e;
-  if (e instanceof RangeError && /call stack/i.test(e.message))
-    return new StarlarkError('stack_overflow', 'maximum call stack size exceeded');
-  if (
-    e instanceof RangeError &&
-    /Invalid (string|array|typed array) length|allocation/i.test(e.message)
-  )
-    return new StarlarkError('memory_limit', `host allocation failed: ${e.message}`);
+  if (e instanceof RangeError) {
+    if (/call stack/i.test(e.message)) {
+      return new StarlarkError('stack_overflow', 'maximum call stack size exceeded');
+    }
+    if (/Invalid (string|array|typed array) length|allocation|BigInt/i.test(e.message)) {
+      return new StarlarkError('memory_limit', `host allocation failed: ${e.message}`);
+    }
+    if (/code point/i.test(e.message)) {
+      return new StarlarkError('runtime', `invalid code point: ${e.message}`);
+    }
+  }
   const msg = e instanceof Error ? e.message : String(e);
   return new StarlarkError('runtime', `internal error: ${msg}`);
 }

@@ -18,6 +18,8 @@ export interface ThreadLimits {
   /** Absolute deadline in `performance.now()` milliseconds; Infinity for none. */
   readonly deadline: number;
   readonly maxOutputBytes: number;
+  /** A bound on live memory, read whenever the clock is (see ExecLimits.maxLiveBytes). */
+  readonly live?: { readonly maxBytes: number; readonly read: () => number };
 }
 
 export const DEFAULT_THREAD_LIMITS: ThreadLimits = {
@@ -50,6 +52,7 @@ export class Thread {
   readonly deadline: number;
   printed = 0;
   readonly maxOutput: number;
+  readonly live: ThreadLimits['live'];
 
   constructor(
     limits: ThreadLimits,
@@ -64,6 +67,7 @@ export class Thread {
     this.maxDepth = limits.maxDepth;
     this.deadline = limits.deadline;
     this.maxOutput = limits.maxOutputBytes;
+    this.live = limits.live;
   }
 
   get stepsUsed(): number {
@@ -89,7 +93,20 @@ export class Thread {
       this.chk = this.steps + 1;
       throw new StarlarkError('timeout', 'wall-clock deadline exceeded');
     }
+    this.checkLive();
     this.chk = Math.max(this.steps - CLOCK_EVERY, 0);
+  }
+
+  checkLive(): void {
+    const live = this.live;
+    if (live === undefined) return;
+    const used = live.read();
+    if (used > live.maxBytes) {
+      throw new StarlarkError(
+        'memory_limit',
+        `live memory of ${used} bytes is over the ${live.maxBytes}-byte bound`,
+      );
+    }
   }
 
   memFail(): never {
@@ -178,4 +195,5 @@ function checkClock(t: Thread): void {
     t.chk = t.steps + 1;
     throw new StarlarkError('timeout', 'wall-clock deadline exceeded');
   }
+  t.checkLive();
 }

@@ -1,4 +1,5 @@
 import { StarlarkError } from '../errors.ts';
+import { MAX_INT_BITS } from '../values/ints.ts';
 import { KEYWORDS, type Keyword, PUNCTS, type Punct, RESERVED, type Token } from './tokens.ts';
 
 const keywordSet = new Set<string>(KEYWORDS);
@@ -385,6 +386,7 @@ function scanNumber(
     if (!valid.test(digits))
       fail(`invalid ${base === 16 ? 'hex' : base === 8 ? 'octal' : 'binary'} literal`);
     const prefix = base === 16 ? '0x' : base === 8 ? '0o' : '0b';
+    if (digits.length * Math.log2(base) > MAX_INT_BITS) fail(tooLarge(digits.length));
     return { value: normInt(BigInt(prefix + digits)), end: i, float: false };
   }
   while (i < n && isDigit(src.charCodeAt(i))) i++;
@@ -413,7 +415,12 @@ function scanNumber(
     if (!/^0+$/.test(text))
       fail(`invalid int literal ${text}: leading zeros are not allowed; use 0o for octal`);
   }
+  if (text.length * Math.log2(10) > MAX_INT_BITS) fail(tooLarge(text.length));
   return { value: normInt(BigInt(text)), end: i, float: false };
+}
+
+function tooLarge(digits: number): string {
+  return `int literal of ${digits} digits is over the ${MAX_INT_BITS}-bit bound for ints`;
 }
 
 function normInt(v: bigint): number | bigint {
