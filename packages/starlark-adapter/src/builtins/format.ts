@@ -1,7 +1,8 @@
 import { runtimeError } from '../errors.ts';
 import type { Kwargs } from '../eval/function.ts';
-import { affordable, charge } from '../limits/thread.ts';
-import { repr, reprFloat, str } from '../values/repr.ts';
+import { charge, work } from '../limits/thread.ts';
+import { intToString } from '../values/ints.ts';
+import { Builder, reprFloat, reprInto, strInto } from '../values/repr.ts';
 import { SDict, SFloat, STuple, typeName, type Value } from '../values/values.ts';
 
 function toNum(v: Value, conv: string): number | bigint {
@@ -38,21 +39,29 @@ function fmtFloat(x: number, conv: string): string {
   }
 }
 
+/** Whether a string is one code point (without listing the code points of a long one). */
+function oneCodePoint(s: string): boolean {
+  return s.length === 1 || (s.length === 2 && [...s].length === 1);
+}
+
 /** The `%` operator on strings. */
 export function formatPercent(format: string, arg: Value): string {
   const args: readonly Value[] = arg instanceof STuple ? arg.items : [arg];
+  // The result is built within the budget as it grows (each conversion checked before it is
+  // kept, a string's before it is copied) and its length charged as steps; the format is read once.
+  work(format.length);
+  const out = new Builder();
   let ai = 0;
-  let out = '';
   let usedMapping = false;
-  for (let i = 0; i < format.length; i++) {
-    const ch = format[i]!;
-    if (ch !== '%') {
-      out += ch;
-      continue;
+  let i = 0;
+  while (i < format.length) {
+    const pct = format.indexOf('%', i);
+    if (pct < 0) {
+      out.add(i === 0 ? format : format.slice(i));
+      break;
     }
-    // Checked before each substitution, so a huge expansion fails before the host builds it.
-    affordable(2 * out.length);
-    i++;
+    if (pct > i) out.add(format.slice(i, pct));
+    i = pct + 1;
     if (i >= format.length) throw runtimeError('incomplete format');
     let value: Value;
     if (format[i] === '(') {
@@ -67,29 +76,32 @@ export function formatPercent(format: string, arg: Value): string {
       i = close + 1;
       if (i >= format.length) throw runtimeError('incomplete format');
     } else if (format[i] === '%') {
-      out += '%';
+      out.add('%');
+      i++;
       continue;
     } else {
       if (ai >= args.length) throw runtimeError('not enough arguments for format string');
       value = args[ai++]!;
     }
     const conv = format[i]!;
+    i++;
     switch (conv) {
       case 's':
-        out += str(value);
+        strInto(value, out);
         break;
       case 'r':
-        out += repr(value);
+        reprInto(value, out, new Set());
         break;
       case 'd':
       case 'i': {
         const n = toNum(value, conv);
-        out +=
+        out.add(
           typeof n === 'number' && !(value instanceof SFloat)
             ? String(n)
             : typeof n === 'bigint'
-              ? String(n)
-              : String(Math.trunc(n));
+              ? intToString(n)
+              : String(Math.trunc(n)),
+        );
         break;
       }
       case 'o':
@@ -97,8 +109,8 @@ export function formatPercent(format: string, arg: Value): string {
       case 'X': {
         if (typeof value !== 'number' && typeof value !== 'bigint')
           throw runtimeError(`%${conv} format requires integer: ${typeName(value)}`);
-        const s = BigInt(value).toString(conv === 'o' ? 8 : 16);
-        out += conv === 'X' ? s.toUpperCase() : s;
+        const s = intToString(value, conv === 'o' ? 8 : 16);
+        out.add(conv === 'X' ? s.toUpperCase() : s);
         break;
       }
       case 'e':
@@ -107,11 +119,11 @@ export function formatPercent(format: string, arg: Value): string {
       case 'F':
       case 'g':
       case 'G':
-        out += fmtFloat(Number(toNum(value, conv)), conv);
+        out.add(fmtFloat(Number(toNum(value, conv)), conv));
         break;
       case 'c':
-        if (typeof value === 'number') out += String.fromCodePoint(value);
-        else if (typeof value === 'string' && [...value].length === 1) out += value;
+        if (typeof value === 'number') out.add(String.fromCodePoint(value));
+        else if (typeof value === 'string' && oneCodePoint(value)) out.add(value);
         else
           throw runtimeError(
             `%c format requires a single-character string or int, not ${typeName(value)}`,
@@ -122,32 +134,37 @@ export function formatPercent(format: string, arg: Value): string {
     }
   }
   if (!usedMapping && ai < args.length) throw runtimeError('too many arguments for format string');
-  charge(2 * out.length + 16);
-  return out;
+  const s = out.done();
+  charge(2 * s.length + 16);
+  return s;
 }
 
 /** `str.format`: {} {0} {name}, with {{ and }} escapes and !s / !r conversions. */
 export function formatMethod(format: string, args: Value[], kw: Kwargs): string {
-  let out = '';
+  work(format.length);
+  const out = new Builder();
   let auto = 0;
   let mode: 'none' | 'auto' | 'manual' = 'none';
+  /** Start of the literal text not yet written. */
+  let lit = 0;
   for (let i = 0; i < format.length; i++) {
+    const c = format.charCodeAt(i);
+    if (c !== 123 && c !== 125) continue; // '{', '}'
+    if (i > lit) out.add(format.slice(lit, i));
     const ch = format[i]!;
     if (ch === '}') {
       if (format[i + 1] === '}') {
-        out += '}';
+        out.add('}');
         i++;
+        lit = i + 1;
         continue;
       }
       throw runtimeError("format: single '}' in format (Found '}' without matching '{')");
     }
-    if (ch !== '{') {
-      out += ch;
-      continue;
-    }
     if (format[i + 1] === '{') {
-      out += '{';
+      out.add('{');
       i++;
+      lit = i + 1;
       continue;
     }
     const close = format.indexOf('}', i);
@@ -156,6 +173,7 @@ export function formatMethod(format: string, args: Value[], kw: Kwargs): string 
     if (field.includes('{'))
       throw runtimeError('format: Nested replacement fields are not supported');
     i = close;
+    lit = i + 1;
     let conv = 's';
     const bang = field.indexOf('!');
     if (bang >= 0) {
@@ -196,9 +214,11 @@ export function formatMethod(format: string, args: Value[], kw: Kwargs): string 
         throw runtimeError(`format: keyword ${field} not found (Missing argument '${field}')`);
       value = hit[1];
     }
-    out += conv === 'r' ? repr(value) : str(value);
-    affordable(2 * out.length);
+    if (conv === 'r') reprInto(value, out, new Set());
+    else strInto(value, out);
   }
-  charge(2 * out.length + 16);
-  return out;
+  if (lit < format.length) out.add(lit === 0 ? format : format.slice(lit));
+  const s = out.done();
+  charge(2 * s.length + 16);
+  return s;
 }

@@ -1,7 +1,8 @@
 import { runtimeError } from '../errors.ts';
 import { Builtin } from '../eval/function.ts';
-import { charge } from '../limits/thread.ts';
-import { reprFloat } from '../values/repr.ts';
+import { affordable, charge, work } from '../limits/thread.ts';
+import { intToString } from '../values/ints.ts';
+import { Builder, reprFloat } from '../values/repr.ts';
 import {
   SDict,
   SFloat,
@@ -14,32 +15,60 @@ import {
 } from '../values/values.ts';
 import { bind, wantString } from './args.ts';
 
-export function encode(v: Value, path = '', seen = new Set<unknown>()): string {
+/**
+ * json.encode: built within the allocation budget as it grows (see `Builder`), so a value that
+ * shares a few small lists many times over fails with memory_limit before its text is built; each
+ * list, tuple, dict and struct visited is charged per element too.
+ */
+export function encode(v: Value): string {
+  const out = new Builder();
+  encodeInto(v, out, [], new Set());
+  return out.done();
+}
+
+/** `path`: list indices and dict keys from the top, for the message about a cycle. */
+function encodeInto(v: Value, out: Builder, path: (string | number)[], seen: Set<unknown>): void {
   switch (typeof v) {
     case 'string':
-      return JSON.stringify(v);
+      out.reserve(v.length + 2);
+      out.add(JSON.stringify(v));
+      return;
     case 'number':
+      out.add(String(v));
+      return;
     case 'bigint':
-      return String(v);
+      out.add(intToString(v));
+      return;
     case 'boolean':
-      return v ? 'true' : 'false';
+      out.add(v ? 'true' : 'false');
+      return;
     default:
   }
-  if (v === null) return 'null';
+  if (v === null) {
+    out.add('null');
+    return;
+  }
   if (v instanceof SFloat) {
     if (!Number.isFinite(v.v))
       throw runtimeError(`json.encode: cannot encode non-finite float ${reprFloat(v.v)}`);
-    return Number.isInteger(v.v) && Math.abs(v.v) < 1e16 ? `${v.v}` : String(v.v);
+    out.add(String(v.v));
+    return;
   }
   if (seen.has(v))
-    throw runtimeError(`json.encode: cycle in JSON structure at ${path || 'top level'}`);
+    throw runtimeError(`json.encode: cycle in JSON structure at ${pathText(path) || 'top level'}`);
   if (v instanceof SList || v instanceof STuple) {
-    // Charged per element visited, as repr: shared sublists cannot multiply the work for free.
     charge(8 * v.items.length);
     seen.add(v);
-    const s = `[${v.items.map((x, i) => encode(x, `${path}[${i}]`, seen)).join(',')}]`;
+    out.add('[');
+    for (let i = 0; i < v.items.length; i++) {
+      if (i > 0) out.add(',');
+      path.push(i);
+      encodeInto(v.items[i]!, out, path, seen);
+      path.pop();
+    }
+    out.add(']');
     seen.delete(v);
-    return s;
+    return;
   }
   if (v instanceof SDict) {
     charge(8 * v.m.size);
@@ -48,17 +77,42 @@ export function encode(v: Value, path = '', seen = new Set<unknown>()): string {
     for (const k of keys)
       if (typeof k !== 'string')
         throw runtimeError(`json.encode: dict has ${typeName(k)} key, want string`);
-    const sorted = (keys as string[]).slice().sort();
-    const s = `{${sorted.map((k) => `${JSON.stringify(k)}:${encode(v.get(k)!, `${path}.${k}`, seen)}`).join(',')}}`;
+    encodeFields(keys as string[], (k) => v.get(k)!, out, path, seen);
     seen.delete(v);
-    return s;
+    return;
   }
   if (v instanceof SStruct) {
     charge(8 * v.fields.size);
-    const keys = [...v.fields.keys()].sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${encode(v.fields.get(k)!, `${path}.${k}`, seen)}`).join(',')}}`;
+    encodeFields([...v.fields.keys()], (k) => v.fields.get(k)!, out, path, seen);
+    return;
   }
   throw runtimeError(`json.encode: cannot encode ${typeName(v)} as JSON`);
+}
+
+function encodeFields(
+  keys: string[],
+  get: (k: string) => Value,
+  out: Builder,
+  path: (string | number)[],
+  seen: Set<unknown>,
+): void {
+  keys.sort();
+  out.add('{');
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (i > 0) out.add(',');
+    out.reserve(k.length + 3);
+    out.add(JSON.stringify(k));
+    out.add(':');
+    path.push(k);
+    encodeInto(get(k), out, path, seen);
+    path.pop();
+  }
+  out.add('}');
+}
+
+function pathText(path: (string | number)[]): string {
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
 }
 
 /** JSON text → Starlark values: objects → dict, arrays → list, integral numbers → int. */
@@ -85,6 +139,15 @@ export function fromJson(x: unknown): Value {
 }
 
 function decode(text: string): Value {
+  // Charged before it is parsed: the text, and an element (of a list or a dict) for every `,`,
+  // `[` and `{` (an over-estimate when strings contain them).
+  work(text.length);
+  let open = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 44 || c === 91 || c === 123) open++;
+  }
+  affordable(2 * text.length + 32 + 16 * open);
   // JSON.parse reads numbers as doubles: integral ones within ±(2^53 − 1) become ints, the
   // rest floats (documented in the dialect notes).
   let parsed: unknown;
@@ -93,19 +156,80 @@ function decode(text: string): Value {
   } catch (e) {
     throw runtimeError(`json.decode: ${e instanceof Error ? e.message : String(e)}`);
   }
-  charge(2 * text.length + 32);
+  charge(2 * text.length + 32 + 16 * open);
   return fromJson(parsed);
 }
 
+/**
+ * json.indent: the text parsed, then written again with `indent` (its first 10 characters, as
+ * JSON.stringify takes them) per level and `prefix` after every newline, within the budget as it
+ * grows — both multiply with the number of lines, which the budget does not know in advance.
+ */
 function indentJson(text: string, prefix: string, indent: string): string {
+  work(text.length);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (e) {
     throw runtimeError(`json.indent: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const out = JSON.stringify(parsed, null, indent === '' ? undefined : indent) ?? 'null';
-  return out.split('\n').join(`\n${prefix}`);
+  const out = new Builder();
+  const gap = indent.slice(0, 10);
+  if (gap === '') out.add(JSON.stringify(parsed) ?? 'null');
+  else writeIndented(parsed, out, { gap, newline: `\n${prefix}`, indents: [''] }, 0);
+  const s = out.done();
+  charge(2 * s.length + 16);
+  return s;
+}
+
+interface Layout {
+  readonly gap: string;
+  readonly newline: string;
+  /** The indentation of each depth, made as it is first needed. */
+  readonly indents: string[];
+}
+
+function indentation(layout: Layout, depth: number, out: Builder): string {
+  const { indents, gap } = layout;
+  while (indents.length <= depth) {
+    out.reserve(indents.length * gap.length);
+    indents.push(indents[indents.length - 1]! + gap);
+  }
+  return indents[depth]!;
+}
+
+/** As JSON.stringify(x, null, gap) of a parsed value, with `prefix` after each newline. */
+function writeIndented(x: unknown, out: Builder, layout: Layout, depth: number): void {
+  if (x === null || typeof x !== 'object') {
+    if (typeof x === 'string') out.reserve(x.length + 2);
+    out.add(JSON.stringify(x) ?? 'null');
+    return;
+  }
+  const array = Array.isArray(x);
+  const keys = array ? null : Object.keys(x);
+  const n = array ? (x as unknown[]).length : keys!.length;
+  if (n === 0) {
+    out.add(array ? '[]' : '{}');
+    return;
+  }
+  out.add(array ? '[' : '{');
+  const inner = indentation(layout, depth + 1, out);
+  for (let i = 0; i < n; i++) {
+    if (i > 0) out.add(',');
+    out.add(layout.newline);
+    out.add(inner);
+    if (array) writeIndented((x as unknown[])[i], out, layout, depth + 1);
+    else {
+      const k = keys![i]!;
+      out.reserve(k.length + 4);
+      out.add(JSON.stringify(k));
+      out.add(': ');
+      writeIndented((x as Record<string, unknown>)[k], out, layout, depth + 1);
+    }
+  }
+  out.add(layout.newline);
+  out.add(indentation(layout, depth, out));
+  out.add(array ? ']' : '}');
 }
 
 export const jsonModule = new SModule(

@@ -1,6 +1,6 @@
 import { formatPercent } from '../builtins/format.ts';
 import { runtimeError } from '../errors.ts';
-import { charge, poll } from '../limits/thread.ts';
+import { charge, poll, work } from '../limits/thread.ts';
 import type { BinaryOp } from '../syntax/ast.ts';
 import * as I from './ints.ts';
 import { repr } from './repr.ts';
@@ -60,6 +60,7 @@ export function equal(a: Value, b: Value): boolean {
   }
   if (a instanceof SBytes) {
     if (!(b instanceof SBytes) || a.b.length !== b.b.length) return false;
+    work(a.b.length);
     for (let i = 0; i < a.b.length; i++) if (a.b[i] !== b.b[i]) return false;
     return true;
   }
@@ -103,6 +104,7 @@ export function compare(a: Value, b: Value, op = '<'): number {
   else if (a instanceof STuple && b instanceof STuple) return seqCompare(a.items, b.items, op);
   else if (a instanceof SBytes && b instanceof SBytes) {
     const n = Math.min(a.b.length, b.b.length);
+    work(n);
     for (let i = 0; i < n; i++) if (a.b[i] !== b.b[i]) return a.b[i]! - b.b[i]!;
     return a.b.length - b.b.length;
   }
@@ -264,14 +266,17 @@ export function plus(a: Value, b: Value): Value {
   if (isInt(a) && isInt(b)) return I.add(a, b);
   if (a instanceof SList && b instanceof SList) {
     charge(8 * (a.items.length + b.items.length) + 32);
+    work(a.items.length + b.items.length);
     return new SList(a.items.concat(b.items));
   }
   if (a instanceof STuple && b instanceof STuple) {
     charge(8 * (a.items.length + b.items.length) + 32);
+    work(a.items.length + b.items.length);
     return new STuple(a.items.concat(b.items));
   }
   if (a instanceof SBytes && b instanceof SBytes) {
     charge(a.b.length + b.b.length + 16);
+    work(a.b.length + b.b.length);
     const r = new Uint8Array(a.b.length + b.b.length);
     r.set(a.b);
     r.set(b.b, a.b.length);
@@ -283,13 +288,18 @@ export function plus(a: Value, b: Value): Value {
   return unsupported('+', a, b);
 }
 
-function repeatCount(n: number | bigint, itemSize: number): number {
-  if (n <= 0) return 0;
-  if (typeof n === 'bigint' || n * itemSize > 2 ** 40) {
+/**
+ * How many times to repeat a sequence of `len` elements of `itemSize` bytes each: the result
+ * charged before it is built, and the work of building it charged as steps.
+ */
+function repeatCount(n: number | bigint, len: number, itemSize: number): number {
+  if (n <= 0 || len === 0) return 0;
+  if (typeof n === 'bigint' || n * len * itemSize > 2 ** 40) {
     charge(Number.MAX_SAFE_INTEGER);
     return 0;
   }
-  charge(n * itemSize + 16);
+  charge(n * len * itemSize + 16);
+  work(n * len);
   return n;
 }
 
@@ -302,13 +312,14 @@ export function times(a: Value, b: Value): Value {
 }
 
 function repeat(seq: Value, n: number | bigint, fail: () => never): Value {
-  if (typeof seq === 'string') return seq.repeat(repeatCount(n, 2 * seq.length));
+  // An empty sequence repeated any number of times is empty (and costs nothing to build).
+  if (typeof seq === 'string') return seq.repeat(repeatCount(n, seq.length, 2));
   if (seq instanceof SList)
-    return new SList(repeatArr(seq.items, repeatCount(n, 8 * seq.items.length)));
+    return new SList(repeatArr(seq.items, repeatCount(n, seq.items.length, 8)));
   if (seq instanceof STuple)
-    return new STuple(repeatArr(seq.items, repeatCount(n, 8 * seq.items.length)));
+    return new STuple(repeatArr(seq.items, repeatCount(n, seq.items.length, 8)));
   if (seq instanceof SBytes) {
-    const k = repeatCount(n, seq.b.length);
+    const k = repeatCount(n, seq.b.length, 1);
     const r = new Uint8Array(k * seq.b.length);
     for (let i = 0; i < k; i++) r.set(seq.b, i * seq.b.length);
     return new SBytes(r);
@@ -318,6 +329,8 @@ function repeat(seq: Value, n: number | bigint, fail: () => never): Value {
 }
 
 function repeatArr(items: readonly Value[], n: number): Value[] {
+  if (n === 0) return [];
+  if (items.length === 1) return new Array<Value>(n).fill(items[0]!);
   const out: Value[] = [];
   for (let i = 0; i < n; i++) for (const x of items) out.push(x);
   return out;
@@ -342,9 +355,11 @@ export function contains(container: Value, x: Value): boolean {
   if (typeof container === 'string') {
     if (typeof x !== 'string')
       throw runtimeError(`'in <string>' requires string as left operand, not ${typeName(x)}`);
+    work(container.length);
     return container.includes(x);
   }
   if (container instanceof SList || container instanceof STuple) {
+    work(container.items.length);
     for (const y of container.items) if (equal(x, y)) return true;
     return false;
   }
@@ -360,6 +375,7 @@ export function contains(container: Value, x: Value): boolean {
     return Number.isInteger(i) && i >= 0 && i < len;
   }
   if (container instanceof SBytes) {
+    work(container.b.length);
     if (isInt(x)) {
       const n = Number(x);
       if (n < 0 || n > 255) throw runtimeError(`int in bytes: ${n} out of range`);
@@ -371,7 +387,16 @@ export function contains(container: Value, x: Value): boolean {
   throw runtimeError(`unknown binary op: ${typeName(x)} in ${typeName(container)}`);
 }
 
+/**
+ * The first index of `n` in `h` at or after `from`, or -1. A short needle is compared in place; a
+ * long one through the engine's string search (one character per byte), which is linear where
+ * comparing in place would take |h| × |n|.
+ */
 export function bytesIndexOf(h: Uint8Array, n: Uint8Array, from: number): number {
+  if (n.length > 16) {
+    const latin = new TextDecoder('windows-1252');
+    return latin.decode(h).indexOf(latin.decode(n), from);
+  }
   outer: for (let i = from; i + n.length <= h.length; i++) {
     for (let j = 0; j < n.length; j++) if (h[i + j] !== n[j]) continue outer;
     return i;
@@ -500,25 +525,42 @@ export function sliceIndices(
   return [a, b, st];
 }
 
+/** How many indices a resolved slice [a:b:st] selects. */
+function sliceLength(a: number, b: number, st: number): number {
+  if (st > 0) return a < b ? Math.floor((b - a - 1) / st) + 1 : 0;
+  return a > b ? Math.floor((a - b - 1) / -st) + 1 : 0;
+}
+
 export function slice(obj: Value, start: Value, stop: Value, step: Value): Value {
   if (typeof obj === 'string') {
     const [a, b, st] = sliceIndices(obj.length, start, stop, step);
     if (st === 1) return a < b ? obj.slice(a, b) : '';
-    let s = '';
-    if (st > 0) for (let i = a; i < b; i += st) s += obj[i];
-    else for (let i = a; i > b; i += st) s += obj[i];
-    return s;
+    const n = sliceLength(a, b, st);
+    charge(2 * n + 16);
+    work(n);
+    const parts: string[] = [];
+    let piece = '';
+    for (let k = 0, i = a; k < n; k++, i += st) {
+      piece += obj[i];
+      if (piece.length >= 1024) {
+        parts.push(piece);
+        piece = '';
+      }
+    }
+    parts.push(piece);
+    return parts.join('');
   }
   if (obj instanceof SList || obj instanceof STuple) {
     const [a, b, st] = sliceIndices(obj.items.length, start, stop, step);
+    const n = sliceLength(a, b, st);
+    charge(8 * n + 32);
+    work(n);
     let out: Value[];
     if (st === 1) out = a < b ? obj.items.slice(a, b) : [];
     else {
-      out = [];
-      if (st > 0) for (let i = a; i < b; i += st) out.push(obj.items[i]!);
-      else for (let i = a; i > b; i += st) out.push(obj.items[i]!);
+      out = new Array<Value>(n);
+      for (let k = 0, i = a; k < n; k++, i += st) out[k] = obj.items[i]!;
     }
-    charge(8 * out.length + 32);
     return obj instanceof SList ? new SList(out) : new STuple(out);
   }
   if (obj instanceof SRange) {
@@ -529,10 +571,12 @@ export function slice(obj: Value, start: Value, stop: Value, step: Value): Value
   }
   if (obj instanceof SBytes) {
     const [a, b, st] = sliceIndices(obj.b.length, start, stop, step);
-    const out: number[] = [];
-    if (st > 0) for (let i = a; i < b; i += st) out.push(obj.b[i]!);
-    else for (let i = a; i > b; i += st) out.push(obj.b[i]!);
-    return new SBytes(Uint8Array.from(out));
+    const n = sliceLength(a, b, st);
+    charge(n + 16);
+    work(n);
+    const out = new Uint8Array(n);
+    for (let k = 0, i = a; k < n; k++, i += st) out[k] = obj.b[i]!;
+    return new SBytes(out);
   }
   throw runtimeError(`invalid slice operand ${typeName(obj)}`);
 }

@@ -1,4 +1,5 @@
-import { charge } from '../limits/thread.ts';
+import { charge, thread, WORK_PER_STEP, work } from '../limits/thread.ts';
+import { intToString } from './ints.ts';
 import {
   Callable,
   SBytes,
@@ -37,94 +38,268 @@ export function reprFloat(x: number): string {
   return neg ? `-${out}` : out;
 }
 
-export function quote(s: string): string {
-  let out = '"';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const ch = s[i]!;
-    if (ch === '"') out += '\\"';
-    else if (ch === '\\') out += '\\\\';
-    else if (c === 10) out += '\\n';
-    else if (c === 13) out += '\\r';
-    else if (c === 9) out += '\\t';
-    else if (c < 32 || c === 127) out += `\\x${c.toString(16).padStart(2, '0')}`;
-    else out += ch;
+/**
+ * A string that grows piece by piece within the allocation budget: every piece is checked before
+ * it is kept (`reserve` checks one whose size is known before it is built), so a value that
+ * expands far beyond its own size (a list shared many times over, a string shared by many
+ * elements) fails with memory_limit before the host builds it. The units written are charged as
+ * steps (one per WORK_PER_STEP, see `work`) every METER units, and the clock read with them, so
+ * neither the step budget nor the deadline is outrun inside one conversion; small outputs cost no
+ * step. The result itself is charged by whoever keeps it, once it is done.
+ */
+export class Builder {
+  /** Code units written so far. */
+  length = 0;
+  /** Units already charged as steps (a multiple of WORK_PER_STEP). */
+  private metered = 0;
+  /** The length at which the budget is checked (and steps charged) next. */
+  private next = 0;
+  private parts: string[] = [];
+  private chunks: string[] = [];
+
+  /**
+   * `paid`: the result's size was charged and its work counted before it is built, so the builder
+   * only joins its pieces.
+   */
+  constructor(private readonly paid = false) {}
+
+  /** Refuse, before it is built, a piece of `n` units that the budget cannot pay for. */
+  reserve(n: number): void {
+    if (this.paid) return;
+    const t = thread();
+    if (t.alloc + 2 * (this.length + n) > t.allocMax) t.memFail();
   }
-  return `${out}"`;
+
+  /**
+   * Keep a piece. A long one is checked against the budget first; short ones (punctuation, small
+   * numbers) every CHECK units, which lets the text pass the budget by at most that much.
+   */
+  add(piece: string): void {
+    const n = piece.length;
+    if (n > CHECK) this.reserve(n);
+    this.parts.push(piece);
+    this.length += n;
+    // Small pieces are joined as they come, so the host keeps flat strings, not a rope of them.
+    if (this.parts.length >= JOIN_EVERY) {
+      this.chunks.push(this.parts.join(''));
+      this.parts.length = 0;
+    }
+    if (this.length >= this.next) this.checkpoint();
+  }
+
+  private checkpoint(): void {
+    this.reserve(0);
+    if (this.length - this.metered >= METER) this.meter();
+    this.next = this.length + CHECK;
+  }
+
+  private meter(): void {
+    const units = this.length - this.metered;
+    if (!this.paid) work(units);
+    this.metered += units - (units % WORK_PER_STEP);
+  }
+
+  done(): string {
+    this.reserve(0);
+    this.meter();
+    if (this.chunks.length === 0)
+      return this.parts.length === 1 ? this.parts[0]! : this.parts.join('');
+    this.chunks.push(this.parts.join(''));
+    this.parts.length = 0;
+    return this.chunks.join('');
+  }
 }
 
-function quoteBytes(b: Uint8Array): string {
-  let out = 'b"';
-  for (const c of b) {
-    if (c === 34) out += '\\"';
-    else if (c === 92) out += '\\\\';
-    else if (c === 10) out += '\\n';
-    else if (c === 13) out += '\\r';
-    else if (c === 9) out += '\\t';
-    else if (c < 32 || c >= 127) out += `\\x${c.toString(16).padStart(2, '0')}`;
-    else out += String.fromCharCode(c);
+const JOIN_EVERY = 1024;
+const CHECK = 4096;
+const METER = 1 << 16;
+
+/** A character that repr escapes. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+const ESCAPED = /["\\\x00-\x1f\x7f]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+const ESCAPED_ALL = /["\\\x00-\x1f\x7f]/g;
+
+function escapeChar(ch: string): string {
+  switch (ch) {
+    case '"':
+      return '\\"';
+    case '\\':
+      return '\\\\';
+    case '\n':
+      return '\\n';
+    case '\r':
+      return '\\r';
+    case '\t':
+      return '\\t';
+    default:
+      return `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`;
   }
-  return `${out}"`;
+}
+
+/** The length of a character's escape (1 when it is not escaped). */
+function escapedLength(c: number): number {
+  if (c === 34 || c === 92 || c === 10 || c === 13 || c === 9) return 2;
+  return c < 32 || c === 127 ? 4 : 1;
+}
+
+function quoteInto(s: string, b: Builder): void {
+  b.reserve(s.length + 2);
+  if (!ESCAPED.test(s)) {
+    b.add('"');
+    b.add(s);
+    b.add('"');
+    return;
+  }
+  // The exact size first (one scan, nothing allocated), then the escaped text natively.
+  let n = 2;
+  for (let i = 0; i < s.length; i++) n += escapedLength(s.charCodeAt(i));
+  b.reserve(n);
+  b.add(`"${s.replace(ESCAPED_ALL, escapeChar)}"`);
+}
+
+export function quote(s: string): string {
+  const b = new Builder();
+  quoteInto(s, b);
+  return b.done();
+}
+
+/** repr of each byte value inside b"...". */
+const BYTE_REPR: readonly string[] = Array.from({ length: 256 }, (_, c) => {
+  if (c === 34) return '\\"';
+  if (c === 92) return '\\\\';
+  if (c === 10) return '\\n';
+  if (c === 13) return '\\r';
+  if (c === 9) return '\\t';
+  if (c < 32 || c >= 127) return `\\x${c.toString(16).padStart(2, '0')}`;
+  return String.fromCharCode(c);
+});
+
+function quoteBytesInto(bytes: Uint8Array, b: Builder): void {
+  let n = 3;
+  for (let i = 0; i < bytes.length; i++) n += BYTE_REPR[bytes[i]!]!.length;
+  b.reserve(n);
+  b.add('b"');
+  const piece: string[] = [];
+  for (let i = 0; i < bytes.length; i += JOIN_EVERY) {
+    const end = Math.min(i + JOIN_EVERY, bytes.length);
+    piece.length = 0;
+    for (let j = i; j < end; j++) piece.push(BYTE_REPR[bytes[j]!]!);
+    b.add(piece.join(''));
+  }
+  b.add('"');
 }
 
 /** repr(): strings quoted; containers recurse. Cycles print as `[...]`. */
-export function repr(v: Value, seen: Set<unknown> = new Set()): string {
+export function repr(v: Value): string {
+  const b = new Builder();
+  reprInto(v, b, new Set());
+  return b.done();
+}
+
+/** Write repr(v) to `b`; `seen` holds the containers being written, for cycles. */
+export function reprInto(v: Value, b: Builder, seen: Set<unknown>): void {
   switch (typeof v) {
     case 'string':
-      return quote(v);
+      quoteInto(v, b);
+      return;
     case 'number':
+      b.add(String(v));
+      return;
     case 'bigint':
-      return String(v);
+      b.add(intToString(v));
+      return;
     case 'boolean':
-      return v ? 'True' : 'False';
+      b.add(v ? 'True' : 'False');
+      return;
     default:
   }
-  if (v === null) return 'None';
-  if (v instanceof SFloat) return reprFloat(v.v);
-  if (v instanceof SList || v instanceof STuple || v instanceof SDict || v instanceof SSet) {
-    if (seen.has(v)) return v instanceof SDict ? '{...}' : '[...]';
-    // Charged per element visited, so a small value that shares one list many times over
-    // (`[[[0] * 100] * 100] * 100`) cannot make repr build a huge string outside the budget.
-    charge(8 * (v instanceof SList || v instanceof STuple ? v.items.length : v.m.size));
+  if (v === null) b.add('None');
+  else if (v instanceof SFloat) b.add(reprFloat(v.v));
+  else if (v instanceof SList || v instanceof STuple) {
+    if (seen.has(v)) {
+      b.add('[...]');
+      return;
+    }
+    const items = v.items;
+    // Charged per element visited, as before the output was bounded too.
+    charge(8 * items.length);
     seen.add(v);
-    let s: string;
-    if (v instanceof SList) s = `[${v.items.map((x) => repr(x, seen)).join(', ')}]`;
-    else if (v instanceof STuple)
-      s =
-        v.items.length === 1
-          ? `(${repr(v.items[0]!, seen)},)`
-          : `(${v.items.map((x) => repr(x, seen)).join(', ')})`;
-    else if (v instanceof SDict) {
-      const parts: string[] = [];
-      for (const [k, x] of v.m) parts.push(`${repr(v.key(k), seen)}: ${repr(x, seen)}`);
-      s = `{${parts.join(', ')}}`;
-    } else s = `set([${[...v.m.values()].map((x) => repr(x, seen)).join(', ')}])`;
+    const tuple = v instanceof STuple;
+    b.add(tuple ? '(' : '[');
+    for (let i = 0; i < items.length; i++) {
+      if (i > 0) b.add(', ');
+      reprInto(items[i]!, b, seen);
+    }
+    b.add(tuple ? (items.length === 1 ? ',)' : ')') : ']');
     seen.delete(v);
-    return s;
-  }
-  if (v instanceof SRange) {
-    if (v.step === 1) return v.start === 0 ? `range(${v.stop})` : `range(${v.start}, ${v.stop})`;
-    return `range(${v.start}, ${v.stop}, ${v.step})`;
-  }
-  if (v instanceof SBytes) return quoteBytes(v.b);
-  if (v instanceof SStruct) {
-    const parts: string[] = [];
-    for (const [k, x] of v.fields) parts.push(`${k} = ${repr(x, seen)}`);
-    return `struct(${parts.join(', ')})`;
-  }
-  if (v instanceof SModule) return `<module ${v.name}>`;
-  if (v instanceof Callable) {
+  } else if (v instanceof SDict || v instanceof SSet) {
+    if (seen.has(v)) {
+      b.add(v instanceof SDict ? '{...}' : '[...]');
+      return;
+    }
+    charge(8 * v.m.size);
+    seen.add(v);
+    let first = true;
+    if (v instanceof SDict) {
+      b.add('{');
+      for (const [k, x] of v.m) {
+        if (!first) b.add(', ');
+        first = false;
+        reprInto(v.key(k), b, seen);
+        b.add(': ');
+        reprInto(x, b, seen);
+      }
+      b.add('}');
+    } else {
+      b.add('set([');
+      for (const x of v.m.values()) {
+        if (!first) b.add(', ');
+        first = false;
+        reprInto(x, b, seen);
+      }
+      b.add('])');
+    }
+    seen.delete(v);
+  } else if (v instanceof SRange) {
+    if (v.step === 1) b.add(v.start === 0 ? `range(${v.stop})` : `range(${v.start}, ${v.stop})`);
+    else b.add(`range(${v.start}, ${v.stop}, ${v.step})`);
+  } else if (v instanceof SBytes) quoteBytesInto(v.b, b);
+  else if (v instanceof SStruct) {
+    b.add('struct(');
+    let first = true;
+    for (const [k, x] of v.fields) {
+      if (!first) b.add(', ');
+      first = false;
+      b.add(`${k} = `);
+      reprInto(x, b, seen);
+    }
+    b.add(')');
+  } else if (v instanceof SModule) b.add(`<module ${v.name}>`);
+  else if (v instanceof Callable) {
     const label = (v as { typeLabel?: string }).typeLabel;
-    return label === 'builtin_function_or_method'
-      ? `<built-in function ${v.name}>`
-      : `<function ${v.name}>`;
-  }
-  return '?';
+    b.add(
+      label === 'builtin_function_or_method'
+        ? `<built-in function ${v.name}>`
+        : `<function ${v.name}>`,
+    );
+  } else b.add('?');
 }
 
 /** str(): like repr except that a string is itself. */
 export function str(v: Value): string {
   if (typeof v === 'string') return v;
-  if (v instanceof SBytes) return new TextDecoder().decode(v.b);
-  return repr(v);
+  const b = new Builder();
+  strInto(v, b);
+  return b.done();
+}
+
+/** Write str(v) to `b`. */
+export function strInto(v: Value, b: Builder): void {
+  if (typeof v === 'string') b.add(v);
+  else if (v instanceof SBytes) {
+    // Decoding yields at most one UTF-16 unit per byte.
+    b.reserve(v.b.length);
+    b.add(new TextDecoder().decode(v.b));
+  } else reprInto(v, b, new Set());
 }

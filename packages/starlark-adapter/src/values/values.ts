@@ -1,4 +1,5 @@
 import { runtimeError } from '../errors.ts';
+import { poll, thread, work } from '../limits/thread.ts';
 
 /**
  * Value representation, chosen for speed on the common path:
@@ -50,6 +51,8 @@ export class SList extends Mutable {
 }
 
 export class STuple {
+  /** Its key as a dict key or set element, once built (see `keyOf`). */
+  key: string | undefined = undefined;
   constructor(readonly items: readonly Value[]) {}
 }
 
@@ -73,8 +76,38 @@ export class SRange {
 export type Key = unknown;
 
 const TUPLE_TAG = '\u0000\u0001tuple\u0001';
+const SEP = '\u0001';
+/** Parts at least this long are linked into a tuple's key, not copied (see `tupleKey`). */
+const LINK = 1024;
 
+/**
+ * The canonical key of a value. A tuple's key is a string that spells out its elements (nested
+ * tuples' keys included), charged to the allocation budget (twice its length, as every string)
+ * and as steps (see `work`) each time it is asked for: the map that uses it hashes and copies it.
+ * What it costs depends only on the tuple, not on whether its key was built before.
+ */
 export function keyOf(v: Value): Key {
+  switch (typeof v) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return v;
+    default:
+  }
+  if (v instanceof STuple) {
+    const k = tupleKey(v);
+    const t = thread();
+    if (t.alloc + 2 * k.length > t.allocMax) t.memFail();
+    t.alloc += 2 * k.length;
+    work(k.length);
+    return k;
+  }
+  return canonical(v);
+}
+
+/** keyOf without charges: for the elements of a tuple being keyed and the fields of a struct. */
+function canonical(v: Value): Key {
   switch (typeof v) {
     case 'string':
     case 'number':
@@ -89,21 +122,59 @@ export function keyOf(v: Value): Key {
     if (Number.isInteger(x)) return Number.isSafeInteger(x) ? x : BigInt(x);
     return x;
   }
-  if (v instanceof STuple) return TUPLE_TAG + v.items.map(tupleKeyPart).join('\u0001');
+  if (v instanceof STuple) return tupleKey(v);
   if (v instanceof SList || v instanceof SDict || v instanceof SSet)
     throw runtimeError(`unhashable type: ${typeName(v)}`);
   if (v instanceof SStruct) {
-    for (const f of v.fields.values()) keyOf(f);
+    for (const f of v.fields.values()) canonical(f);
     return v;
   }
   return v;
 }
 
-function tupleKeyPart(v: Value): string {
-  const k = keyOf(v);
+/**
+ * A tuple's key, built once per tuple object (a tuple is immutable, so its key never changes) and
+ * refused with memory_limit, before it is built, when it is longer than the allocation budget
+ * could pay for. Each part is length-prefixed, so nothing is escaped and the key of a tuple
+ * nested d deep grows with d, not 2^d; long parts (nested tuples' keys, long strings) are linked
+ * (a host string concatenation, which shares them) rather than copied, so a tuple that contains
+ * another many times over, `t = (t, t)` thirty times, costs thirty small keys to build, and the
+ * only copy is the one a map makes of a key it hashes, which is charged.
+ */
+function tupleKey(tuple: STuple): string {
+  const cached = tuple.key;
+  if (cached !== undefined) return cached;
+  poll();
+  const t = thread();
+  const items = tuple.items;
+  let key = TUPLE_TAG;
+  let run: string[] = [];
+  let length = TUPLE_TAG.length;
+  for (let i = 0; i < items.length; i++) {
+    const part = keyPart(items[i]!);
+    length += part.length + (i > 0 ? 1 : 0);
+    if (t.alloc + 2 * length > t.allocMax) t.memFail();
+    if (i > 0) run.push(SEP);
+    if (part.length < LINK) run.push(part);
+    else {
+      key = key + run.join('') + part;
+      run = [];
+    }
+  }
+  if (run.length > 0) key += run.join('');
+  tuple.key = key;
+  return key;
+}
+
+function keyPart(v: Value): string {
+  if (v instanceof STuple) {
+    const k = tupleKey(v);
+    return `t${k.length}:${k}`;
+  }
+  const k = canonical(v);
   switch (typeof k) {
     case 'string':
-      return `s${JSON.stringify(k)}`;
+      return `s${k.length}:${k}`;
     case 'number':
       return `n${k}`;
     case 'bigint':
