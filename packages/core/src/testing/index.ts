@@ -11,6 +11,7 @@ import { escapeCases } from './escape.ts';
 import { failureCases } from './failures.ts';
 import type { ConformanceCase } from './kit.ts';
 import { limitCases, recoveryCases } from './limits.ts';
+import { meteringCases } from './metering.ts';
 import { semanticsCases } from './semantics.ts';
 
 export { type CorpusPolicy, corpus } from './corpus.ts';
@@ -31,7 +32,7 @@ export {
 } from './kit.ts';
 
 // In category order (semantics, failures, limits, determinism, isolation, recovery, escape,
-// availability).
+// availability, metering).
 const CASES: readonly ConformanceCase[] = Object.freeze([
   ...semanticsCases,
   ...failureCases,
@@ -41,6 +42,7 @@ const CASES: readonly ConformanceCase[] = Object.freeze([
   ...recoveryCases,
   ...escapeCases,
   ...availabilityCases,
+  ...meteringCases,
 ]);
 
 /** The one list: every case, each with the languages it has a policy in (`languages`). */

@@ -19,7 +19,8 @@ export type ConformanceCategory =
   | 'isolation'
   | 'recovery'
   | 'escape'
-  | 'availability';
+  | 'availability'
+  | 'metering';
 
 /**
  * Every policy language, in the order a case lists its languages. Keys of a record, so that a new
