@@ -1,6 +1,6 @@
 import { runtimeError, StarlarkError } from '../errors.ts';
 import { Builtin, type BuiltinImpl, callValue } from '../eval/function.ts';
-import { charge, thread } from '../limits/thread.ts';
+import { charge, thread, work } from '../limits/thread.ts';
 import * as I from '../values/ints.ts';
 import { compare, isInt, iterate, len } from '../values/ops.ts';
 import { repr, str } from '../values/repr.ts';
@@ -41,8 +41,15 @@ function iterArg(fname: string, v: Value | undefined): readonly Value[] {
     throw runtimeError(
       `${fname}: for parameter 1: got ${typeName(v ?? null)}, want iterable (type '${typeName(v ?? null)}' is not iterable)`,
     );
-  if (v instanceof SBytes) return [...v.b];
-  return iterate(v);
+  if (v instanceof SBytes) {
+    charge(8 * v.b.length + 32);
+    work(v.b.length);
+    return [...v.b];
+  }
+  const items = iterate(v);
+  // Every builtin that takes an iterable goes over all of it: that work is charged up front.
+  work(items.length);
+  return items;
 }
 
 /** Java's String.hashCode, which starlark-go and starlark-java both use for strings. */
@@ -195,6 +202,8 @@ function sortedOf(args: Value[], kw: [string, Value][] | null): Value {
   const [it, key, reverse] = bind('sorted', ['$iterable', 'key?', 'reverse?'], args, kw);
   const items = [...iterArg('sorted', it)];
   charge(8 * items.length + 32);
+  // n log n comparisons, most of them in the engine's sort where no deadline is read.
+  work(items.length * Math.ceil(Math.log2(items.length + 1)));
   const rev = reverse !== undefined && truth(reverse);
   if (key !== undefined && key !== null) {
     const keys = items.map((v) => callValue(key, [v], null));
@@ -315,8 +324,18 @@ export function makeUniverse(options: { set: boolean }): Map<string, Value> {
     }),
     b('hash', (args, kw) => {
       const [x] = bind('hash', ['$x'], args, kw);
-      if (typeof x === 'string') return stringHash(x);
-      if (x instanceof SBytes) return stringHash(String.fromCharCode(...x.b));
+      if (typeof x === 'string') {
+        work(x.length);
+        return stringHash(x);
+      }
+      if (x instanceof SBytes) {
+        work(x.b.length);
+        let text = '';
+        for (let i = 0; i < x.b.length; i += 4096) {
+          text += String.fromCharCode(...x.b.subarray(i, i + 4096));
+        }
+        return stringHash(text);
+      }
       throw runtimeError(`hash: got ${typeName(x!)}, want string or bytes`);
     }),
     b('int', toInt),

@@ -593,6 +593,7 @@ export function iterate(v: Value, what = 'iterable'): readonly Value[] {
   if (v instanceof SRange) {
     const n = v.length;
     charge(8 * n);
+    work(n);
     const out = new Array<Value>(n);
     for (let i = 0; i < n; i++) out[i] = v.at(i);
     return out;
