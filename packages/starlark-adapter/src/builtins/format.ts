@@ -122,8 +122,12 @@ export function formatPercent(format: string, arg: Value): string {
         out.add(fmtFloat(Number(toNum(value, conv)), conv));
         break;
       case 'c':
-        if (typeof value === 'number') out.add(String.fromCodePoint(value));
-        else if (typeof value === 'string' && oneCodePoint(value)) out.add(value);
+        if (typeof value === 'number') {
+          if (!Number.isInteger(value) || value < 0 || value > 0x10ffff) {
+            throw runtimeError(`%c: code point ${value} is out of range (0 to 0x10ffff)`);
+          }
+          out.add(String.fromCodePoint(value));
+        } else if (typeof value === 'string' && oneCodePoint(value)) out.add(value);
         else
           throw runtimeError(
             `%c format requires a single-character string or int, not ${typeName(value)}`,

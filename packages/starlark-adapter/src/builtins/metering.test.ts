@@ -299,3 +299,12 @@ describe('lists, dicts and sets', () => {
     );
   });
 });
+
+describe('host errors in formatting', () => {
+  it('"%c" of a code point out of range is a runtime error saying so, not an internal error', () => {
+    const { module } = Program.compile('def f():\n  return "%c" % 0x110000\n').init();
+    expect(() => module.call(module.globals.get('f')!, [])).toThrow(
+      /%c: code point 1114112 is out of range \(0 to 0x10ffff\)/,
+    );
+  });
+});
