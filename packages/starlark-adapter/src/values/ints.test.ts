@@ -58,12 +58,12 @@ describe('int size bound', () => {
 
   it('x = x * x in a loop stops at the bound with memory_limit, never leaking a host error', () => {
     const r = outcome('def f():\n  x = 3\n  for i in range(40):\n    x = x * x\n  return x\n', {
-      timeoutMs: 1000,
+      ...TIME,
       maxAllocBytes: 10_000_000,
     });
     expect(r).toMatchObject({ kind: 'memory_limit' });
     expect(r.message).toMatch(/over the 262144-bit bound/);
-    expect(r.ms).toBeLessThan(2000);
+    expect(r.ms).toBeLessThan(BOUND_MS);
   });
 
   it('the bound is checked for every way to grow an int: +, -, <<, literals', () => {
