@@ -329,6 +329,17 @@ export {
   routeRequest,
 } from './engine/evaluate-request.ts';
 export {
+  type AssistantPart,
+  type FinishReason,
+  finishReasonOf,
+  impliedFinish,
+  MessageAssembler,
+  type ModelReply,
+  messageEvents,
+  type ReplyEvent,
+  type TokenUsage,
+} from './engine/model-reply.ts';
+export {
   type CompiledMachine,
   type CompiledRequestRule,
   type CompiledScript,
@@ -345,10 +356,13 @@ export {
 export {
   type Clock,
   ManualClock,
+  type ModelProvider,
+  modelProvider,
   type Provider,
   type ProviderCall,
   type ProviderReply,
   systemClock,
+  type TextProvider,
 } from './engine/provider.ts';
 export {
   type AlertRecord,

@@ -4,7 +4,7 @@ import { schemaIssues } from '../schema/validator.ts';
 import { memoryAlertSink } from './alert-sinks.ts';
 import { planOf, userRequest } from './engine.fixtures.ts';
 import { createEngine, InvalidRequestError, ShadowDivergenceError } from './engine.ts';
-import { ManualClock, type Provider, type ProviderCall } from './provider.ts';
+import { ManualClock, type ModelProvider, type Provider, type ProviderCall } from './provider.ts';
 import { type Receipt, ReceiptSchema } from './receipt.ts';
 import { memoryReceiptStore } from './receipt-store.ts';
 
@@ -305,7 +305,7 @@ describe('engine: history, tools and state', () => {
     });
   });
 
-  it('matches tool results by name and namespace, and records the tool call in history', async () => {
+  it('matches tool results by name and namespace, and records the result in history', async () => {
     const plan = await planOf({
       request_rules: [
         {
@@ -347,10 +347,11 @@ describe('engine: history, tools and state', () => {
       names: ['shell.exec'],
       arguments: '{"cmd":"ls"}',
     });
-    expect(engine.history.entries().map((e) => [e.kind, e.key])).toEqual([
-      ['request_text', ''],
-      ['tool_call', 'shell.exec'],
-      ['response_text', ''],
+    // The call itself was history when the model emitted it; the result is its own entry.
+    expect(engine.history.entries().map((e) => [e.kind, e.key, e.text])).toEqual([
+      ['request_text', '', 'list files'],
+      ['tool_result', 'shell.exec', 'a.txt'],
+      ['response_text', '', 'ok'],
     ]);
     const offers = await engine.handle({
       ...userRequest('browse'),
@@ -359,7 +360,7 @@ describe('engine: history, tools and state', () => {
     expect(offers.receipt.rules.map((r) => r.outcome)).toEqual(['not_matched', 'matched']);
   });
 
-  it('counts a tool result toward its own tool-call threshold', async () => {
+  it('records a tool call once, when the model emits it, and counts it on the next request', async () => {
     const plan = await planOf({
       request_rules: [
         {
@@ -372,20 +373,51 @@ describe('engine: history, tools and state', () => {
         },
       ],
     });
-    const engine = createEngine({ plan, provider: scripted('a', 'b').provider });
-    const toolResult = (id: string) => ({
-      messages: [
-        {
+    let calls = 0;
+    const provider: ModelProvider = {
+      specificationVersion: 'v2',
+      async call() {
+        calls++;
+        return {
+          kind: 'message',
+          parts: [
+            { type: 'tool_call', id: `c${calls}`, name: 'shell.exec', arguments: '{"cmd":"ls"}' },
+          ],
+          finish_reason: 'tool_calls',
+        };
+      },
+    };
+    const engine = createEngine({ plan, provider });
+    const caller = { session_id: 's' };
+    const messages: unknown[] = [{ role: 'user', content: 'list files' }];
+    const turn = async () => {
+      const result = await engine.handle({ messages }, { caller });
+      for (const call of result.answer?.tool_calls ?? []) {
+        messages.push({
           role: 'assistant',
           content: null,
-          tool_calls: [{ id, function: { name: 'shell.exec', arguments: '{}' } }],
-        },
-        { role: 'tool', tool_call_id: id, content: 'ok' },
-      ],
-    });
-    const caller = { session_id: 's' };
-    expect((await engine.handle(toolResult('1'), { caller })).status).toBe('completed');
-    expect((await engine.handle(toolResult('2'), { caller })).status).toBe('policy_blocked');
+          tool_calls: [
+            {
+              id: call.id,
+              type: 'function',
+              function: { name: call.name, arguments: call.arguments },
+            },
+          ],
+        });
+        messages.push({ role: 'tool', tool_call_id: call.id, content: 'a.txt' });
+      }
+      return result;
+    };
+    expect((await turn()).status).toBe('completed');
+    const kinds = () => engine.history.entries().map((e) => e.kind);
+    expect(kinds()).toEqual(['request_text', 'tool_call']);
+    // One call is history: the request carrying its result passes and the model calls again.
+    expect((await turn()).status).toBe('completed');
+    expect(kinds().filter((k) => k === 'tool_call')).toHaveLength(2);
+    expect(kinds().filter((k) => k === 'tool_result')).toHaveLength(1);
+    // Two calls: the loop is stopped before a third.
+    expect((await turn()).status).toBe('policy_blocked');
+    expect(calls).toBe(2);
   });
 
   it('moves a state machine per caller and gates rules on its state', async () => {

@@ -36,9 +36,24 @@ import {
   type RequestPhaseInput,
   routeRequest,
 } from './evaluate-request.ts';
+import {
+  type AssistantPart,
+  type FinishReason,
+  impliedFinish,
+  MessageAssembler,
+  type ModelReply,
+  messageEvents,
+  type ReplyEvent,
+  type TokenUsage,
+} from './model-reply.ts';
 import type { Plan } from './plan.ts';
-import type { Clock, Provider, ProviderReply } from './provider.ts';
-import { systemClock } from './provider.ts';
+import {
+  type Clock,
+  type ModelProvider,
+  modelProvider,
+  type Provider,
+  systemClock,
+} from './provider.ts';
 import {
   type AlertRecord,
   type AttemptRecord,
@@ -47,6 +62,7 @@ import {
   httpStatusOf,
   RECEIPT_SCHEMA_ID,
   type Receipt,
+  type ResponseRecord,
   type SandboxRecord,
   type ShadowDifference,
   type ShadowRecord,
@@ -60,7 +76,7 @@ import {
   type ChatRequest,
   ChatRequestSchema,
   lastUserMessage,
-  toolContextOf,
+  toolResultsOf,
 } from './request.ts';
 import {
   type HistoryStore,
@@ -135,9 +151,24 @@ export interface EngineResult {
   http_status: number;
   /** The whole text returned to the client; null when none. */
   text: string | null;
+  /**
+   * The rest of the assistant message of the attempt that decided the request: its tool calls,
+   * refusal, finish reason and usage (the upstream's, or estimated). null when no attempt did.
+   */
+  answer: EngineAnswer | null;
   /** For failures: a sentence the client can read. */
   message?: string;
 }
+
+export interface EngineAnswer {
+  tool_calls: ToolCall[];
+  refusal: string | null;
+  finish_reason: FinishReason;
+  usage: TokenUsage & { estimated: boolean };
+}
+
+/** A call the model asked for, as the client receives it. */
+export type ToolCall = Omit<Extract<AssistantPart, { type: 'tool_call' }>, 'type'>;
 
 export interface Engine {
   readonly plan: Plan;
@@ -198,6 +229,7 @@ export class ShadowDivergenceError extends WardwrightError {
 
 export function createEngine(options: EngineOptions): Engine {
   const plan = options.plan;
+  const provider = modelProvider(options.provider);
   const clock = options.clock ?? systemClock;
   const history = options.history ?? memoryHistoryStore(plan.history);
   const states = options.states ?? memoryStateStore();
@@ -281,16 +313,16 @@ export function createEngine(options: EngineOptions): Engine {
         { created_at_ms: started, kind: 'request_text', scope, text: userText },
         started,
       );
-      // So is a tool result: the call it answers is history before any rule counts tool calls.
-      const tool = toolContextOf(request);
-      if (tool.phase === 'result_interpretation' && tool.names[0] !== undefined) {
+      // So are the tool results it carries back. The calls they answer were recorded when the
+      // model emitted them (below, once the answer is decided).
+      for (const result of toolResultsOf(request)) {
         history.insert(
           {
             created_at_ms: started,
-            kind: 'tool_call',
-            key: tool.names[0],
+            kind: 'tool_result',
+            key: result.name,
             scope,
-            text: tool.arguments ?? '',
+            text: result.content,
           },
           started,
         );
@@ -393,23 +425,23 @@ export function createEngine(options: EngineOptions): Engine {
         guard: null,
         stream: null,
         model: route.model,
+        answer: null,
       };
     } else {
-      outcome = await respond(
-        plan,
-        options.provider,
-        clock,
-        request,
-        evaluation,
-        route,
-        handleOptions,
-      );
+      outcome = await respond(plan, provider, clock, request, evaluation, route, handleOptions);
     }
 
     const finished = clock.now();
-    if (outcome.text !== null) {
+    if (outcome.text !== null && outcome.text !== '') {
       history.insert(
         { created_at_ms: finished, kind: 'response_text', scope, text: outcome.text },
+        finished,
+      );
+    }
+    // A tool call is history once, when the model emits it and the client is told about it.
+    for (const call of outcome.answer?.tool_calls ?? []) {
+      history.insert(
+        { created_at_ms: finished, kind: 'tool_call', key: call.name, scope, text: call.arguments },
         finished,
       );
     }
@@ -452,6 +484,7 @@ export function createEngine(options: EngineOptions): Engine {
       stream: outcome.stream,
       sandbox: sandboxRecords,
       shadow,
+      response: responseRecord(outcome, evaluation.estimated_prompt_tokens),
       final: {
         status,
         http_status,
@@ -480,7 +513,13 @@ export function createEngine(options: EngineOptions): Engine {
         onError(error, 'onDecision hook');
       }
     }
-    const result: EngineResult = { receipt, status, http_status, text: outcome.text };
+    const result: EngineResult = {
+      receipt,
+      status,
+      http_status,
+      text: outcome.text,
+      answer: engineAnswer(outcome, receipt.response),
+    };
     if (outcome.message !== undefined) result.message = outcome.message;
     return result;
   }
@@ -512,10 +551,77 @@ interface ResponseOutcome {
   guard: Receipt['guard'];
   stream: Receipt['stream'];
   model: string | null;
+  /** The non-text parts of the deciding attempt's message; null when no attempt decided. */
+  answer: AttemptAnswer | null;
+}
+
+/** What an attempt's message held besides its text, as the provider said it. */
+interface AttemptAnswer {
+  tool_calls: ToolCall[];
+  refusal: string | null;
+  finish_reason: FinishReason;
+  /** null: the upstream reported none. */
+  usage: TokenUsage | null;
+}
+
+/** The receipt's record of the answer: calls by size and digest (their arguments may be private). */
+function responseRecord(
+  outcome: ResponseOutcome,
+  estimatedPromptTokens: number,
+): ResponseRecord | null {
+  const answer = outcome.answer;
+  if (answer === null) return null;
+  let usage: ResponseRecord['usage'];
+  if (answer.usage === null) {
+    let bytes = utf8Length(outcome.text ?? '') + utf8Length(answer.refusal ?? '');
+    for (const call of answer.tool_calls) bytes += utf8Length(call.arguments);
+    const completion = Math.ceil(bytes / 4);
+    usage = {
+      prompt_tokens: estimatedPromptTokens,
+      completion_tokens: completion,
+      total_tokens: estimatedPromptTokens + completion,
+      estimated: true,
+    };
+  } else {
+    usage = { ...answer.usage, estimated: false };
+  }
+  return {
+    finish_reason: answer.finish_reason,
+    tool_calls: answer.tool_calls.map((call) => ({
+      id: call.id,
+      name: call.name,
+      arguments_bytes: utf8Length(call.arguments),
+      arguments_digest: sha256(call.arguments),
+    })),
+    refusal: answer.refusal !== null,
+    usage,
+  };
+}
+
+function engineAnswer(
+  outcome: ResponseOutcome,
+  record: ResponseRecord | null,
+): EngineAnswer | null {
+  if (outcome.answer === null || record === null) return null;
+  return {
+    tool_calls: outcome.answer.tool_calls,
+    refusal: outcome.answer.refusal,
+    finish_reason: outcome.answer.finish_reason,
+    usage: record.usage,
+  };
 }
 
 function failure(status: FinalStatus, message: string): ResponseOutcome {
-  return { status, text: null, message, attempts: [], guard: null, stream: null, model: null };
+  return {
+    status,
+    text: null,
+    message,
+    attempts: [],
+    guard: null,
+    stream: null,
+    model: null,
+    answer: null,
+  };
 }
 
 /** Thrown inside an attempt when the client is gone: stop reading, abort the upstream. */
@@ -523,7 +629,7 @@ class ClientGone extends Error {}
 
 async function respond(
   plan: Plan,
-  provider: Provider,
+  provider: ModelProvider,
   clock: Clock,
   request: ChatRequest,
   evaluation: RequestEvaluation,
@@ -543,6 +649,8 @@ async function respond(
   let feedback: GuardFeedback | null = null;
   let streamReminders: string[] = [];
   let releasedTotal = '';
+  // The message of the latest attempt: what a request that ends now answers besides its text.
+  let answer: AttemptAnswer | null = null;
 
   const finish = (
     status: FinalStatus,
@@ -570,6 +678,8 @@ async function respond(
               released_bytes: utf8Length(releasedTotal),
             },
       model,
+      // Tool calls and a refusal go out with an answer, never with a failure.
+      answer: text === null ? null : answer,
     };
     if (message !== undefined) outcome.message = message;
     return outcome;
@@ -610,9 +720,9 @@ async function respond(
     };
     attempts.push(record);
 
-    let reply: ProviderReply;
+    let reply: ModelReply;
     try {
-      reply = await provider({
+      reply = await provider.call({
         model,
         messages,
         stream: streaming,
@@ -631,7 +741,10 @@ async function respond(
     }
 
     // Govern the attempt's output: the stream governor when stream rules exist, else pass through.
+    // Text goes through it as it comes; the other parts of the message (tool calls, a refusal)
+    // are assembled and go out with the answer once the attempt is decided.
     let state: StreamState | null = policy === null ? null : startStream({ attempt_index: index });
+    const assembler = new MessageAssembler();
     let produced = '';
     let released = '';
     let providerError: { status: string; message?: string } | null = null;
@@ -661,6 +774,14 @@ async function respond(
       await release(step.released);
       return step.control === 'continue';
     };
+    const take = async (event: ReplyEvent): Promise<boolean> => {
+      if (event.type !== 'text') {
+        if (options.signal?.aborted === true) throw new ClientGone();
+        assembler.add(event);
+        return true;
+      }
+      return feed(event.text);
+    };
     try {
       if (reply.kind === 'error' && options.signal?.aborted === true) throw new ClientGone();
       if (reply.kind === 'error') {
@@ -668,11 +789,13 @@ async function respond(
           reply.message === undefined
             ? { status: reply.status }
             : { status: reply.status, message: reply.message };
-      } else if (reply.kind === 'text') {
-        await feed(reply.text);
       } else {
-        for await (const chunk of reply.chunks) {
-          if (!(await feed(chunk))) {
+        const events: Iterable<ReplyEvent> | AsyncIterable<ReplyEvent> =
+          reply.kind === 'message'
+            ? messageEvents(reply.parts, reply.finish_reason, reply.usage)
+            : reply.events;
+        for await (const event of events) {
+          if (!(await take(event))) {
             controller?.abort('stream policy halted the attempt');
             break;
           }
@@ -702,6 +825,22 @@ async function respond(
     } finally {
       options.signal?.removeEventListener('abort', abortFromClient);
     }
+    const parts = assembler.parts;
+    const toolCalls = assembler.toolCalls.map(({ id, name, arguments: args }) => ({
+      id,
+      name,
+      arguments: args,
+    }));
+    const refusals = parts.flatMap((part) => (part.type === 'refusal' ? [part.text] : []));
+    answer = {
+      tool_calls: toolCalls,
+      refusal: refusals.length === 0 ? null : refusals.join(''),
+      // The text went through the governor, not the assembler: it counts for the implied reason.
+      finish_reason:
+        assembler.finish_reason ??
+        impliedFinish(produced === '' ? parts : [{ type: 'text', text: produced }, ...parts]),
+      usage: assembler.usage,
+    };
     // Only a stream reaches the client as it goes; a whole answer is sent once, at the end.
     if (streaming) releasedTotal += released;
     record.duration_ms = clock.now() - attemptStart;
@@ -807,7 +946,10 @@ async function respond(
       return finish('provider_error', null, null, providerMessage(providerError));
     }
 
-    if (guardPlan === null || guardState === null) return finish('completed', released, null);
+    // A turn that asks for tool calls is not the structured answer yet: the guard waits for it.
+    if (guardPlan === null || guardState === null || toolCalls.length > 0) {
+      return finish('completed', released, null);
+    }
     const step = stepGuardLoop(guardPlan, guardState, { kind: 'completed', text: released });
     guardState = step.state;
     const decision = step.decision;

@@ -1,3 +1,4 @@
+import type { ModelReply, ReplyEvent } from './model-reply.ts';
 import type { ChatMessage, ChatRequest } from './request.ts';
 
 /**
@@ -19,12 +20,62 @@ export interface ProviderCall {
   signal: AbortSignal;
 }
 
+/** Provider contract v1's answer: text only (see `TextProvider`). */
 export type ProviderReply =
   | { kind: 'text'; text: string }
   | { kind: 'stream'; chunks: AsyncIterable<string> }
   | { kind: 'error'; status: string; message?: string };
 
-export type Provider = (call: ProviderCall) => Promise<ProviderReply>;
+/**
+ * Provider contract v1: a function that answers with text. Still accepted everywhere a provider
+ * is: `modelProvider` adapts it to v2 (its answer becomes a message of one text part).
+ */
+export type TextProvider = (call: ProviderCall) => Promise<ProviderReply>;
+
+/**
+ * Provider contract v2: answers are assistant messages of parts — text, tool calls, refusal,
+ * reasoning, opaque parts — with a finish reason and the upstream's token usage, whole or as a
+ * stream of events (see model-reply.ts).
+ */
+export interface ModelProvider {
+  readonly specificationVersion: 'v2';
+  call(call: ProviderCall): Promise<ModelReply>;
+}
+
+/** What the engine takes: a v2 provider, or a v1 text provider (adapted by `modelProvider`). */
+export type Provider = ModelProvider | TextProvider;
+
+/**
+ * The one adapter from contract v1 to v2: a text answer is a message of one text part that
+ * finished with `stop`, a text stream is a stream of text events, and usage is unknown (the
+ * engine estimates it).
+ */
+export function modelProvider(provider: Provider): ModelProvider {
+  if (typeof provider !== 'function') return provider;
+  return {
+    specificationVersion: 'v2',
+    async call(call) {
+      const reply = await provider(call);
+      switch (reply.kind) {
+        case 'text':
+          return {
+            kind: 'message',
+            parts: reply.text === '' ? [] : [{ type: 'text', text: reply.text }],
+            finish_reason: 'stop',
+          };
+        case 'stream':
+          return { kind: 'stream', events: textEvents(reply.chunks) };
+        case 'error':
+          return reply;
+      }
+    },
+  };
+}
+
+async function* textEvents(chunks: AsyncIterable<string>): AsyncGenerator<ReplyEvent> {
+  for await (const text of chunks) yield { type: 'text', text };
+  yield { type: 'finish', reason: 'stop' };
+}
 
 /** The time source of an engine. Simulation and tests pass a manual clock. */
 export interface Clock {

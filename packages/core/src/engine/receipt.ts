@@ -301,6 +301,49 @@ export function failureDomainOf(
   }
 }
 
+export const FinishReasonSchema = StringEnum(
+  ['stop', 'length', 'tool_calls', 'content_filter', 'other'],
+  { description: 'Why the model stopped, as the upstream said (or as its message implies).' },
+);
+
+export const ResponseRecordSchema = Type.Object(
+  {
+    finish_reason: FinishReasonSchema,
+    tool_calls: Type.Array(
+      Type.Object(
+        {
+          id: Type.String(),
+          name: Type.String(),
+          arguments_bytes: Bytes,
+          arguments_digest: Type.String({ pattern: '^sha256:[0-9a-f]{64}$' }),
+        },
+        { additionalProperties: false },
+      ),
+      {
+        description:
+          'The calls the model asked for, in order: returned to the client as they came.',
+      },
+    ),
+    refusal: Type.Boolean({
+      description: 'The model refused (its refusal text went to the client).',
+    }),
+    usage: Type.Object(
+      {
+        prompt_tokens: Type.Integer({ minimum: 0 }),
+        completion_tokens: Type.Integer({ minimum: 0 }),
+        total_tokens: Type.Integer({ minimum: 0 }),
+        estimated: Type.Boolean({
+          description:
+            'The upstream reported no usage: estimated as ⌈bytes / 4⌉ of prompt and answer.',
+        }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ResponseRecord = Static<typeof ResponseRecordSchema>;
+
 export const ReceiptSchema = Type.Object(
   {
     receipt_schema: Type.Literal(RECEIPT_SCHEMA_ID),
@@ -377,6 +420,10 @@ export const ReceiptSchema = Type.Object(
     ]),
     sandbox: Type.Array(SandboxRecordSchema),
     shadow: Type.Union([ShadowRecordSchema, Type.Null()]),
+    response: Type.Union([ResponseRecordSchema, Type.Null()], {
+      description:
+        'What the model answered in the attempt that decided the request; null when no attempt did.',
+    }),
     final: Type.Object(
       {
         status: FinalStatusSchema,

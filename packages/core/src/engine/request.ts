@@ -169,6 +169,36 @@ export function toolContextOf(request: ChatRequest): ToolContext {
   return { phase: null, names: [] };
 }
 
+/** A tool's result the request carries back to the model. */
+export interface ToolResult {
+  /** The tool whose call it answers; '' when no earlier call has its `tool_call_id`. */
+  name: string;
+  tool_call_id: string | null;
+  content: string;
+}
+
+/**
+ * The tool results at the end of the request: the trailing `tool` messages, one per call the
+ * model made in its last turn (parallel calls come back together), in order.
+ */
+export function toolResultsOf(request: ChatRequest): ToolResult[] {
+  const messages = request.messages;
+  let first = messages.length;
+  while (first > 0 && messages[first - 1]!.role === 'tool') first--;
+  const results: ToolResult[] = [];
+  for (let i = first; i < messages.length; i++) {
+    const message = messages[i]!;
+    const id = message.tool_call_id ?? null;
+    let name = '';
+    for (let j = first - 1; j >= 0 && name === ''; j--) {
+      const call = messages[j]!.tool_calls?.find((c) => c.id === id);
+      if (call !== undefined) name = call.function.name;
+    }
+    results.push({ name, tool_call_id: id, content: contentText(message.content) });
+  }
+  return results;
+}
+
 /** `shell.exec` → `shell`; `github__create_issue` → `github`; a bare name is its own namespace. */
 export function toolNamespace(name: string): string {
   const dot = name.indexOf('.');

@@ -6,9 +6,15 @@ import { StringEnum } from '../schema/types.ts';
 import { schemaIssues } from '../schema/validator.ts';
 import { canonicalJson } from '../util/hash.ts';
 import { memoryAlertSink } from './alert-sinks.ts';
-import { createEngine } from './engine.ts';
+import { createEngine, type EngineAnswer } from './engine.ts';
+import {
+  type AssistantPart,
+  impliedFinish,
+  type ModelReply,
+  type ReplyEvent,
+} from './model-reply.ts';
 import { type CompileOptions, compileArtifact, type Plan } from './plan.ts';
-import { ManualClock, type Provider, type ProviderReply } from './provider.ts';
+import { ManualClock, type ModelProvider } from './provider.ts';
 import { FinalStatusSchema, type Receipt } from './receipt.ts';
 import { CallerSchema, ChatRequestSchema } from './request.ts';
 import { memoryHistoryStore, memoryStateStore } from './stores.ts';
@@ -22,30 +28,90 @@ import { memoryHistoryStore, memoryStateStore } from './stores.ts';
 export const FIXTURE_SCHEMA_ID = 'wardwright.fixture.v1';
 export const SCENARIO_SCHEMA_ID = 'wardwright.scenario.v1';
 
-const ScriptedAttemptSchema = Type.Union([
+const ScriptedToolCallSchema = Type.Object(
+  {
+    id: Type.String({ minLength: 1 }),
+    name: Type.String({ minLength: 1 }),
+    arguments: Type.String({
+      description: 'The arguments as JSON text, as the model writes them.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+const ScriptedUsageSchema = Type.Object(
+  {
+    prompt_tokens: Type.Integer({ minimum: 0 }),
+    completion_tokens: Type.Integer({ minimum: 0 }),
+    total_tokens: Type.Integer({ minimum: 0 }),
+  },
+  {
+    additionalProperties: false,
+    description: 'The usage the upstream reports. Omit and the engine estimates it.',
+  },
+);
+
+const ScriptedFinishSchema = StringEnum(
+  ['stop', 'length', 'tool_calls', 'content_filter', 'other'],
+  { description: 'Default: `tool_calls` when the answer has calls, else `stop`.' },
+);
+
+const ScriptedChunkSchema = Type.Union([
   Type.Object(
     {
-      text: Type.String({ description: 'A whole answer.' }),
-      latency_ms: Type.Optional(
-        Type.Integer({ minimum: 0, description: 'Time it takes. Default 0.' }),
+      text: Type.String(),
+      delay_ms: Type.Optional(
+        Type.Integer({ minimum: 0, description: 'Time before this chunk. Default 10.' }),
       ),
     },
     { additionalProperties: false },
   ),
   Type.Object(
     {
-      chunks: Type.Array(
-        Type.Object(
-          {
-            text: Type.String(),
-            delay_ms: Type.Optional(
-              Type.Integer({ minimum: 0, description: 'Time before this chunk. Default 10.' }),
-            ),
-          },
-          { additionalProperties: false },
-        ),
-        { description: 'A streamed answer, chunk by chunk.' },
+      tool_call: Type.Object(
+        {
+          index: Type.Integer({
+            minimum: 0,
+            description: 'Which call of the answer (0, 1, …): fragments of one call share it.',
+          }),
+          id: Type.Optional(Type.String({ minLength: 1 })),
+          name: Type.Optional(Type.String({ minLength: 1 })),
+          arguments: Type.Optional(Type.String({ description: 'A fragment of the arguments.' })),
+        },
+        { additionalProperties: false },
       ),
+      delay_ms: Type.Optional(Type.Integer({ minimum: 0 })),
+    },
+    { additionalProperties: false },
+  ),
+]);
+
+const ScriptedAttemptSchema = Type.Union([
+  Type.Object(
+    {
+      text: Type.Optional(Type.String({ description: 'The answer’s text.' })),
+      tool_calls: Type.Optional(
+        Type.Array(ScriptedToolCallSchema, { description: 'Calls the model asks for, in order.' }),
+      ),
+      refusal: Type.Optional(Type.String({ description: 'The model refuses, saying this.' })),
+      finish_reason: Type.Optional(ScriptedFinishSchema),
+      usage: Type.Optional(ScriptedUsageSchema),
+      latency_ms: Type.Optional(
+        Type.Integer({ minimum: 0, description: 'Time it takes. Default 0.' }),
+      ),
+    },
+    {
+      additionalProperties: false,
+      description: 'A whole answer: text, tool calls and/or a refusal.',
+    },
+  ),
+  Type.Object(
+    {
+      chunks: Type.Array(ScriptedChunkSchema, {
+        description: 'A streamed answer, chunk by chunk: text and tool-call fragments.',
+      }),
+      finish_reason: Type.Optional(ScriptedFinishSchema),
+      usage: Type.Optional(ScriptedUsageSchema),
     },
     { additionalProperties: false },
   ),
@@ -122,6 +188,12 @@ export const ExpectationSchema = Type.Object(
       }),
     ),
     selected_model: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    tool_calls: Type.Optional(
+      Type.Array(Type.String(), {
+        description: 'Names of the tool calls the client received, in order.',
+      }),
+    ),
+    finish_reason: Type.Optional(Type.Union([ScriptedFinishSchema, Type.Null()])),
     attempts: Type.Optional(Type.Integer({ minimum: 0 })),
     stream_triggers: Type.Optional(
       Type.Array(Type.String(), { description: 'Rule ids of stream triggers, in order.' }),
@@ -171,6 +243,8 @@ export interface SimulationResult {
   receipt: Receipt;
   /** The text the client received (streamed pieces joined); null when none. */
   text: string | null;
+  /** The rest of the answer: tool calls, refusal, finish reason and usage; null when none. */
+  answer: EngineAnswer | null;
   /** Each piece released to the client, in order (one piece for a whole answer). */
   released: string[];
   /** Machine states for the fixture caller after the request. */
@@ -277,16 +351,19 @@ async function simulateWithPlan(plan: Plan, f: Fixture, options: SimulateOptions
     plan.alerts.sinks.map((name) => [name, memoryAlertSink({ name })]),
   );
   const attempts = f.attempts;
-  const provider: Provider = async (call) => {
-    const scripted = attempts?.[call.attempt_index];
-    if (scripted === undefined) {
-      return {
-        kind: 'error',
-        status: 'fixture_exhausted',
-        message: `the fixture scripts ${attempts?.length ?? 0} attempt(s); attempt ${call.attempt_index + 1} was requested`,
-      };
-    }
-    return reply(scripted, clock);
+  const provider: ModelProvider = {
+    specificationVersion: 'v2',
+    async call(call) {
+      const scripted = attempts?.[call.attempt_index];
+      if (scripted === undefined) {
+        return {
+          kind: 'error',
+          status: 'fixture_exhausted',
+          message: `the fixture scripts ${attempts?.length ?? 0} attempt(s); attempt ${call.attempt_index + 1} was requested`,
+        };
+      }
+      return reply(scripted, clock);
+    },
   };
   const engine = createEngine({
     plan,
@@ -323,29 +400,57 @@ async function simulateWithPlan(plan: Plan, f: Fixture, options: SimulateOptions
     if (value === undefined) continue;
     after[id] = states.get(id, value)?.state ?? compiled.machine.initial;
   }
-  return { receipt: result.receipt, text: result.text, released, states: after, deliveries };
+  return {
+    receipt: result.receipt,
+    text: result.text,
+    answer: result.answer,
+    released,
+    states: after,
+    deliveries,
+  };
 }
 
-function reply(attempt: ScriptedAttempt, clock: ManualClock): ProviderReply {
+function reply(attempt: ScriptedAttempt, clock: ManualClock): ModelReply {
   if ('error' in attempt) {
     return attempt.error.message === undefined
       ? { kind: 'error', status: attempt.error.status }
       : { kind: 'error', status: attempt.error.status, message: attempt.error.message };
   }
-  if ('text' in attempt) {
-    clock.advance(attempt.latency_ms ?? 0);
-    return { kind: 'text', text: attempt.text };
+  if ('chunks' in attempt) {
+    const { chunks, finish_reason, usage } = attempt;
+    return {
+      kind: 'stream',
+      events: (async function* (): AsyncGenerator<ReplyEvent> {
+        const parts: AssistantPart[] = [];
+        for (const chunk of chunks) {
+          clock.advance(chunk.delay_ms ?? 10);
+          if ('text' in chunk) {
+            parts.push({ type: 'text', text: chunk.text });
+            yield { type: 'text', text: chunk.text };
+          } else {
+            parts.push({ type: 'tool_call', id: '', name: '', arguments: '' });
+            yield { type: 'tool_call', ...chunk.tool_call };
+          }
+        }
+        yield { type: 'finish', reason: finish_reason ?? impliedFinish(parts) };
+        if (usage !== undefined) yield { type: 'usage', usage };
+      })(),
+    };
   }
-  const chunks = attempt.chunks;
-  return {
-    kind: 'stream',
-    chunks: (async function* () {
-      for (const chunk of chunks) {
-        clock.advance(chunk.delay_ms ?? 10);
-        yield chunk.text;
-      }
-    })(),
+  clock.advance(attempt.latency_ms ?? 0);
+  const parts: AssistantPart[] = [];
+  if (attempt.text !== undefined && attempt.text !== '') {
+    parts.push({ type: 'text', text: attempt.text });
+  }
+  for (const call of attempt.tool_calls ?? []) parts.push({ type: 'tool_call', ...call });
+  if (attempt.refusal !== undefined) parts.push({ type: 'refusal', text: attempt.refusal });
+  const message: ModelReply = {
+    kind: 'message',
+    parts,
+    finish_reason: attempt.finish_reason ?? impliedFinish(parts),
   };
+  if (attempt.usage !== undefined) message.usage = attempt.usage;
+  return message;
 }
 
 export interface ExpectationFailure {
@@ -395,6 +500,12 @@ export function checkExpectation(
     r.decision.actions.map((a) => `${a.rule_id}:${a.action}`),
   );
   check('selected_model', expect.selected_model, r.final.selected_model);
+  check(
+    'tool_calls',
+    expect.tool_calls,
+    (result.answer?.tool_calls ?? []).map((call) => call.name),
+  );
+  check('finish_reason', expect.finish_reason, result.answer?.finish_reason ?? null);
   check('attempts', expect.attempts, r.attempts.length);
   check(
     'stream_triggers',

@@ -1,6 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { Provider, ProviderCall, ProviderReply } from '@wardwright/core';
+import type { ProviderCall, ProviderReply, TextProvider } from '@wardwright/core';
 import { GatewayError } from '../errors.ts';
 import { SseDecoder, type SseEvent } from './sse.ts';
 
@@ -48,7 +48,7 @@ class MalformedStream extends Error {
   }
 }
 
-export function openAICompatible(options: OpenAICompatibleOptions): Provider {
+export function openAICompatible(options: OpenAICompatibleOptions): TextProvider {
   const known = [
     'baseURL',
     'apiKey',

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Provider, ProviderCall, ProviderReply } from '@wardwright/core';
+import type { ProviderCall, ProviderReply, TextProvider } from '@wardwright/core';
 import { GatewayError } from '../errors.ts';
 
 /**
@@ -25,7 +25,7 @@ export type Script =
  * for every request), or a function of the call. A `text` reply to a streaming call is sent as
  * one chunk; `chunks` to a whole-answer call are joined.
  */
-export function scriptedProvider(script: Script): Provider {
+export function scriptedProvider(script: Script): TextProvider {
   if (typeof script === 'function') {
     return async (call) => toReply(await script(call), call.stream);
   }

@@ -1,0 +1,172 @@
+import type { JsonValue } from '../sandbox/contract.ts';
+
+/**
+ * Provider contract v2: what a model answers. An answer is an assistant message of parts — text,
+ * tool calls, a refusal, reasoning text where the upstream sends it, and opaque parts for
+ * anything else — with a finish reason and the token usage the upstream reported. A stream is
+ * the same answer as events. The shapes are the API surfaces' common ground (OpenAI chat
+ * completions and Responses, Anthropic Messages), so each surface is a mapping to and from them.
+ */
+
+/** One part of an assistant message, in the order the model produced them. */
+export type AssistantPart =
+  | { type: 'text'; text: string }
+  /** A call the model wants made: `arguments` is its JSON text, exactly as the model wrote it. */
+  | { type: 'tool_call'; id: string; name: string; arguments: string }
+  | { type: 'refusal'; text: string }
+  | { type: 'reasoning'; text: string }
+  /** Something no surface here knows: kept under its upstream key, passed on as it came. */
+  | { type: 'opaque'; key: string; value: JsonValue };
+
+/** Why the model stopped. `other` covers what an upstream names that no other value means. */
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'other';
+
+/** Tokens as the upstream counted them. */
+export interface TokenUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+/** A streamed answer, one event at a time. Tool calls arrive in fragments, keyed by `index`. */
+export type ReplyEvent =
+  | { type: 'text'; text: string }
+  | {
+      type: 'tool_call';
+      /** Which call of the message this fragment belongs to (0, 1, … in order of first appearance). */
+      index: number;
+      /** Sent once per call, usually with its first fragment. */
+      id?: string;
+      name?: string;
+      /** A piece of the arguments' JSON text: the pieces concatenate to the whole. */
+      arguments?: string;
+    }
+  | { type: 'refusal'; text: string }
+  | { type: 'reasoning'; text: string }
+  | { type: 'opaque'; key: string; value: JsonValue }
+  | { type: 'finish'; reason: FinishReason }
+  | { type: 'usage'; usage: TokenUsage };
+
+/** A provider's answer to one call. */
+export type ModelReply =
+  | { kind: 'message'; parts: AssistantPart[]; finish_reason: FinishReason; usage?: TokenUsage }
+  | { kind: 'stream'; events: AsyncIterable<ReplyEvent> }
+  | { kind: 'error'; status: string; message?: string };
+
+/** A whole message, as events: what a provider that has a whole answer streams. */
+export function* messageEvents(
+  parts: readonly AssistantPart[],
+  finish_reason: FinishReason,
+  usage?: TokenUsage,
+): Generator<ReplyEvent> {
+  let calls = 0;
+  for (const part of parts) {
+    if (part.type === 'tool_call') {
+      yield {
+        type: 'tool_call',
+        index: calls++,
+        id: part.id,
+        name: part.name,
+        arguments: part.arguments,
+      };
+    } else yield part;
+  }
+  yield { type: 'finish', reason: finish_reason };
+  if (usage !== undefined) yield { type: 'usage', usage };
+}
+
+/**
+ * Assembles a streamed answer into its message: text, refusal and reasoning fragments that follow
+ * each other join into one part, a tool call's fragments join under its index (at the position
+ * of its first fragment), the last finish and usage win. Pure and incremental: feed events with
+ * `add`, read the message with `result` at any time.
+ */
+export class MessageAssembler {
+  readonly parts: AssistantPart[] = [];
+  finish_reason: FinishReason | null = null;
+  usage: TokenUsage | null = null;
+  /** Where each tool call sits in `parts`, by its index. */
+  private readonly calls = new Map<number, number>();
+
+  add(event: ReplyEvent): void {
+    switch (event.type) {
+      case 'text':
+      case 'refusal':
+      case 'reasoning': {
+        if (event.text === '') return;
+        const last = this.parts[this.parts.length - 1];
+        if (last !== undefined && last.type === event.type) {
+          this.parts[this.parts.length - 1] = { type: event.type, text: last.text + event.text };
+        } else this.parts.push({ type: event.type, text: event.text });
+        return;
+      }
+      case 'tool_call': {
+        const at = this.calls.get(event.index);
+        if (at === undefined) {
+          this.calls.set(event.index, this.parts.length);
+          this.parts.push({
+            type: 'tool_call',
+            id: event.id ?? '',
+            name: event.name ?? '',
+            arguments: event.arguments ?? '',
+          });
+          return;
+        }
+        const call = this.parts[at] as Extract<AssistantPart, { type: 'tool_call' }>;
+        this.parts[at] = {
+          type: 'tool_call',
+          id: event.id ?? call.id,
+          name: call.name + (event.name ?? ''),
+          arguments: call.arguments + (event.arguments ?? ''),
+        };
+        return;
+      }
+      case 'opaque':
+        this.parts.push(event);
+        return;
+      case 'finish':
+        this.finish_reason = event.reason;
+        return;
+      case 'usage':
+        this.usage = event.usage;
+        return;
+    }
+  }
+
+  /** The text parts joined: what a client that reads `content` sees. */
+  get text(): string {
+    let text = '';
+    for (const part of this.parts) if (part.type === 'text') text += part.text;
+    return text;
+  }
+
+  /** The tool calls, in order. */
+  get toolCalls(): Extract<AssistantPart, { type: 'tool_call' }>[] {
+    return this.parts.filter(
+      (part): part is Extract<AssistantPart, { type: 'tool_call' }> => part.type === 'tool_call',
+    );
+  }
+}
+
+/** The finish reason a message with these parts implies when the upstream named none. */
+export function impliedFinish(parts: readonly AssistantPart[]): FinishReason {
+  return parts.some((part) => part.type === 'tool_call') ? 'tool_calls' : 'stop';
+}
+
+/** An upstream's finish reason in our terms (OpenAI's names are ours; unknown ones are `other`). */
+export function finishReasonOf(value: unknown): FinishReason | null {
+  switch (value) {
+    case 'stop':
+    case 'length':
+    case 'tool_calls':
+    case 'content_filter':
+      return value;
+    case 'function_call':
+      return 'tool_calls';
+    case null:
+    case undefined:
+      return null;
+    default:
+      return 'other';
+  }
+}
