@@ -66,6 +66,22 @@ describe('npm start: the example gateway', () => {
       expect(JSON.parse(support.choices[0]?.message.content ?? '')).toMatchObject({
         answer: 'Refunds take 5 business days.',
       });
+      // The ops agent answers with a tool call every time: its loop guard stops the sixth turn.
+      const turn = () =>
+        client.chat.completions.create(
+          { model: 'ops-agent', messages: [{ role: 'user', content: 'why is the disk full?' }] },
+          { headers: { 'x-wardwright-session-id': 'start-test' } },
+        );
+      for (let i = 0; i < 5; i++) {
+        const answer = await turn();
+        expect(answer.choices[0]?.finish_reason).toBe('tool_calls');
+        expect(answer.choices[0]?.message.tool_calls?.[0]).toMatchObject({
+          type: 'function',
+          function: { name: 'shell.exec', arguments: '{"cmd":"df -h /var"}' },
+        });
+        expect(answer.usage?.total_tokens).toBe(201);
+      }
+      await expect(turn()).rejects.toMatchObject({ status: 403 });
       expect(stdout).toContain('receipts: SQLite');
       expect(existsSync(join(temp, '.wardwright', 'demo.db'))).toBe(true);
     } finally {

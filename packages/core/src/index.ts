@@ -315,11 +315,13 @@ export {
 export {
   createEngine,
   type Engine,
+  type EngineAnswer,
   type EngineOptions,
   type EngineResult,
   type HandleOptions,
   InvalidRequestError,
   ShadowDivergenceError,
+  type ToolCall,
 } from './engine/engine.ts';
 export {
   evaluateRequest,
@@ -361,6 +363,7 @@ export {
   type Provider,
   type ProviderCall,
   type ProviderReply,
+  providerProblem,
   systemClock,
   type TextProvider,
 } from './engine/provider.ts';
@@ -376,6 +379,8 @@ export {
   RECEIPT_SCHEMA_ID,
   type Receipt,
   ReceiptSchema,
+  type ResponseRecord,
+  ResponseRecordSchema,
   type RuleOutcome,
   type SandboxRecord,
   type ShadowDifference,
@@ -407,6 +412,13 @@ export {
   ChatRequestSchema,
   type ToolContext,
 } from './engine/request.ts';
+export {
+  type ScriptedChunk,
+  type ScriptedReply,
+  type ScriptedReplyOptions,
+  ScriptedReplySchema,
+  scriptedReply,
+} from './engine/scripted-reply.ts';
 export {
   checkExpectation,
   type Expectation,

@@ -9,6 +9,7 @@ import {
   memoryReceiptStore,
   type Plan,
   type Provider,
+  providerProblem,
   type Receipt,
   type ReceiptStore,
   type StateStore,
@@ -346,12 +347,19 @@ async function startModel(
   }
   const { providers } = shared;
   const provider = typeof model.provider === 'string' ? providers[model.provider] : model.provider;
-  if (typeof provider !== 'function') {
+  if (typeof model.provider === 'string' && provider === undefined) {
+    throw new GatewayError(
+      'unknown_provider',
+      `${at}.provider names \`${model.provider}\`, which is not in \`providers\` (known: ${Object.keys(providers).join(', ') || 'none'})`,
+    );
+  }
+  const problem = providerProblem(provider);
+  if (problem !== null) {
     throw new GatewayError(
       'unknown_provider',
       typeof model.provider === 'string'
-        ? `${at}.provider names \`${model.provider}\`, which is not in \`providers\` (known: ${Object.keys(providers).join(', ') || 'none'})`
-        : `${at}.provider must be a provider function or the name of one in \`providers\``,
+        ? `providers.${model.provider} ${problem}`
+        : `${at}.provider ${problem}, or the name of one in \`providers\``,
     );
   }
   const owned = model.plan === undefined;
@@ -395,7 +403,7 @@ async function startModel(
   try {
     engine = createEngine({
       plan,
-      provider,
+      provider: provider as Provider,
       clock,
       receipts: shared.receipts,
       ...(shared.store !== undefined

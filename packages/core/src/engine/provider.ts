@@ -1,3 +1,4 @@
+import { WardwrightError } from '../errors/wardwright-error.ts';
 import type { ModelReply, ReplyEvent } from './model-reply.ts';
 import type { ChatMessage, ChatRequest } from './request.ts';
 
@@ -51,6 +52,10 @@ export type Provider = ModelProvider | TextProvider;
  * engine estimates it).
  */
 export function modelProvider(provider: Provider): ModelProvider {
+  const problem = providerProblem(provider);
+  if (problem !== null) {
+    throw new WardwrightError({ code: 'invalid_argument', message: `provider ${problem}` });
+  }
   if (typeof provider !== 'function') return provider;
   return {
     specificationVersion: 'v2',
@@ -70,6 +75,22 @@ export function modelProvider(provider: Provider): ModelProvider {
       }
     },
   };
+}
+
+/** Why a value is not a provider (v2 object or v1 function), or null when it is one. */
+export function providerProblem(value: unknown): string | null {
+  if (typeof value === 'function') return null;
+  if (typeof value !== 'object' || value === null) {
+    return 'must be a ModelProvider ({ specificationVersion: "v2", call }) or a text provider function';
+  }
+  const version = (value as { specificationVersion?: unknown }).specificationVersion;
+  if (version !== 'v2') {
+    return `has specificationVersion ${JSON.stringify(version)}; this engine speaks provider contract "v2" (or a v1 text provider function)`;
+  }
+  if (typeof (value as { call?: unknown }).call !== 'function') {
+    return 'has no `call` function';
+  }
+  return null;
 }
 
 async function* textEvents(chunks: AsyncIterable<string>): AsyncGenerator<ReplyEvent> {

@@ -7,16 +7,11 @@ import { schemaIssues } from '../schema/validator.ts';
 import { canonicalJson } from '../util/hash.ts';
 import { memoryAlertSink } from './alert-sinks.ts';
 import { createEngine, type EngineAnswer } from './engine.ts';
-import {
-  type AssistantPart,
-  impliedFinish,
-  type ModelReply,
-  type ReplyEvent,
-} from './model-reply.ts';
 import { type CompileOptions, compileArtifact, type Plan } from './plan.ts';
 import { ManualClock, type ModelProvider } from './provider.ts';
 import { FinalStatusSchema, type Receipt } from './receipt.ts';
 import { CallerSchema, ChatRequestSchema } from './request.ts';
+import { ScriptedFinishSchema, ScriptedReplySchema, scriptedReply } from './scripted-reply.ts';
 import { memoryHistoryStore, memoryStateStore } from './stores.ts';
 
 /**
@@ -27,105 +22,6 @@ import { memoryHistoryStore, memoryStateStore } from './stores.ts';
 
 export const FIXTURE_SCHEMA_ID = 'wardwright.fixture.v1';
 export const SCENARIO_SCHEMA_ID = 'wardwright.scenario.v1';
-
-const ScriptedToolCallSchema = Type.Object(
-  {
-    id: Type.String({ minLength: 1 }),
-    name: Type.String({ minLength: 1 }),
-    arguments: Type.String({
-      description: 'The arguments as JSON text, as the model writes them.',
-    }),
-  },
-  { additionalProperties: false },
-);
-
-const ScriptedUsageSchema = Type.Object(
-  {
-    prompt_tokens: Type.Integer({ minimum: 0 }),
-    completion_tokens: Type.Integer({ minimum: 0 }),
-    total_tokens: Type.Integer({ minimum: 0 }),
-  },
-  {
-    additionalProperties: false,
-    description: 'The usage the upstream reports. Omit and the engine estimates it.',
-  },
-);
-
-const ScriptedFinishSchema = StringEnum(
-  ['stop', 'length', 'tool_calls', 'content_filter', 'other'],
-  { description: 'Default: `tool_calls` when the answer has calls, else `stop`.' },
-);
-
-const ScriptedChunkSchema = Type.Union([
-  Type.Object(
-    {
-      text: Type.String(),
-      delay_ms: Type.Optional(
-        Type.Integer({ minimum: 0, description: 'Time before this chunk. Default 10.' }),
-      ),
-    },
-    { additionalProperties: false },
-  ),
-  Type.Object(
-    {
-      tool_call: Type.Object(
-        {
-          index: Type.Integer({
-            minimum: 0,
-            description: 'Which call of the answer (0, 1, …): fragments of one call share it.',
-          }),
-          id: Type.Optional(Type.String({ minLength: 1 })),
-          name: Type.Optional(Type.String({ minLength: 1 })),
-          arguments: Type.Optional(Type.String({ description: 'A fragment of the arguments.' })),
-        },
-        { additionalProperties: false },
-      ),
-      delay_ms: Type.Optional(Type.Integer({ minimum: 0 })),
-    },
-    { additionalProperties: false },
-  ),
-]);
-
-const ScriptedAttemptSchema = Type.Union([
-  Type.Object(
-    {
-      text: Type.Optional(Type.String({ description: 'The answer’s text.' })),
-      tool_calls: Type.Optional(
-        Type.Array(ScriptedToolCallSchema, { description: 'Calls the model asks for, in order.' }),
-      ),
-      refusal: Type.Optional(Type.String({ description: 'The model refuses, saying this.' })),
-      finish_reason: Type.Optional(ScriptedFinishSchema),
-      usage: Type.Optional(ScriptedUsageSchema),
-      latency_ms: Type.Optional(
-        Type.Integer({ minimum: 0, description: 'Time it takes. Default 0.' }),
-      ),
-    },
-    {
-      additionalProperties: false,
-      description: 'A whole answer: text, tool calls and/or a refusal.',
-    },
-  ),
-  Type.Object(
-    {
-      chunks: Type.Array(ScriptedChunkSchema, {
-        description: 'A streamed answer, chunk by chunk: text and tool-call fragments.',
-      }),
-      finish_reason: Type.Optional(ScriptedFinishSchema),
-      usage: Type.Optional(ScriptedUsageSchema),
-    },
-    { additionalProperties: false },
-  ),
-  Type.Object(
-    {
-      error: Type.Object(
-        { status: Type.String({ minLength: 1 }), message: Type.Optional(Type.String()) },
-        { additionalProperties: false },
-      ),
-    },
-    { additionalProperties: false },
-  ),
-]);
-export type ScriptedAttempt = Static<typeof ScriptedAttemptSchema>;
 
 export const FixtureSchema = Type.Object(
   {
@@ -161,7 +57,7 @@ export const FixtureSchema = Type.Object(
     ),
     request: ChatRequestSchema,
     attempts: Type.Optional(
-      Type.Array(ScriptedAttemptSchema, {
+      Type.Array(ScriptedReplySchema, {
         description:
           'The provider’s replies, one per attempt. Omit to simulate the request phase only (status `simulated`).',
       }),
@@ -362,7 +258,7 @@ async function simulateWithPlan(plan: Plan, f: Fixture, options: SimulateOptions
           message: `the fixture scripts ${attempts?.length ?? 0} attempt(s); attempt ${call.attempt_index + 1} was requested`,
         };
       }
-      return reply(scripted, clock);
+      return scriptedReply(scripted, { advance: (ms) => clock.advance(ms) });
     },
   };
   const engine = createEngine({
@@ -408,49 +304,6 @@ async function simulateWithPlan(plan: Plan, f: Fixture, options: SimulateOptions
     states: after,
     deliveries,
   };
-}
-
-function reply(attempt: ScriptedAttempt, clock: ManualClock): ModelReply {
-  if ('error' in attempt) {
-    return attempt.error.message === undefined
-      ? { kind: 'error', status: attempt.error.status }
-      : { kind: 'error', status: attempt.error.status, message: attempt.error.message };
-  }
-  if ('chunks' in attempt) {
-    const { chunks, finish_reason, usage } = attempt;
-    return {
-      kind: 'stream',
-      events: (async function* (): AsyncGenerator<ReplyEvent> {
-        const parts: AssistantPart[] = [];
-        for (const chunk of chunks) {
-          clock.advance(chunk.delay_ms ?? 10);
-          if ('text' in chunk) {
-            parts.push({ type: 'text', text: chunk.text });
-            yield { type: 'text', text: chunk.text };
-          } else {
-            parts.push({ type: 'tool_call', id: '', name: '', arguments: '' });
-            yield { type: 'tool_call', ...chunk.tool_call };
-          }
-        }
-        yield { type: 'finish', reason: finish_reason ?? impliedFinish(parts) };
-        if (usage !== undefined) yield { type: 'usage', usage };
-      })(),
-    };
-  }
-  clock.advance(attempt.latency_ms ?? 0);
-  const parts: AssistantPart[] = [];
-  if (attempt.text !== undefined && attempt.text !== '') {
-    parts.push({ type: 'text', text: attempt.text });
-  }
-  for (const call of attempt.tool_calls ?? []) parts.push({ type: 'tool_call', ...call });
-  if (attempt.refusal !== undefined) parts.push({ type: 'refusal', text: attempt.refusal });
-  const message: ModelReply = {
-    kind: 'message',
-    parts,
-    finish_reason: attempt.finish_reason ?? impliedFinish(parts),
-  };
-  if (attempt.usage !== undefined) message.usage = attempt.usage;
-  return message;
 }
 
 export interface ExpectationFailure {

@@ -13,6 +13,7 @@ import {
   type Receipt,
   type SandboxBackend,
   SandboxLoadError,
+  ScriptedReplySchema,
   StringEnum,
   TaggedUnion,
   webhookAlertSink,
@@ -28,27 +29,13 @@ import Type, { type Static } from 'typebox';
 import { openSqliteStore, type SqliteStore } from '../durable/sqlite-store.ts';
 import type { GatewayOptions } from '../gateway.ts';
 import { openAICompatible } from '../providers/openai-compatible.ts';
-import { type ScriptedReply, scriptedProvider } from '../providers/scripted.ts';
+import { scriptedProvider } from '../providers/scripted.ts';
 
 /**
  * The JSON config of `wardwright serve`: which artifacts to govern, where their upstreams are,
  * where receipts and history live, who may call. Secrets never sit in the file: keys are read
  * from the environment variables it names. Paths are relative to the config file.
  */
-
-const ScriptedReplySchema = Type.Union([
-  Type.Object({ text: Type.String() }, { additionalProperties: false }),
-  Type.Object({ chunks: Type.Array(Type.String()) }, { additionalProperties: false }),
-  Type.Object(
-    {
-      error: Type.Object(
-        { status: Type.String(), message: Type.Optional(Type.String()) },
-        { additionalProperties: false },
-      ),
-    },
-    { additionalProperties: false },
-  ),
-]);
 
 const ProviderConfigSchema = TaggedUnion('kind', [
   Type.Object(
@@ -73,6 +60,12 @@ const ProviderConfigSchema = TaggedUnion('kind', [
       ),
       timeout_ms: Type.Optional(Type.Integer({ minimum: 1 })),
       max_retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 10 })),
+      stream_usage: Type.Optional(
+        Type.Boolean({
+          description:
+            'Ask a streaming upstream for its usage (stream_options.include_usage). Default true.',
+        }),
+      ),
     },
     { additionalProperties: false },
   ),
@@ -340,7 +333,7 @@ export async function loadServeConfig(
     const at = `$.providers.${name}`;
     switch (provider.kind) {
       case 'scripted':
-        providers[name] = scriptedProvider(provider.replies as ScriptedReply[]);
+        providers[name] = scriptedProvider(provider.replies);
         break;
       case 'openai_compatible': {
         const key = provider.api_key_env === undefined ? undefined : env[provider.api_key_env];
@@ -355,6 +348,7 @@ export async function loadServeConfig(
           ...(key === undefined ? {} : { apiKey: key }),
           ...(provider.timeout_ms === undefined ? {} : { timeoutMs: provider.timeout_ms }),
           ...(provider.max_retries === undefined ? {} : { maxRetries: provider.max_retries }),
+          ...(provider.stream_usage === undefined ? {} : { streamUsage: provider.stream_usage }),
         });
         break;
       }

@@ -1,9 +1,4 @@
-import {
-  type EngineResult,
-  type HandleOptions,
-  InvalidRequestError,
-  type Receipt,
-} from '@wardwright/core';
+import { type EngineResult, type HandleOptions, InvalidRequestError } from '@wardwright/core';
 import { type GatewayContext, RECEIPT_HEADER } from '../context.ts';
 import { readBody } from '../http/body.ts';
 import {
@@ -17,13 +12,14 @@ import {
 import { callerOf } from '../session.ts';
 import { errorBody, errorResponse, errorTypeOf, jsonResponse } from './errors.ts';
 import {
+  answerOf,
   ChunkFrames,
   completionBody,
   completionId,
   DONE_FRAME,
   errorFrame,
-  estimateUsage,
   SSE_HEADERS,
+  wireUsage,
 } from './responses.ts';
 import { type ChatCompletionBody, chatCompletionBody } from './schema.ts';
 
@@ -223,15 +219,11 @@ async function wholeChat(
       Math.floor(ctx.clock.now() / 1000),
       runtime.id,
       text,
-      usageOf(result.receipt, text),
+      answerOf(result),
     ),
     200,
     { [RECEIPT_HEADER]: result.receipt.receipt_id },
   );
-}
-
-function usageOf(receipt: Receipt, text: string) {
-  return estimateUsage(receipt.request.estimated_prompt_tokens, Buffer.byteLength(text));
 }
 
 /** Thrown into the engine from `onRelease` when the client's stream is gone. */
@@ -321,8 +313,9 @@ async function streamChat(
     if (closed) return;
     try {
       if (result.http_status === 200) {
-        write(frames.finish(receipt_id));
-        if (includeUsage) write(frames.usage(usageOf(result.receipt, result.text ?? '')));
+        const answer = answerOf(result);
+        write(frames.end(answer, receipt_id));
+        if (includeUsage) write(frames.usage(wireUsage(answer)));
       } else {
         write(
           errorFrame({
@@ -395,8 +388,9 @@ function unstartedStream(
   const text = result.text ?? '';
   let out = frames.role();
   if (text !== '') out += frames.content(text);
-  out += frames.finish(receipt_id);
-  if (includeUsage) out += frames.usage(usageOf(result.receipt, text));
+  const answer = answerOf(result);
+  out += frames.end(answer, receipt_id);
+  if (includeUsage) out += frames.usage(wireUsage(answer));
   out += DONE_FRAME;
   return new Response(out, {
     status: 200,

@@ -4,19 +4,43 @@
  * around a per-response prefix, so a content delta costs one `JSON.stringify` of its text.
  */
 
+import type { EngineAnswer, EngineResult } from '@wardwright/core';
+
 export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
 }
 
-/**
- * Token counts the gateway can vouch for without the upstream's tokenizer: the engine's prompt
- * estimate and ~4 bytes per token for the answer. Documented as estimates.
- */
-export function estimateUsage(prompt_tokens: number, completion_bytes: number): Usage {
-  const completion_tokens = Math.ceil(completion_bytes / 4);
-  return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
+/** The rest of a 200 answer: what the engine decided, or an empty stop for an empty answer. */
+export function answerOf(result: EngineResult): EngineAnswer {
+  return (
+    result.answer ?? {
+      tool_calls: [],
+      refusal: null,
+      finish_reason: 'stop',
+      usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, estimated: true },
+    }
+  );
+}
+
+/** OpenAI's finish reasons; ours adds `other`, which its clients do not know: it goes out as `stop`. */
+function wireFinish(answer: EngineAnswer): string {
+  return answer.finish_reason === 'other' ? 'stop' : answer.finish_reason;
+}
+
+/** The upstream's usage, or the engine's estimate (the receipt says which). */
+export function wireUsage(answer: EngineAnswer): Usage {
+  const { prompt_tokens, completion_tokens, total_tokens } = answer.usage;
+  return { prompt_tokens, completion_tokens, total_tokens };
+}
+
+function wireCalls(answer: EngineAnswer) {
+  return answer.tool_calls.map((call) => ({
+    id: call.id,
+    type: 'function' as const,
+    function: { name: call.name, arguments: call.arguments },
+  }));
 }
 
 let idCounter = 0;
@@ -33,22 +57,23 @@ export function completionBody(
   created: number,
   model: string,
   text: string,
-  usage: Usage,
+  answer: EngineAnswer,
 ) {
+  const calls = answer.tool_calls.length > 0;
+  const message: Record<string, unknown> = {
+    role: 'assistant',
+    // OpenAI sends null content beside tool calls when the model said nothing.
+    content: text === '' && calls ? null : text,
+    refusal: answer.refusal,
+  };
+  if (calls) message.tool_calls = wireCalls(answer);
   return {
     id,
     object: 'chat.completion',
     created,
     model,
-    choices: [
-      {
-        index: 0,
-        message: { role: 'assistant', content: text, refusal: null },
-        logprobs: null,
-        finish_reason: 'stop',
-      },
-    ],
-    usage,
+    choices: [{ index: 0, message, logprobs: null, finish_reason: wireFinish(answer) }],
+    usage: wireUsage(answer),
   };
 }
 
@@ -70,9 +95,21 @@ export class ChunkFrames {
     return `${this.#prefix}[{"index":0,"delta":{"content":${JSON.stringify(text)}},"logprobs":null,"finish_reason":null}]}\n\n`;
   }
 
-  /** The last chunk also names the receipt: a started stream's headers could not. */
-  finish(receipt_id: string): string {
-    return `${this.#prefix}[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"wardwright":{"receipt_id":${JSON.stringify(receipt_id)}}}\n\n`;
+  /**
+   * What follows the text: the tool calls (each whole, in one frame: clients join fragments, so
+   * one fragment is a valid stream), the refusal, and the last chunk with the finish reason,
+   * which also names the receipt (a started stream's headers could not).
+   */
+  end(answer: EngineAnswer, receipt_id: string): string {
+    let out = '';
+    wireCalls(answer).forEach((call, index) => {
+      out += `${this.#prefix}[{"index":0,"delta":{"tool_calls":[${JSON.stringify({ index, ...call })}]},"logprobs":null,"finish_reason":null}]}\n\n`;
+    });
+    if (answer.refusal !== null) {
+      out += `${this.#prefix}[{"index":0,"delta":{"refusal":${JSON.stringify(answer.refusal)}},"logprobs":null,"finish_reason":null}]}\n\n`;
+    }
+    out += `${this.#prefix}[{"index":0,"delta":{},"logprobs":null,"finish_reason":${JSON.stringify(wireFinish(answer))}}],"wardwright":{"receipt_id":${JSON.stringify(receipt_id)}}}\n\n`;
+    return out;
   }
 
   usage(usage: Usage): string {

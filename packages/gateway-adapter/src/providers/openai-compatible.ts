@@ -1,14 +1,17 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { ProviderCall, ProviderReply, TextProvider } from '@wardwright/core';
+import type { ModelProvider, ModelReply, ProviderCall, ReplyEvent } from '@wardwright/core';
 import { GatewayError } from '../errors.ts';
+import { chunkEvents, completionReply, MalformedAnswer } from './openai-wire.ts';
 import { SseDecoder, type SseEvent } from './sse.ts';
 
 /**
- * A `Provider` for any OpenAI-compatible upstream (`POST {baseURL}/chat/completions`) over the
- * `node:http(s)` with a keep-alive agent (or over a `fetch` you pass): whole answers and SSE streams, a timeout (to the first byte, then between stream
- * reads), bounded retries on 429/5xx honouring `Retry-After`, and abort propagation — the
- * engine's signal (a halted stream, a client that left) aborts the upstream request.
+ * A provider (contract v2) for any OpenAI-compatible upstream (`POST {baseURL}/chat/completions`)
+ * over `node:http(s)` with a keep-alive agent (or over a `fetch` you pass): whole answers and SSE
+ * streams with their tool calls, refusals, finish reason and usage; a timeout (to the first
+ * byte, then between stream reads); bounded retries on 429/5xx honouring `Retry-After`; and
+ * abort propagation — the engine's signal (a halted stream, a client that left) aborts the
+ * upstream request.
  */
 
 export interface OpenAICompatibleOptions {
@@ -26,6 +29,12 @@ export interface OpenAICompatibleOptions {
   maxRetryDelayMs?: number;
   /** A fetch to use instead of the built-in `node:http(s)` client (keep-alive, one agent each). */
   fetch?: typeof fetch;
+  /**
+   * Ask a streaming upstream for its token usage (`stream_options.include_usage`), so answers
+   * and receipts carry real counts. Default true; turn off for an upstream that rejects the
+   * field (the usage is then estimated).
+   */
+  streamUsage?: boolean;
 }
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
@@ -48,7 +57,7 @@ class MalformedStream extends Error {
   }
 }
 
-export function openAICompatible(options: OpenAICompatibleOptions): TextProvider {
+export function openAICompatible(options: OpenAICompatibleOptions): ModelProvider {
   const known = [
     'baseURL',
     'apiKey',
@@ -57,6 +66,7 @@ export function openAICompatible(options: OpenAICompatibleOptions): TextProvider
     'maxRetries',
     'maxRetryDelayMs',
     'fetch',
+    'streamUsage',
   ];
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
@@ -76,6 +86,10 @@ export function openAICompatible(options: OpenAICompatibleOptions): TextProvider
     DEFAULT_MAX_RETRY_DELAY_MS,
     'maxRetryDelayMs',
   );
+  if (options.streamUsage !== undefined && typeof options.streamUsage !== 'boolean') {
+    throw new GatewayError('invalid_option', 'openAICompatible: streamUsage must be a boolean');
+  }
+  const streamUsage = options.streamUsage ?? true;
   const url = `${options.baseURL.replace(/\/+$/, '')}/chat/completions`;
   const apiKey = options.apiKey;
   const headers: Record<string, string> = {
@@ -90,8 +104,10 @@ export function openAICompatible(options: OpenAICompatibleOptions): TextProvider
   const send: Send =
     options.fetch !== undefined ? fetchSend(options.fetch, url, headers) : nodeSend(url, headers);
 
-  return async function openAICompatibleProvider(call: ProviderCall): Promise<ProviderReply> {
-    const body = JSON.stringify(upstreamBody(call));
+  return { specificationVersion: 'v2', call: callUpstream };
+
+  async function callUpstream(call: ProviderCall): Promise<ModelReply> {
+    const body = JSON.stringify(upstreamBody(call, streamUsage));
     const callSignal = call.signal;
     const accept = call.stream ? 'text/event-stream' : 'application/json';
     for (let retry = 0; ; retry++) {
@@ -148,15 +164,12 @@ export function openAICompatible(options: OpenAICompatibleOptions): TextProvider
           };
         }
         timer.clear();
-        const text = messageText(json);
-        if (text === undefined) {
-          return {
-            kind: 'error',
-            status: 'upstream_malformed',
-            message: 'the upstream answer has no choices[0].message.content string',
-          };
+        try {
+          return completionReply(json);
+        } catch (error) {
+          if (!(error instanceof MalformedAnswer)) throw error;
+          return { kind: 'error', status: 'upstream_malformed', message: error.message };
         }
-        return { kind: 'text', text };
       }
       const stream = response.reader();
       if (stream === null) {
@@ -167,31 +180,42 @@ export function openAICompatible(options: OpenAICompatibleOptions): TextProvider
           message: 'the upstream sent no body',
         };
       }
-      return { kind: 'stream', chunks: streamChunks(stream, timer, callSignal, scrub) };
+      return { kind: 'stream', events: streamEvents(stream, timer, callSignal, scrub) };
     }
-  };
+  }
 }
 
-/** The client's body with the engine's messages and the routed model; `stream` as asked. */
-function upstreamBody(call: ProviderCall): Record<string, unknown> {
+/**
+ * The client's body — `tools`, `tool_choice` and the rest pass through — with the engine's
+ * messages and the routed model; `stream` as asked, and a stream asks for usage.
+ */
+function upstreamBody(call: ProviderCall, streamUsage: boolean): Record<string, unknown> {
   const body: Record<string, unknown> = { ...call.request };
   body.model = call.model;
   body.messages = call.messages;
   body.stream = call.stream;
-  // Gateway-only fields: the session id header equivalent is not the upstream's business.
   if (!call.stream) delete body.stream_options;
+  else if (streamUsage) {
+    const asked = body.stream_options;
+    body.stream_options = {
+      ...(typeof asked === 'object' && asked !== null ? asked : {}),
+      include_usage: true,
+    };
+  }
   return body;
 }
 
-async function* streamChunks(
+async function* streamEvents(
   reader: ChunkReader,
   timer: IdleTimer,
   callSignal: AbortSignal,
   scrub: (text: string) => string,
-): AsyncGenerator<string> {
+): AsyncGenerator<ReplyEvent> {
   const decoder = new TextDecoder();
   const sse = new SseDecoder();
-  const events: SseEvent[] = [];
+  const frames: SseEvent[] = [];
+  const events: ReplyEvent[] = [];
+  const calls = new CallIds();
   let finished = false;
   let done = false;
   try {
@@ -203,39 +227,47 @@ async function* streamChunks(
       } catch (error) {
         if (timer.fired) throw new UpstreamTimeout(timer.ms);
         if (callSignal.aborted) {
-          // Hand control back once more: the engine checks its own signal before each chunk and
+          // Hand control back once more: the engine checks its own signal before each event and
           // records the client's departure (`client_disconnected`), which a throw would hide as a
           // provider error. If it keeps reading anyway, the abort is an error after all.
-          yield '';
+          yield { type: 'text', text: '' };
           throw abortError(callSignal);
         }
         throw new Error(`the upstream stream broke: ${causeOf(error)}`);
       }
       if (read.done) break;
-      sse.push(decoder.decode(read.value, { stream: true }), events);
-      for (let i = 0; i < events.length; i++) {
-        const event = events[i]!;
-        if (event.data === '[DONE]') {
+      sse.push(decoder.decode(read.value, { stream: true }), frames);
+      for (const frame of frames) {
+        if (frame.data === '[DONE]') {
           done = true;
           break;
         }
-        const delta = deltaOf(event, scrub);
-        if (delta.finished) finished = true;
-        if (delta.text !== '') yield delta.text;
+        // Each frame's events go out before the next frame is read: a malformed frame after
+        // good ones fails the stream after what came before it, as the upstream sent it.
+        if (frameEvents(frame, scrub, events)) finished = true;
+        for (const event of events) yield calls.fill(event);
+        events.length = 0;
       }
-      events.length = 0;
-      if (done) return;
+      frames.length = 0;
+      if (done) {
+        calls.check();
+        return;
+      }
     }
-    sse.push(decoder.decode(), events);
-    sse.push('\n\n', events);
-    for (const event of events) {
-      if (event.data === '[DONE]') return;
-      const delta = deltaOf(event, scrub);
-      if (delta.text !== '') yield delta.text;
-      if (delta.finished) finished = true;
+    sse.push(decoder.decode(), frames);
+    sse.push('\n\n', frames);
+    for (const frame of frames) {
+      if (frame.data === '[DONE]') {
+        done = true;
+        break;
+      }
+      if (frameEvents(frame, scrub, events)) finished = true;
+      for (const event of events) yield calls.fill(event);
+      events.length = 0;
     }
     // Without `[DONE]` or a finish reason, the answer may be cut short: say so, do not pass it.
-    if (!finished) throw new Error('the upstream stream ended before [DONE]');
+    if (!done && !finished) throw new Error('the upstream stream ended before [DONE]');
+    calls.check();
   } finally {
     timer.clear();
     // Stops the upstream download when the engine stops reading (a halt, a client that left).
@@ -243,48 +275,57 @@ async function* streamChunks(
   }
 }
 
-function deltaOf(
-  event: SseEvent,
-  scrub: (text: string) => string,
-): { text: string; finished: boolean } {
+/**
+ * The ids and names of a stream's tool calls: a call whose first fragment has no id gets one (the
+ * client answers the call by it), and a call that never got a name fails the stream.
+ */
+class CallIds {
+  readonly #named = new Map<number, boolean>();
+
+  fill(event: ReplyEvent): ReplyEvent {
+    if (event.type !== 'tool_call') return event;
+    const named = this.#named.get(event.index);
+    if (named === undefined) {
+      this.#named.set(event.index, event.name !== undefined);
+      return event.id === undefined ? { ...event, id: `call_${event.index}` } : event;
+    }
+    if (!named && event.name !== undefined) this.#named.set(event.index, true);
+    // The id given with the first fragment stands.
+    if (event.id === undefined) return event;
+    const { id: _id, ...rest } = event;
+    return rest;
+  }
+
+  check(): void {
+    for (const [index, named] of this.#named) {
+      if (!named) throw new MalformedStream(`the upstream's tool call ${index} has no name`);
+    }
+  }
+}
+
+/** Appends the frame's events; true when it carries a finish reason. */
+function frameEvents(frame: SseEvent, scrub: (text: string) => string, out: ReplyEvent[]): boolean {
   let json: unknown;
   try {
-    json = JSON.parse(event.data);
+    json = JSON.parse(frame.data);
   } catch {
     throw new MalformedStream(
-      `malformed SSE frame from the upstream (not JSON): ${JSON.stringify(event.data.slice(0, 80))}`,
+      `malformed SSE frame from the upstream (not JSON): ${JSON.stringify(frame.data.slice(0, 80))}`,
     );
   }
   if (typeof json !== 'object' || json === null) {
     throw new MalformedStream('malformed SSE frame from the upstream (not an object)');
   }
   const record = json as Record<string, unknown>;
-  if (record.error !== undefined || event.event === 'error') {
-    throw new Error(scrub(`the upstream sent an error event: ${errorMessageOf(event.data)}`));
+  if (record.error !== undefined || frame.event === 'error') {
+    throw new Error(scrub(`the upstream sent an error event: ${errorMessageOf(frame.data)}`));
   }
-  const choices = record.choices;
-  if (!Array.isArray(choices)) {
-    throw new MalformedStream('malformed SSE frame from the upstream (no choices array)');
+  try {
+    return chunkEvents(record, out) !== null;
+  } catch (error) {
+    if (error instanceof MalformedAnswer) throw new MalformedStream(error.message);
+    throw error;
   }
-  const choice = choices[0] as Record<string, unknown> | undefined;
-  if (choice === undefined) return { text: '', finished: false }; // the usage chunk
-  const delta = choice.delta as Record<string, unknown> | undefined;
-  const content = delta?.content;
-  return {
-    text: typeof content === 'string' ? content : '',
-    finished: typeof choice.finish_reason === 'string',
-  };
-}
-
-function messageText(json: unknown): string | undefined {
-  const choices = (json as { choices?: unknown } | null)?.choices;
-  if (!Array.isArray(choices)) return undefined;
-  const message = (choices[0] as { message?: { content?: unknown } } | undefined)?.message;
-  const content = message?.content;
-  if (typeof content === 'string') return content;
-  // A tool call or refusal only: no text for policy to read.
-  if (content === null && message !== undefined) return '';
-  return undefined;
 }
 
 /** A one-line reason from an upstream error body (OpenAI shape, else its first line). */
@@ -539,7 +580,7 @@ class IdleTimer {
   }
 }
 
-function aborted(signal: AbortSignal): ProviderReply {
+function aborted(signal: AbortSignal): ModelReply {
   return {
     kind: 'error',
     status: 'aborted',

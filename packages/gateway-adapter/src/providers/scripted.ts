@@ -1,6 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ProviderCall, ProviderReply, TextProvider } from '@wardwright/core';
+import {
+  type ModelProvider,
+  type ProviderCall,
+  type ScriptedReply,
+  scriptedReply,
+} from '@wardwright/core';
 import { GatewayError } from '../errors.ts';
 
 /**
@@ -9,10 +14,7 @@ import { GatewayError } from '../errors.ts';
  * that can also misbehave on cue (500/429, hang, disconnect mid-stream, malformed SSE).
  */
 
-export type ScriptedReply =
-  | { text: string }
-  | { chunks: readonly string[] }
-  | { error: { status: string; message?: string } };
+export type { ScriptedReply } from '@wardwright/core';
 
 export type Script =
   | ScriptedReply
@@ -22,49 +24,54 @@ export type Script =
 /**
  * A provider that answers from a script: one reply for every call, a list indexed by
  * `attempt_index` (the last entry repeats, so `[bad, good]` means "fail once, then succeed"
- * for every request), or a function of the call. A `text` reply to a streaming call is sent as
- * one chunk; `chunks` to a whole-answer call are joined.
+ * for every request), or a function of the call. A reply is text, tool calls, a refusal, a
+ * stream of chunks or an error (`ScriptedReply`, the shape simulation fixtures use); a whole
+ * answer to a streaming call is streamed part by part, and chunks to a whole-answer call are
+ * joined.
  */
-export function scriptedProvider(script: Script): TextProvider {
+export function scriptedProvider(script: Script): ModelProvider {
   if (typeof script === 'function') {
-    return async (call) => toReply(await script(call), call.stream);
+    return {
+      specificationVersion: 'v2',
+      call: async (call) => scriptedReply(await script(call), { stream: call.stream }),
+    };
   }
   const list: readonly ScriptedReply[] = Array.isArray(script) ? script : [script as ScriptedReply];
   if (list.length === 0) {
     throw new GatewayError('invalid_option', 'scriptedProvider: the script has no replies');
   }
-  return async (call) => toReply(list[Math.min(call.attempt_index, list.length - 1)]!, call.stream);
-}
-
-function toReply(reply: ScriptedReply, stream: boolean): ProviderReply {
-  if ('error' in reply) {
-    return reply.error.message === undefined
-      ? { kind: 'error', status: reply.error.status }
-      : { kind: 'error', status: reply.error.status, message: reply.error.message };
-  }
-  if ('text' in reply) {
-    return stream
-      ? { kind: 'stream', chunks: fromArray([reply.text]) }
-      : { kind: 'text', text: reply.text };
-  }
-  return stream
-    ? { kind: 'stream', chunks: fromArray(reply.chunks) }
-    : { kind: 'text', text: reply.chunks.join('') };
-}
-
-async function* fromArray(chunks: readonly string[]): AsyncGenerator<string> {
-  for (const chunk of chunks) yield chunk;
+  return {
+    specificationVersion: 'v2',
+    call: async (call) =>
+      scriptedReply(list[Math.min(call.attempt_index, list.length - 1)]!, { stream: call.stream }),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
 // The scripted upstream: a real HTTP server
 // ---------------------------------------------------------------------------------------------
 
+/** What a scripted upstream's answer holds besides its text. */
+export interface UpstreamAnswerExtras {
+  /** Tool calls, after the text; streamed as OpenAI does (a head with id and name, then the
+   * arguments in two fragments), one call after the other. */
+  tool_calls?: readonly { id: string; name: string; arguments: string }[];
+  refusal?: string;
+  /** Default `tool_calls` when there are calls, else `stop`. */
+  finish_reason?: string;
+  /**
+   * The usage reported (on a stream: only when the request asks with
+   * `stream_options.include_usage`). Default: ⌈bytes / 4⌉ of the messages and of the answer;
+   * null reports none.
+   */
+  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null;
+}
+
 export type UpstreamReply =
   /** A whole answer (JSON), or one content chunk when the request streams. */
-  | { kind: 'text'; text: string }
+  | ({ kind: 'text'; text: string } & UpstreamAnswerExtras)
   /** Content deltas (SSE), or their concatenation when the request does not stream. */
-  | { kind: 'stream'; chunks: readonly string[] }
+  | ({ kind: 'stream'; chunks: readonly string[] } & UpstreamAnswerExtras)
   /** An error status with an OpenAI error body; `retryAfter` (seconds) sets the header. */
   | { kind: 'status'; status: number; message?: string; retryAfter?: number }
   /** Never answer: the request waits until the client gives up (timeouts). */
@@ -186,14 +193,47 @@ function answer(
     case 'text':
     case 'stream': {
       const chunks = reply.kind === 'text' ? [reply.text] : reply.chunks;
+      const calls = reply.tool_calls ?? [];
+      const finish = reply.finish_reason ?? (calls.length > 0 ? 'tool_calls' : 'stop');
+      const usage = reply.usage === undefined ? estimatedUsage(body, chunks, calls) : reply.usage;
       if (!stream) {
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(completion(model, created, chunks.join(''))));
+        res.end(JSON.stringify(completion(model, created, chunks.join(''), reply, finish, usage)));
         return;
       }
       sseHead(res);
-      for (const chunk of chunks) res.write(chunkFrame(model, created, { content: chunk }, null));
-      res.write(chunkFrame(model, created, {}, 'stop'));
+      for (const chunk of chunks) {
+        if (chunk !== '') res.write(chunkFrame(model, created, { content: chunk }, null));
+      }
+      calls.forEach((call, index) => {
+        const head = {
+          index,
+          id: call.id,
+          type: 'function',
+          function: { name: call.name, arguments: '' },
+        };
+        res.write(chunkFrame(model, created, { tool_calls: [head] }, null));
+        for (const piece of halves(call.arguments)) {
+          res.write(
+            chunkFrame(
+              model,
+              created,
+              { tool_calls: [{ index, function: { arguments: piece } }] },
+              null,
+            ),
+          );
+        }
+      });
+      if (reply.refusal !== undefined) {
+        res.write(chunkFrame(model, created, { refusal: reply.refusal }, null));
+      }
+      res.write(chunkFrame(model, created, {}, finish));
+      const options = body.stream_options as { include_usage?: unknown } | undefined;
+      if (usage !== null && options?.include_usage === true) {
+        res.write(
+          `data: ${JSON.stringify({ id: 'chatcmpl-scripted', object: 'chat.completion.chunk', created, model, choices: [], usage })}\r\n\r\n`,
+        );
+      }
       res.end('data: [DONE]\n\n');
       return;
     }
@@ -237,13 +277,57 @@ function chunkFrame(
   })}\r\n\r\n`;
 }
 
-function completion(model: string, created: number, text: string) {
-  return {
+function completion(
+  model: string,
+  created: number,
+  text: string,
+  extras: UpstreamAnswerExtras,
+  finish: string,
+  usage: UpstreamAnswerExtras['usage'],
+) {
+  const calls = extras.tool_calls ?? [];
+  const message: Record<string, unknown> = {
+    role: 'assistant',
+    content: text === '' && calls.length > 0 ? null : text,
+    refusal: extras.refusal ?? null,
+  };
+  if (calls.length > 0) {
+    message.tool_calls = calls.map((call) => ({
+      id: call.id,
+      type: 'function',
+      function: { name: call.name, arguments: call.arguments },
+    }));
+  }
+  const answer: Record<string, unknown> = {
     id: 'chatcmpl-scripted',
     object: 'chat.completion',
     created,
     model,
-    choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
-    usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+    choices: [{ index: 0, message, finish_reason: finish }],
   };
+  if (usage !== null && usage !== undefined) answer.usage = usage;
+  return answer;
+}
+
+/** What a real upstream would roughly count: ~4 bytes a token. */
+function estimatedUsage(
+  body: Record<string, unknown>,
+  chunks: readonly string[],
+  calls: NonNullable<UpstreamAnswerExtras['tool_calls']>,
+) {
+  const prompt_tokens = Math.ceil(Buffer.byteLength(JSON.stringify(body.messages ?? [])) / 4);
+  let bytes = 0;
+  for (const chunk of chunks) bytes += Buffer.byteLength(chunk);
+  for (const call of calls) bytes += Buffer.byteLength(call.arguments);
+  const completion_tokens = Math.ceil(bytes / 4);
+  return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
+}
+
+/** The arguments in two fragments, split between code points, as a stream would cut them. */
+function halves(text: string): string[] {
+  if (text.length < 2) return text === '' ? [] : [text];
+  let cut = text.length >> 1;
+  const code = text.charCodeAt(cut - 1);
+  if (code >= 0xd800 && code <= 0xdbff) cut++;
+  return [text.slice(0, cut), text.slice(cut)];
 }
