@@ -65,7 +65,8 @@ export function formatProjection(p: Projection, style: Style): string[] {
     ...table(
       p.phases.map((phase, i) => [
         `  ${i + 1}. ${phase.phase}`,
-        phase.rule_ids.length === 0 ? '-' : phase.rule_ids.join(', '),
+        (phase.rule_ids.length === 0 ? '-' : phase.rule_ids.join(', ')) +
+          (phase.holds_stream === true ? '  (holds a streamed answer until it is valid)' : ''),
       ]),
       (cell, _row, column) => (column === 1 && cell.trim() === '-' ? style.dim(cell) : cell),
     ),

@@ -549,6 +549,84 @@ describe('engine: response phase', () => {
     expectValidReceipt(allowed.receipt);
   });
 
+  it('holds a stream under a guard: the fenced attempt is retried and only the valid answer is released', async () => {
+    const plan = await planOf(guarded);
+    const { provider, calls } = scripted(
+      { chunks: ['```json\n', '{"answer":"42"}', '\n```'] },
+      { chunks: ['{"answer":', '"42"}'] },
+    );
+    const released: string[] = [];
+    const result = await createEngine({ plan, provider }).handle(
+      userRequest('q', { stream: true }),
+      {
+        onRelease: (text) => {
+          released.push(text);
+        },
+      },
+    );
+    expect(result).toMatchObject({ status: 'completed_after_guard', text: '{"answer":"42"}' });
+    expect(released).toEqual(['{"answer":"42"}']);
+    expect(calls.map((c) => c.stream)).toEqual([true, true]);
+    expect(result.receipt.guard?.decision).toMatchObject({ kind: 'accept' });
+    expect(result.receipt.attempts.map((a) => a.guard_feedback)).toEqual([false, true]);
+    expectValidReceipt(result.receipt);
+
+    // Spent: nothing reached the client, and the status is still ours to choose (422).
+    const spent: string[] = [];
+    const blocked = await createEngine({ plan, provider: scripted('x', 'y').provider }).handle(
+      userRequest('q', { stream: true }),
+      {
+        onRelease: (text) => {
+          spent.push(text);
+        },
+      },
+    );
+    expect(blocked).toMatchObject({ status: 'exhausted_guard_budget', http_status: 422 });
+    expect(spent).toEqual([]);
+  });
+
+  it('a held stream whose client is gone when the answer is ready ends client_disconnected', async () => {
+    const plan = await planOf(guarded);
+    const result = await createEngine({
+      plan,
+      provider: scripted('{"answer":"42"}').provider,
+    }).handle(userRequest('q', { stream: true }), {
+      onRelease: () => {
+        throw new Error('socket closed');
+      },
+    });
+    expect(result).toMatchObject({ status: 'client_disconnected', text: null });
+    expect(result.receipt.attempts[0]?.status).toBe('client_disconnected');
+  });
+
+  it('a held stream lets a stream rule retry: nothing was released yet', async () => {
+    const plan = await planOf({
+      ...guarded,
+      stream_rules: [
+        {
+          id: 'no-todo',
+          action: 'retry_with_reminder',
+          contains: 'TODO',
+          reminder: 'Answer fully.',
+          max_retries: 1,
+          horizon_bytes: 8,
+        },
+      ],
+    });
+    const released: string[] = [];
+    const result = await createEngine({
+      plan,
+      provider: scripted({ chunks: ['{"answer":', '"TODO"}'] }, '{"answer":"42"}').provider,
+    }).handle(userRequest('q', { stream: true }), {
+      onRelease: (text) => {
+        released.push(text);
+      },
+    });
+    expect(result.status).toBe('completed');
+    expect(released).toEqual(['{"answer":"42"}']);
+    expect(result.receipt.stream?.retries.map((r) => r.kind)).toEqual(['retry']);
+  });
+
   it('maps a provider failure to 502 and keeps its status in the attempt', async () => {
     for (const plan of [await planOf(), await planOf(guarded)]) {
       const result = await createEngine({

@@ -638,8 +638,10 @@ async function respond(
 ): Promise<ResponseOutcome> {
   const streaming = request.stream === true;
   const policy = plan.stream;
-  // Structured output is checked on whole answers; a stream is already on its way out.
-  const guardPlan = streaming ? null : plan.guard;
+  const guardPlan = plan.guard;
+  // Structured output is checked on whole answers: with a guard, a stream is held until the
+  // guard accepts an attempt, then released at once (nothing unvalidated reaches the client).
+  const holding = streaming && guardPlan !== null;
   let guardState: GuardLoopState | null = guardPlan === null ? null : startGuardLoop(guardPlan);
   let ledger: StreamRetryLedger = startRetryLedger();
   const attempts: AttemptRecord[] = [];
@@ -683,6 +685,24 @@ async function respond(
     };
     if (message !== undefined) outcome.message = message;
     return outcome;
+  };
+
+  /** A held stream's answer goes out now, in one piece; false when the client is gone. */
+  const deliver = async (text: string): Promise<boolean> => {
+    if (!holding || text === '' || options.onRelease === undefined) return true;
+    if (options.signal?.aborted === true) return false;
+    try {
+      await options.onRelease(text);
+    } catch {
+      return false;
+    }
+    releasedTotal = text;
+    return true;
+  };
+  const gone = (): ResponseOutcome => {
+    const last = attempts[attempts.length - 1];
+    if (last !== undefined) last.status = 'client_disconnected';
+    return finish('client_disconnected', null, null, 'the client disconnected');
   };
 
   // Every attempt after the first spends a guard attempt or a stream retry, so this bound is
@@ -750,7 +770,7 @@ async function respond(
     let providerError: { status: string; message?: string } | null = null;
     const release = async (text: string) => {
       if (text === '') return;
-      if (!streaming || options.onRelease === undefined) {
+      if (!streaming || holding || options.onRelease === undefined) {
         released += text;
         return;
       }
@@ -841,8 +861,8 @@ async function respond(
         impliedFinish(produced === '' ? parts : [{ type: 'text', text: produced }, ...parts]),
       usage: assembler.usage,
     };
-    // Only a stream reaches the client as it goes; a whole answer is sent once, at the end.
-    if (streaming) releasedTotal += released;
+    // Only a stream reaches the client as it goes; a whole (or held) answer is sent at the end.
+    if (streaming && !holding) releasedTotal += released;
     record.duration_ms = clock.now() - attemptStart;
     record.output_bytes = utf8Length(produced);
     if (clientGone) {
@@ -881,13 +901,13 @@ async function respond(
         providerError === null
           ? {
               status: s.status,
-              // Bytes of a whole answer were released to the engine, not to the client.
-              released_bytes: streaming ? s.released_bytes : 0,
+              // Bytes of a whole or held answer were released to the engine, not to the client.
+              released_bytes: streaming && !holding ? s.released_bytes : 0,
               terminal_rule: s.terminal_rule,
             }
           : {
               status: 'provider_error',
-              released_bytes: streaming ? s.released_bytes : 0,
+              released_bytes: streaming && !holding ? s.released_bytes : 0,
               terminal_rule: null,
             },
         {
@@ -948,6 +968,7 @@ async function respond(
 
     // A turn that asks for tool calls is not the structured answer yet: the guard waits for it.
     if (guardPlan === null || guardState === null || toolCalls.length > 0) {
+      if (!(await deliver(released))) return gone();
       return finish('completed', released, null);
     }
     const step = stepGuardLoop(guardPlan, guardState, { kind: 'completed', text: released });
@@ -955,20 +976,25 @@ async function respond(
     const decision = step.decision;
     switch (decision.kind) {
       case 'accept':
+        if (!(await deliver(released))) return gone();
         return finish(decision.status, released, decision);
       case 'retry':
         feedback = decision.feedback;
         streamReminders = [];
         continue;
-      case 'exhausted':
-        return finish(
-          decision.status,
-          decision.on_exhausted === 'allow_last' ? (decision.last_text ?? released) : null,
-          decision,
-          decision.on_exhausted === 'allow_last'
-            ? undefined
-            : `structured output failed ${decision.status === 'exhausted_rule_budget' ? `rule ${decision.rule_id}` : 'every attempt'}`,
-        );
+      case 'exhausted': {
+        if (decision.on_exhausted !== 'allow_last') {
+          return finish(
+            decision.status,
+            null,
+            decision,
+            `structured output failed ${decision.status === 'exhausted_rule_budget' ? `rule ${decision.rule_id}` : 'every attempt'}`,
+          );
+        }
+        const last = decision.last_text ?? released;
+        if (!(await deliver(last))) return gone();
+        return finish(decision.status, last, decision);
+      }
       case 'provider_failed':
         return finish('provider_error', null, decision, decision.message ?? decision.status);
       default:

@@ -42,7 +42,16 @@ export const ProjectionSchema = Type.Object(
     artifact_hash: Type.String(),
     phases: Type.Array(
       Type.Object(
-        { phase: PhaseSchema, rule_ids: Type.Array(Type.String()) },
+        {
+          phase: PhaseSchema,
+          rule_ids: Type.Array(Type.String()),
+          holds_stream: Type.Optional(
+            Type.Literal(true, {
+              description:
+                'The phase holds a streamed answer until it decides: nothing is released before.',
+            }),
+          ),
+        },
         { additionalProperties: false },
       ),
       { description: 'Every phase in execution order, with the rules that run in it.' },
@@ -193,7 +202,10 @@ export function buildProjection(plan: Omit<Plan, 'projection'>): Projection {
       { phase: 'request.scripts', rule_ids: scriptRuleIds },
       { phase: 'route.select', rule_ids: [] },
       { phase: 'response.stream', rule_ids: streamRuleIds },
-      { phase: 'response.guard', rule_ids: guardRuleIds },
+      // The guard validates whole answers: a client that streams receives the validated one.
+      guardRuleIds.length === 0
+        ? { phase: 'response.guard', rule_ids: guardRuleIds }
+        : { phase: 'response.guard', rule_ids: guardRuleIds, holds_stream: true },
       { phase: 'output.record', rule_ids: [] },
     ],
     effects,

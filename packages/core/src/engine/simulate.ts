@@ -76,6 +76,12 @@ export const ExpectationSchema = Type.Object(
     text: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'Exact text.' })),
     text_contains: Type.Optional(Type.Array(Type.String())),
     text_excludes: Type.Optional(Type.Array(Type.String())),
+    released: Type.Optional(
+      Type.Array(Type.String(), {
+        description:
+          'What the client received, one string per release, in order (a whole answer is one).',
+      }),
+    ),
     matched_rules: Type.Optional(RuleIds),
     determining_rules: Type.Optional(RuleIds),
     actions: Type.Optional(
@@ -341,6 +347,7 @@ export function checkExpectation(
       });
     }
   }
+  check('released', expect.released, result.released);
   check(
     'matched_rules',
     expect.matched_rules,
