@@ -3,6 +3,16 @@ import type { RunnableToolFunctionWithParse } from 'openai/lib/RunnableFunction'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAICompatible } from './providers/openai-compatible.ts';
 import { type ScriptedUpstream, startScriptedUpstream } from './providers/scripted.ts';
+import {
+  agentArtifact,
+  agentReply,
+  CALL_USAGE,
+  AGENT_CALLS as CALLS,
+  FINAL_TEXT,
+  FINAL_USAGE,
+  timeIn,
+  weatherIn,
+} from './testing/agent.ts';
 import { type Served, serveGateway, sseData } from './testing/fixtures.ts';
 
 /**
@@ -10,27 +20,6 @@ import { type Served, serveGateway, sseData } from './testing/fixtures.ts';
  * model with parallel tool calls, the gateway in front of it, and the official `openai` client
  * running the agent loop (call → the client runs the tools → results → the final answer).
  */
-
-const agentArtifact = {
-  schema: 'wardwright.artifact.v1',
-  model: { id: 'agent', version: '1' },
-  targets: [{ model: 'upstream-agent', context_window: 100_000 }],
-  request_rules: [
-    {
-      kind: 'tool',
-      id: 'reads-weather',
-      tool: { names: ['weather'], phases: ['result_interpretation'] },
-      actions: [{ action: 'annotate', message: 'weather result' }],
-    },
-  ],
-};
-
-const CALLS = [
-  { id: 'call_w', name: 'weather', arguments: '{"city":"Oslo"}' },
-  { id: 'call_c', name: 'clock', arguments: '{"tz":"Europe/Oslo"}' },
-];
-const CALL_USAGE = { prompt_tokens: 61, completion_tokens: 23, total_tokens: 84 };
-const FINAL_USAGE = { prompt_tokens: 97, completion_tokens: 9, total_tokens: 106 };
 
 const tools: OpenAI.Chat.Completions.ChatCompletionTool[] = [
   {
@@ -54,15 +43,7 @@ let served: Served;
 
 beforeAll(async () => {
   upstream = await startScriptedUpstream({
-    // A model: asked a question, it calls both tools at once; shown their results, it answers.
-    replies: (body) => {
-      const messages = body.messages as { role: string; content?: unknown }[];
-      const results = messages.filter((m) => m.role === 'tool').map((m) => String(m.content));
-      if (results.length === 0) {
-        return { kind: 'text', text: '', tool_calls: CALLS, usage: CALL_USAGE };
-      }
-      return { kind: 'stream', chunks: ['Oslo: ', results.join(', ')], usage: FINAL_USAGE };
-    },
+    replies: agentReply,
   });
   served = await serveGateway({
     models: [{ artifact: agentArtifact, provider: openAICompatible({ baseURL: upstream.url }) }],
@@ -85,8 +66,8 @@ const question = (): OpenAI.Chat.Completions.ChatCompletionMessageParam[] => [
 ];
 
 const runTool = (name: string, args: string): string => {
-  const parsed = JSON.parse(args) as { city?: string; tz?: string };
-  return name === 'weather' ? `3 °C in ${parsed.city}` : `14:00 in ${parsed.tz}`;
+  const parsed = JSON.parse(args) as { city: string; tz: string };
+  return name === 'weather' ? weatherIn(parsed.city) : timeIn(parsed.tz);
 };
 
 describe('tool calls through the gateway (official openai client)', () => {
@@ -127,9 +108,7 @@ describe('tool calls through the gateway (official openai client)', () => {
     const second = await served.client.chat.completions
       .create({ model: 'agent', messages, tools })
       .withResponse();
-    expect(second.data.choices[0]?.message.content).toBe(
-      'Oslo: 3 °C in Oslo, 14:00 in Europe/Oslo',
-    );
+    expect(second.data.choices[0]?.message.content).toBe(FINAL_TEXT);
     expect(second.data.choices[0]?.finish_reason).toBe('stop');
     expect(second.data.usage).toEqual(FINAL_USAGE);
     // The upstream saw the assistant's calls and both results, as the client sent them.
@@ -189,7 +168,7 @@ describe('tool calls through the gateway (official openai client)', () => {
     }
     const final = served.client.chat.completions.stream({ model: 'agent', messages, tools });
     const completion = await final.finalChatCompletion();
-    expect(completion.choices[0]?.message.content).toBe('Oslo: 3 °C in Oslo, 14:00 in Europe/Oslo');
+    expect(completion.choices[0]?.message.content).toBe(FINAL_TEXT);
     expect(completion.choices[0]?.finish_reason).toBe('stop');
   });
 
@@ -201,7 +180,7 @@ describe('tool calls through the gateway (official openai client)', () => {
           name: 'weather',
           description: 'The weather in a city.',
           parameters: { type: 'object', properties: { city: { type: 'string' } } },
-          function: (args: Record<string, string>) => `3 °C in ${args.city}`,
+          function: (args: Record<string, string>) => weatherIn(args.city ?? ''),
           parse: JSON.parse,
         },
       },
@@ -211,7 +190,7 @@ describe('tool calls through the gateway (official openai client)', () => {
           name: 'clock',
           description: 'The time in a time zone.',
           parameters: { type: 'object', properties: { tz: { type: 'string' } } },
-          function: (args: Record<string, string>) => `14:00 in ${args.tz}`,
+          function: (args: Record<string, string>) => timeIn(args.tz ?? ''),
           parse: JSON.parse,
         },
       },
@@ -226,7 +205,7 @@ describe('tool calls through the gateway (official openai client)', () => {
         stream: true,
       }),
     ]) {
-      expect(await runner.finalContent()).toBe('Oslo: 3 °C in Oslo, 14:00 in Europe/Oslo');
+      expect(await runner.finalContent()).toBe(FINAL_TEXT);
       const roles = runner.messages.map((m) => m.role);
       expect(roles.filter((r) => r === 'tool')).toHaveLength(2);
     }
