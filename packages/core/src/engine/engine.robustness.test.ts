@@ -152,6 +152,41 @@ describe('engine robustness', () => {
     expect(padded.receipt.sandbox[0]?.failure?.kind).toBe('input_limit');
   });
 
+  it('fails closed when an upstream stalls while text is held past max_hold_ms', async () => {
+    const plan = await planOf({
+      stream_rules: [
+        { id: 'keys', action: 'block', contains: 'sk-', horizon_bytes: 16, max_hold_ms: 40 },
+      ],
+    });
+    let abortedWith: unknown = null;
+    // Sends a little, then goes silent for good: only the abort ends its wait.
+    const provider: Provider = async (call) => ({
+      kind: 'stream',
+      chunks: (async function* () {
+        yield 'held';
+        await new Promise<void>((resolve) => {
+          call.signal.addEventListener('abort', () => {
+            abortedWith = call.signal.reason;
+            resolve();
+          });
+        });
+      })(),
+    });
+    const sent: string[] = [];
+    const result = await createEngine({ plan, provider }).handle(
+      userRequest('q', { stream: true }),
+      { onRelease: (piece) => void sent.push(piece) },
+    );
+    expect(result.status).toBe('stream_policy_latency_exceeded');
+    expect(sent).toEqual([]);
+    expect(abortedWith).toBe('stream policy halted the attempt');
+    expect(result.receipt.stream?.attempts[0]?.events.at(-1)).toMatchObject({
+      type: 'stream_policy.latency_exceeded',
+      max_hold_ms: 40,
+    });
+    expect(schemaIssues(ReceiptSchema, result.receipt)).toEqual([]);
+  });
+
   it('stops a stream whose client went away, aborts the upstream, and keeps what was sent', async () => {
     const plan = await planOf();
     const controller = new AbortController();
@@ -181,7 +216,8 @@ describe('engine robustness', () => {
       http_status: 499,
       text: 'one two ',
     });
-    expect(pulled).toBe(3);
+    // Nothing more is read from the upstream once the client is gone.
+    expect(pulled).toBe(2);
     expect(result.receipt.attempts[0]?.status).toBe('client_disconnected');
     expect(schemaIssues(ReceiptSchema, result.receipt)).toEqual([]);
 

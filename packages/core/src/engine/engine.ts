@@ -1,24 +1,5 @@
 import { defaultIdempotencyKey } from '../decisions/alert-backpressure.ts';
-import type { GuardFeedback } from '../decisions/guard-feedback.ts';
-import {
-  type GuardLoopFinalDecision,
-  type GuardLoopState,
-  startGuardLoop,
-  stepGuardLoop,
-} from '../decisions/guard-loop.ts';
 import type { RouteDecision } from '../decisions/routes.ts';
-import {
-  consumeChunk,
-  finishStream,
-  type StreamState,
-  startStream,
-} from '../decisions/stream-governor.ts';
-import {
-  decideStreamRetry,
-  type StreamRetryDecision,
-  type StreamRetryLedger,
-  startRetryLedger,
-} from '../decisions/stream-retry.ts';
 import type { ConfigIssue } from '../errors/config-error.ts';
 import { hasMarker, WardwrightError } from '../errors/wardwright-error.ts';
 import { sanitizeFailureMessage } from '../sandbox/contract.ts';
@@ -39,8 +20,6 @@ import {
 import {
   type AssistantPart,
   type FinishReason,
-  impliedFinish,
-  MessageAssembler,
   type ModelReply,
   messageEvents,
   type ReplyEvent,
@@ -52,11 +31,11 @@ import {
   type ModelProvider,
   modelProvider,
   type Provider,
+  type ProviderCall,
   systemClock,
 } from './provider.ts';
 import {
   type AlertRecord,
-  type AttemptRecord,
   type FinalStatus,
   failureDomainOf,
   httpStatusOf,
@@ -66,7 +45,6 @@ import {
   type SandboxRecord,
   type ShadowDifference,
   type ShadowRecord,
-  type StreamAttemptRecord,
 } from './receipt.ts';
 import type { ReceiptStore } from './receipt-store.ts';
 import {
@@ -78,6 +56,13 @@ import {
   lastUserMessage,
   toolResultsOf,
 } from './request.ts';
+import {
+  type ResponseEvent,
+  type ResponseLoopConfig,
+  type ResponseOutcome,
+  startResponse,
+  stepResponse,
+} from './response-loop.ts';
 import {
   type HistoryStore,
   memoryHistoryStore,
@@ -543,27 +528,6 @@ function callerScope(caller: Caller): Record<string, string> {
   return scope;
 }
 
-interface ResponseOutcome {
-  status: FinalStatus;
-  text: string | null;
-  message?: string;
-  attempts: AttemptRecord[];
-  guard: Receipt['guard'];
-  stream: Receipt['stream'];
-  model: string | null;
-  /** The non-text parts of the deciding attempt's message; null when no attempt decided. */
-  answer: AttemptAnswer | null;
-}
-
-/** What an attempt's message held besides its text, as the provider said it. */
-interface AttemptAnswer {
-  tool_calls: ToolCall[];
-  refusal: string | null;
-  finish_reason: FinishReason;
-  /** null: the upstream reported none. */
-  usage: TokenUsage | null;
-}
-
 /** The receipt's record of the answer: calls by size and digest (their arguments may be private). */
 function responseRecord(
   outcome: ResponseOutcome,
@@ -624,9 +588,11 @@ function failure(status: FinalStatus, message: string): ResponseOutcome {
   };
 }
 
-/** Thrown inside an attempt when the client is gone: stop reading, abort the upstream. */
-class ClientGone extends Error {}
-
+/**
+ * The driver of the response core (`response-loop.ts`): it runs the core's commands — calls the
+ * provider, releases text to the client, aborts a call, finishes — and turns what happens into
+ * the core's events, each stamped with the clock.
+ */
 async function respond(
   plan: Plan,
   provider: ModelProvider,
@@ -636,120 +602,116 @@ async function respond(
   route: Extract<RouteDecision, { kind: 'selected' }>,
   options: HandleOptions,
 ): Promise<ResponseOutcome> {
-  const streaming = request.stream === true;
-  const policy = plan.stream;
-  const guardPlan = plan.guard;
-  // Structured output is checked on whole answers: with a guard, a stream is held until the
-  // guard accepts an attempt, then released at once (nothing unvalidated reaches the client).
-  const holding = streaming && guardPlan !== null;
-  let guardState: GuardLoopState | null = guardPlan === null ? null : startGuardLoop(guardPlan);
-  let ledger: StreamRetryLedger = startRetryLedger();
-  const attempts: AttemptRecord[] = [];
-  const streamAttempts: StreamAttemptRecord[] = [];
-  const retries: StreamRetryDecision[] = [];
-  let model = route.model;
-  let feedback: GuardFeedback | null = null;
-  let streamReminders: string[] = [];
-  let releasedTotal = '';
-  // The message of the latest attempt: what a request that ends now answers besides its text.
-  let answer: AttemptAnswer | null = null;
-
-  const finish = (
-    status: FinalStatus,
-    text: string | null,
-    guardDecision: GuardLoopFinalDecision | null,
-    message?: string,
-  ): ResponseOutcome => {
-    // A stream that failed after releasing bytes: the client has them, and the receipt says so.
-    const delivered = text ?? (streaming && releasedTotal !== '' ? releasedTotal : null);
-    const outcome: ResponseOutcome = {
-      status,
-      text: delivered,
-      attempts,
-      guard:
-        guardPlan === null || guardState === null || guardDecision === null
-          ? null
-          : { events: guardState.events, decision: guardDecision },
-      stream:
-        policy === null
-          ? null
-          : {
-              mode: policy.mode,
-              attempts: streamAttempts,
-              retries,
-              released_bytes: utf8Length(releasedTotal),
-            },
-      model,
-      // Tool calls and a refusal go out with an answer, never with a failure.
-      answer: text === null ? null : answer,
-    };
-    if (message !== undefined) outcome.message = message;
-    return outcome;
+  const config: ResponseLoopConfig = {
+    streaming: request.stream === true,
+    stream: plan.stream,
+    guard: plan.guard,
+    routing: plan.routing,
+    prompt_tokens: evaluation.estimated_prompt_tokens,
+    constraints: routeConstraints(evaluation),
   };
-
-  /** A held stream's answer goes out now, in one piece; false when the client is gone. */
-  const deliver = async (text: string): Promise<boolean> => {
-    if (!holding || text === '' || options.onRelease === undefined) return true;
-    if (options.signal?.aborted === true) return false;
-    try {
-      await options.onRelease(text);
-    } catch {
-      return false;
-    }
-    releasedTotal = text;
-    return true;
-  };
-  const gone = (): ResponseOutcome => {
-    const last = attempts[attempts.length - 1];
-    if (last !== undefined) last.status = 'client_disconnected';
-    return finish('client_disconnected', null, null, 'the client disconnected');
-  };
-
-  // Every attempt after the first spends a guard attempt or a stream retry, so this bound is
-  // never the reason a loop ends; it is the proof that it does.
-  const maxAttempts = (plan.guard?.max_attempts ?? 1) + (plan.stream?.max_retries_total ?? 0) + 1;
-  let clientGone = false;
-  for (let index = 0; index < maxAttempts; index++) {
-    const messages: ChatMessage[] = [...evaluation.messages];
-    for (const reminder of streamReminders)
-      messages.push({ role: 'system', name: REMINDER_NAME, content: reminder });
-    if (feedback !== null)
-      messages.push({ role: 'system', name: feedback.name, content: feedback.content });
-    // Created when the provider first reads `signal`: a provider that never listens (scripted
-    // replies) costs no controller, and a halt or a client abort still reaches one that does.
-    let controller: AbortController | undefined;
-    const abortFromClient = () => controller?.abort(options.signal?.reason);
-    const signalFor = () => {
-      if (controller === undefined) {
-        controller = new AbortController();
-        if (options.signal?.aborted === true) controller.abort(options.signal.reason);
-        else options.signal?.addEventListener('abort', abortFromClient, { once: true });
+  const signal = options.signal;
+  const aborted = () => signal?.aborted === true;
+  // A provider that stalls while the governor holds text must not hold the client past
+  // max_hold_ms: while it is silent, the clock ticks at half that interval (real clocks only).
+  const holdLimit = plan.stream?.max_hold_ms ?? null;
+  const tickEvery =
+    holdLimit === null || clock.manual === true ? null : Math.max(5, Math.ceil(holdLimit / 2));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const tick = (ms: number) =>
+    new Promise<ResponseEvent>((resolve) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => resolve({ type: 'tick', now_ms: clock.now() }), ms);
+    });
+  let step = startResponse(config, route.model, clock.now());
+  let call: AttemptCall | null = null;
+  try {
+    for (;;) {
+      let event: ResponseEvent | null = null;
+      for (const command of step.commands) {
+        switch (command.type) {
+          case 'call_provider': {
+            const messages: ChatMessage[] = [...evaluation.messages];
+            for (const reminder of command.reminders)
+              messages.push({ role: 'system', name: REMINDER_NAME, content: reminder });
+            if (command.feedback !== null) {
+              const { name, content } = command.feedback;
+              messages.push({ role: 'system', name, content });
+            }
+            call = await AttemptCall.start(provider, signal, {
+              model: command.model,
+              messages,
+              stream: config.streaming,
+              attempt_index: command.attempt_index,
+              request,
+            });
+            break;
+          }
+          case 'release':
+            event = await deliver(command.text);
+            break;
+          case 'abort_provider':
+            await call?.abort(command.reason);
+            call = null;
+            break;
+          case 'finish':
+            return command.outcome;
+          default:
+            return assertUnreachable(command);
+        }
       }
-      return controller.signal;
-    };
-    const attemptStart = clock.now();
-    const record: AttemptRecord = {
-      index,
-      model,
-      status: 'completed',
-      reminders: [...streamReminders],
-      guard_feedback: feedback !== null,
-      started_at_ms: attemptStart,
-      duration_ms: 0,
-      output_bytes: 0,
-    };
-    attempts.push(record);
+      if (event === null) {
+        if (call === null) throw new Error('the response core is waiting for nothing');
+        event = await (tickEvery === null
+          ? call.next(aborted, clock)
+          : Promise.race([call.next(aborted, clock), tick(tickEvery)]));
+        if (event.type === 'reply_end' || event.type === 'reply_failed') call = null;
+      }
+      step = stepResponse(config, step.state, event);
+    }
+  } finally {
+    clearTimeout(timer);
+    await call?.abort('the response phase ended');
+  }
 
+  /** Sends text to the client; a client that cannot take it is gone. */
+  async function deliver(text: string): Promise<ResponseEvent> {
+    if (aborted()) return { type: 'client_gone', now_ms: clock.now() };
+    if (options.onRelease !== undefined) {
+      try {
+        await options.onRelease(text);
+      } catch {
+        return { type: 'client_gone', now_ms: clock.now() };
+      }
+    }
+    return { type: 'delivered', now_ms: clock.now() };
+  }
+}
+
+/** One provider call in progress: its events, and the abort signal it may have asked for. */
+class AttemptCall {
+  // Created when the provider first reads `signal`: a provider that never listens (scripted
+  // replies) costs no controller, and a halt or a client abort still reaches one that does.
+  private controller: AbortController | undefined;
+  private readonly fromClient = () => this.controller?.abort(this.client?.reason);
+  private events: Iterator<ReplyEvent> | AsyncIterator<ReplyEvent> | null = null;
+  private failed: { status: string; message?: string } | null = null;
+  private inflight: Promise<ResponseEvent> | null = null;
+
+  private constructor(private readonly client: AbortSignal | undefined) {}
+
+  static async start(
+    provider: ModelProvider,
+    client: AbortSignal | undefined,
+    input: Omit<ProviderCall, 'signal'>,
+  ): Promise<AttemptCall> {
+    const call = new AttemptCall(client);
     let reply: ModelReply;
     try {
       reply = await provider.call({
-        model,
-        messages,
-        stream: streaming,
-        attempt_index: index,
-        request,
+        ...input,
         get signal() {
-          return signalFor();
+          return call.signal();
         },
       });
     } catch (error) {
@@ -759,254 +721,88 @@ async function respond(
         message: error instanceof Error ? error.message : String(error),
       };
     }
-
-    // Govern the attempt's output: the stream governor when stream rules exist, else pass through.
-    // Text goes through it as it comes; the other parts of the message (tool calls, a refusal)
-    // are assembled and go out with the answer once the attempt is decided.
-    let state: StreamState | null = policy === null ? null : startStream({ attempt_index: index });
-    const assembler = new MessageAssembler();
-    let produced = '';
-    let released = '';
-    let providerError: { status: string; message?: string } | null = null;
-    const release = async (text: string) => {
-      if (text === '') return;
-      if (!streaming || holding || options.onRelease === undefined) {
-        released += text;
-        return;
-      }
-      try {
-        await options.onRelease(text);
-      } catch {
-        // The client could not take the text (its connection closed): it did not receive it.
-        throw new ClientGone();
-      }
-      released += text;
-    };
-    const feed = async (chunk: string): Promise<boolean> => {
-      if (options.signal?.aborted === true) throw new ClientGone();
-      produced += chunk;
-      if (state === null || policy === null) {
-        await release(chunk);
-        return true;
-      }
-      const step = consumeChunk(policy, state, chunk, clock.now());
-      state = step.state;
-      await release(step.released);
-      return step.control === 'continue';
-    };
-    const take = async (event: ReplyEvent): Promise<boolean> => {
-      if (event.type !== 'text') {
-        if (options.signal?.aborted === true) throw new ClientGone();
-        assembler.add(event);
-        return true;
-      }
-      return feed(event.text);
-    };
-    try {
-      if (reply.kind === 'error' && options.signal?.aborted === true) throw new ClientGone();
-      if (reply.kind === 'error') {
-        providerError =
-          reply.message === undefined
-            ? { status: reply.status }
-            : { status: reply.status, message: reply.message };
-      } else {
-        const events: Iterable<ReplyEvent> | AsyncIterable<ReplyEvent> =
-          reply.kind === 'message'
-            ? messageEvents(reply.parts, reply.finish_reason, reply.usage)
-            : reply.events;
-        for await (const event of events) {
-          if (!(await take(event))) {
-            controller?.abort('stream policy halted the attempt');
-            break;
-          }
-        }
-      }
-      if (
-        state !== null &&
-        policy !== null &&
-        (state as StreamState).status === 'streaming' &&
-        providerError === null
-      ) {
-        const end = finishStream(policy, state, clock.now());
-        state = end.state;
-        await release(end.released);
-      }
-    } catch (error) {
-      // A provider whose stream fails because the client went away failed for that reason.
-      if (error instanceof ClientGone || options.signal?.aborted === true) {
-        clientGone = true;
-        controller?.abort('the client disconnected');
-      } else {
-        providerError = {
-          status: 'stream_error',
-          message: error instanceof Error ? error.message : String(error),
-        };
-      }
-    } finally {
-      options.signal?.removeEventListener('abort', abortFromClient);
+    if (reply.kind === 'error') {
+      call.failed =
+        reply.message === undefined
+          ? { status: reply.status }
+          : { status: reply.status, message: reply.message };
+    } else if (reply.kind === 'message') {
+      call.events = messageEvents(reply.parts, reply.finish_reason, reply.usage);
+    } else {
+      call.events = reply.events[Symbol.asyncIterator]();
     }
-    const parts = assembler.parts;
-    const toolCalls = assembler.toolCalls.map(({ id, name, arguments: args }) => ({
-      id,
-      name,
-      arguments: args,
-    }));
-    const refusals = parts.flatMap((part) => (part.type === 'refusal' ? [part.text] : []));
-    answer = {
-      tool_calls: toolCalls,
-      refusal: refusals.length === 0 ? null : refusals.join(''),
-      // The text went through the governor, not the assembler: it counts for the implied reason.
-      finish_reason:
-        assembler.finish_reason ??
-        impliedFinish(produced === '' ? parts : [{ type: 'text', text: produced }, ...parts]),
-      usage: assembler.usage,
-    };
-    // Only a stream reaches the client as it goes; a whole (or held) answer is sent at the end.
-    if (streaming && !holding) releasedTotal += released;
-    record.duration_ms = clock.now() - attemptStart;
-    record.output_bytes = utf8Length(produced);
-    if (clientGone) {
-      record.status = 'client_disconnected';
-      return finish('client_disconnected', null, null, 'the client disconnected');
-    }
-    if (providerError !== null) {
-      record.status = 'provider_error';
-      record.error =
-        providerError.message === undefined
-          ? { status: providerError.status }
-          : {
-              status: providerError.status,
-              message: providerError.message.split('\n', 1)[0]!.slice(0, 500),
-            };
-    }
-
-    if (state !== null && policy !== null) {
-      const s = state as StreamState;
-      streamAttempts.push({
-        attempt_index: index,
-        status: s.status,
-        events: s.events,
-        generated_bytes: s.generated_bytes,
-        released_bytes: s.released_bytes,
-        rewritten_bytes: s.rewritten_bytes,
-        dropped_bytes: s.dropped_bytes,
-        blocked_bytes: s.blocked_bytes,
-        max_held_bytes: s.max_held_bytes,
-        max_observed_hold_ms: s.max_observed_hold_ms,
-      });
-      if (providerError === null && s.status !== 'completed') record.status = 'stream_halted';
-      const decision = decideStreamRetry(
-        policy,
-        ledger,
-        providerError === null
-          ? {
-              status: s.status,
-              // Bytes of a whole or held answer were released to the engine, not to the client.
-              released_bytes: streaming && !holding ? s.released_bytes : 0,
-              terminal_rule: s.terminal_rule,
-            }
-          : {
-              status: 'provider_error',
-              released_bytes: streaming && !holding ? s.released_bytes : 0,
-              terminal_rule: null,
-            },
-        {
-          routing: plan.routing,
-          current_model: model,
-          prompt_tokens: evaluation.estimated_prompt_tokens,
-          constraints: routeConstraints(evaluation),
-        },
-      );
-      if (decision.kind !== 'complete') retries.push(decision);
-      switch (decision.kind) {
-        case 'complete':
-          break;
-        case 'retry':
-          ledger = decision.ledger;
-          streamReminders = decision.reminders;
-          if (decision.reroute !== null) model = decision.reroute.to_model;
-          continue;
-        case 'fail':
-          if (decision.status === 'provider_error') {
-            return finish('provider_error', null, null, providerMessage(providerError));
-          }
-          return finish(
-            decision.status,
-            null,
-            null,
-            `stream stopped by rule ${decision.rule_id ?? 'unknown'}`,
-          );
-        case 'skip_after_release':
-        case 'exhausted':
-        case 'context_exceeded':
-          return finish(
-            decision.status,
-            null,
-            null,
-            `stream retry not possible (rule ${decision.rule_id})`,
-          );
-        default:
-          return assertUnreachable(decision);
-      }
-    } else if (providerError !== null) {
-      if (guardPlan !== null && guardState !== null) {
-        const step = stepGuardLoop(guardPlan, guardState, {
-          kind: 'provider_failed',
-          status: providerError.status,
-          ...(providerError.message === undefined ? {} : { message: providerError.message }),
-        });
-        guardState = step.state;
-        return finish(
-          'provider_error',
-          null,
-          step.decision.kind === 'retry' ? null : step.decision,
-          providerMessage(providerError),
-        );
-      }
-      return finish('provider_error', null, null, providerMessage(providerError));
-    }
-
-    // A turn that asks for tool calls is not the structured answer yet: the guard waits for it.
-    if (guardPlan === null || guardState === null || toolCalls.length > 0) {
-      if (!(await deliver(released))) return gone();
-      return finish('completed', released, null);
-    }
-    const step = stepGuardLoop(guardPlan, guardState, { kind: 'completed', text: released });
-    guardState = step.state;
-    const decision = step.decision;
-    switch (decision.kind) {
-      case 'accept':
-        if (!(await deliver(released))) return gone();
-        return finish(decision.status, released, decision);
-      case 'retry':
-        feedback = decision.feedback;
-        streamReminders = [];
-        continue;
-      case 'exhausted': {
-        if (decision.on_exhausted !== 'allow_last') {
-          return finish(
-            decision.status,
-            null,
-            decision,
-            `structured output failed ${decision.status === 'exhausted_rule_budget' ? `rule ${decision.rule_id}` : 'every attempt'}`,
-          );
-        }
-        const last = decision.last_text ?? released;
-        if (!(await deliver(last))) return gone();
-        return finish(decision.status, last, decision);
-      }
-      case 'provider_failed':
-        return finish('provider_error', null, decision, decision.message ?? decision.status);
-      default:
-        return assertUnreachable(decision);
-    }
+    return call;
   }
-  return finish('provider_error', null, null, `gave up after ${maxAttempts} attempts`);
-}
 
-function providerMessage(error: { status: string; message?: string } | null): string {
-  if (error === null) return 'the provider failed';
-  return `the provider failed (${error.status})${error.message === undefined ? '' : `: ${error.message.split('\n', 1)[0]!.slice(0, 200)}`}`;
+  private signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.client?.aborted === true) this.controller.abort(this.client.reason);
+      else this.client?.addEventListener('abort', this.fromClient, { once: true });
+    }
+    return this.controller.signal;
+  }
+
+  /**
+   * The next event of the call; a client gone first is `client_gone`. A pull still waiting
+   * (a tick came first) is the one the next call returns: no event is read twice or lost.
+   */
+  next(aborted: () => boolean, clock: Clock): Promise<ResponseEvent> {
+    if (this.inflight === null) {
+      this.inflight = this.pull(aborted, clock).then((event) => {
+        this.inflight = null;
+        return event;
+      });
+    }
+    return this.inflight;
+  }
+
+  private async pull(aborted: () => boolean, clock: Clock): Promise<ResponseEvent> {
+    if (aborted()) return { type: 'client_gone', now_ms: clock.now() };
+    if (this.failed !== null || this.events === null) {
+      this.release();
+      const failed = this.failed ?? { status: 'provider_exception' };
+      return { type: 'reply_failed', ...failed, now_ms: clock.now() };
+    }
+    let result: IteratorResult<ReplyEvent>;
+    try {
+      result = await this.events.next();
+    } catch (error) {
+      this.release();
+      // A provider whose stream fails because the client went away failed for that reason.
+      if (aborted()) return { type: 'client_gone', now_ms: clock.now() };
+      return {
+        type: 'reply_failed',
+        status: 'stream_error',
+        message: error instanceof Error ? error.message : String(error),
+        now_ms: clock.now(),
+      };
+    }
+    if (aborted()) return { type: 'client_gone', now_ms: clock.now() };
+    if (result.done === true) {
+      this.release();
+      return { type: 'reply_end', now_ms: clock.now() };
+    }
+    return { type: 'reply', event: result.value, now_ms: clock.now() };
+  }
+
+  /** Stop the call: abort the upstream and close its stream. */
+  async abort(reason: string): Promise<void> {
+    this.controller?.abort(reason);
+    const events = this.events;
+    this.release();
+    // The stream is being abandoned; how it ends is no longer anyone's business. A pull still
+    // waiting on a stalled upstream would keep `return` waiting too: do not wait for it then.
+    const closing = Promise.resolve()
+      .then(() => events?.return?.())
+      .catch(() => undefined);
+    if (this.inflight === null) await closing;
+  }
+
+  private release(): void {
+    this.events = null;
+    this.client?.removeEventListener('abort', this.fromClient);
+  }
 }
 
 function routeConstraints(evaluation: RequestEvaluation) {

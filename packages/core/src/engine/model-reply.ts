@@ -75,76 +75,113 @@ export function* messageEvents(
   if (usage !== undefined) yield { type: 'usage', usage };
 }
 
-/**
- * Assembles a streamed answer into its message: text, refusal and reasoning fragments that follow
- * each other join into one part, a tool call's fragments join under its index (at the position
- * of its first fragment), the last finish and usage win. Pure and incremental: feed events with
- * `add`, read the message with `result` at any time.
- */
-export class MessageAssembler {
-  readonly parts: AssistantPart[] = [];
-  finish_reason: FinishReason | null = null;
-  usage: TokenUsage | null = null;
+/** A message assembled from events so far: what `assembleEvent` folds over. */
+export interface AssembledMessage {
+  readonly parts: readonly AssistantPart[];
+  readonly finish_reason: FinishReason | null;
+  readonly usage: TokenUsage | null;
   /** Where each tool call sits in `parts`, by its index. */
-  private readonly calls = new Map<number, number>();
+  readonly call_at: Readonly<Record<number, number>>;
+}
+
+export const EMPTY_MESSAGE: AssembledMessage = Object.freeze({
+  parts: [],
+  finish_reason: null,
+  usage: null,
+  call_at: {},
+});
+
+/**
+ * One event folded into the message, without changing it: text, refusal and reasoning
+ * fragments that follow each other join into one part, a tool call's fragments join under its
+ * index (at the position of its first fragment), the last finish and usage win.
+ */
+export function assembleEvent(message: AssembledMessage, event: ReplyEvent): AssembledMessage {
+  switch (event.type) {
+    case 'text':
+    case 'refusal':
+    case 'reasoning': {
+      if (event.text === '') return message;
+      const parts = message.parts.slice();
+      const last = parts[parts.length - 1];
+      if (last !== undefined && last.type === event.type) {
+        parts[parts.length - 1] = { type: event.type, text: last.text + event.text };
+      } else parts.push({ type: event.type, text: event.text });
+      return { ...message, parts };
+    }
+    case 'tool_call': {
+      const parts = message.parts.slice();
+      const at = message.call_at[event.index];
+      if (at === undefined) {
+        parts.push({
+          type: 'tool_call',
+          id: event.id ?? '',
+          name: event.name ?? '',
+          arguments: event.arguments ?? '',
+        });
+        return {
+          ...message,
+          parts,
+          call_at: { ...message.call_at, [event.index]: parts.length - 1 },
+        };
+      }
+      const call = parts[at] as Extract<AssistantPart, { type: 'tool_call' }>;
+      parts[at] = {
+        type: 'tool_call',
+        id: event.id ?? call.id,
+        name: call.name + (event.name ?? ''),
+        arguments: call.arguments + (event.arguments ?? ''),
+      };
+      return { ...message, parts };
+    }
+    case 'opaque':
+      return { ...message, parts: [...message.parts, event] };
+    case 'finish':
+      return { ...message, finish_reason: event.reason };
+    case 'usage':
+      return { ...message, usage: event.usage };
+  }
+}
+
+/** The tool calls of a message, in order. */
+export function toolCallsOf(
+  parts: readonly AssistantPart[],
+): Extract<AssistantPart, { type: 'tool_call' }>[] {
+  return parts.filter(
+    (part): part is Extract<AssistantPart, { type: 'tool_call' }> => part.type === 'tool_call',
+  );
+}
+
+/** `assembleEvent` for a caller that holds one message and feeds it events as they come. */
+export class MessageAssembler {
+  private message: AssembledMessage = EMPTY_MESSAGE;
 
   add(event: ReplyEvent): void {
-    switch (event.type) {
-      case 'text':
-      case 'refusal':
-      case 'reasoning': {
-        if (event.text === '') return;
-        const last = this.parts[this.parts.length - 1];
-        if (last !== undefined && last.type === event.type) {
-          this.parts[this.parts.length - 1] = { type: event.type, text: last.text + event.text };
-        } else this.parts.push({ type: event.type, text: event.text });
-        return;
-      }
-      case 'tool_call': {
-        const at = this.calls.get(event.index);
-        if (at === undefined) {
-          this.calls.set(event.index, this.parts.length);
-          this.parts.push({
-            type: 'tool_call',
-            id: event.id ?? '',
-            name: event.name ?? '',
-            arguments: event.arguments ?? '',
-          });
-          return;
-        }
-        const call = this.parts[at] as Extract<AssistantPart, { type: 'tool_call' }>;
-        this.parts[at] = {
-          type: 'tool_call',
-          id: event.id ?? call.id,
-          name: call.name + (event.name ?? ''),
-          arguments: call.arguments + (event.arguments ?? ''),
-        };
-        return;
-      }
-      case 'opaque':
-        this.parts.push(event);
-        return;
-      case 'finish':
-        this.finish_reason = event.reason;
-        return;
-      case 'usage':
-        this.usage = event.usage;
-        return;
-    }
+    this.message = assembleEvent(this.message, event);
+  }
+
+  get parts(): readonly AssistantPart[] {
+    return this.message.parts;
+  }
+
+  get finish_reason(): FinishReason | null {
+    return this.message.finish_reason;
+  }
+
+  get usage(): TokenUsage | null {
+    return this.message.usage;
   }
 
   /** The text parts joined: what a client that reads `content` sees. */
   get text(): string {
     let text = '';
-    for (const part of this.parts) if (part.type === 'text') text += part.text;
+    for (const part of this.message.parts) if (part.type === 'text') text += part.text;
     return text;
   }
 
   /** The tool calls, in order. */
   get toolCalls(): Extract<AssistantPart, { type: 'tool_call' }>[] {
-    return this.parts.filter(
-      (part): part is Extract<AssistantPart, { type: 'tool_call' }> => part.type === 'tool_call',
-    );
+    return toolCallsOf(this.message.parts);
   }
 }
 

@@ -101,12 +101,18 @@ async function* textEvents(chunks: AsyncIterable<string>): AsyncGenerator<ReplyE
 /** The time source of an engine. Simulation and tests pass a manual clock. */
 export interface Clock {
   now(): number;
+  /**
+   * Time moves only when told to (simulation, tests): the engine sets no timers of its own, so
+   * the same inputs give the same receipt however the machine schedules them.
+   */
+  readonly manual?: boolean;
 }
 
 export const systemClock: Clock = Object.freeze({ now: () => Date.now() });
 
 /** A clock that only moves when told to: deterministic receipts in tests and simulation. */
 export class ManualClock implements Clock {
+  readonly manual = true;
   #now: number;
 
   constructor(start_ms = 0) {

@@ -2,8 +2,9 @@ import Type, { type Static } from 'typebox';
 import { StringEnum } from '../schema/types.ts';
 import {
   type AssistantPart,
+  assembleEvent,
+  EMPTY_MESSAGE,
   impliedFinish,
-  MessageAssembler,
   type ModelReply,
   messageEvents,
   type ReplyEvent,
@@ -180,15 +181,14 @@ function* chunkEvents(
 }
 
 function wholeOf(events: Iterable<ReplyEvent>): ModelReply {
-  const assembler = new MessageAssembler();
-  for (const event of events) assembler.add(event);
-  const message: ModelReply = {
+  let message = EMPTY_MESSAGE;
+  for (const event of events) message = assembleEvent(message, event);
+  return {
     kind: 'message',
-    parts: assembler.parts,
-    finish_reason: assembler.finish_reason ?? impliedFinish(assembler.parts),
+    parts: [...message.parts],
+    finish_reason: message.finish_reason ?? impliedFinish(message.parts),
+    ...(message.usage === null ? {} : { usage: message.usage }),
   };
-  if (assembler.usage !== null) message.usage = assembler.usage;
-  return message;
 }
 
 async function* fromIterable<T>(items: Iterable<T>): AsyncGenerator<T> {

@@ -1,0 +1,741 @@
+import type { GuardFeedback } from '../decisions/guard-feedback.ts';
+import {
+  type GuardLoopFinalDecision,
+  type GuardLoopState,
+  startGuardLoop,
+  stepGuardLoop,
+} from '../decisions/guard-loop.ts';
+import type { CompiledGuardLoop } from '../decisions/guard-loop-config.ts';
+import type { CompiledRouting, RouteConstraints } from '../decisions/routes.ts';
+import {
+  consumeChunk,
+  finishStream,
+  type StreamState,
+  type StreamStep,
+  startStream,
+  tickStream,
+} from '../decisions/stream-governor.ts';
+import {
+  decideStreamRetry,
+  type StreamRetryDecision,
+  type StreamRetryLedger,
+  startRetryLedger,
+} from '../decisions/stream-retry.ts';
+import type { CompiledStreamPolicy } from '../decisions/stream-rules.ts';
+import { utf8Length } from '../text/utf8.ts';
+import {
+  type AssembledMessage,
+  assembleEvent,
+  EMPTY_MESSAGE,
+  type FinishReason,
+  impliedFinish,
+  type ReplyEvent,
+  type TokenUsage,
+  toolCallsOf,
+} from './model-reply.ts';
+import type { AttemptRecord, FinalStatus, Receipt, StreamAttemptRecord } from './receipt.ts';
+
+/**
+ * The response phase as a pure core: `stepResponse(config, state, event) → { state, commands }`.
+ *
+ * It decides what the engine used to decide inside its provider loop — when to call the
+ * provider again (a stream rule's retry with reminders, possibly on a larger model; the
+ * structured-output guard's retry with feedback), what to release to the client and when (as
+ * the stream governor releases it, or held until the guard accepts), and how the request ends.
+ * The guard, the stream governor and the retry arbiter meet here, in one place, in this order:
+ *
+ * 1. the client is gone → `client_disconnected`, whatever else happened;
+ * 2. the stream governor (its rules run on every chunk, whole answers included) and the
+ *    stream-retry arbiter decide the attempt's fate first: retry, reroute or fail;
+ * 3. a provider failure the stream arbiter did not retry ends the request;
+ * 4. a turn of tool calls is not the structured answer: it completes without the guard;
+ * 5. the guard accepts, retries with feedback, or is exhausted.
+ *
+ * The engine is the driver: it runs the commands (call the provider, release text, abort a
+ * call, finish) and turns what happens into events (provider output, its end or failure,
+ * delivery, the client leaving, the clock). Time comes in with the events.
+ */
+
+export interface ResponseLoopConfig {
+  /** The client streams: governed text goes out as it is released (unless held). */
+  readonly streaming: boolean;
+  readonly stream: CompiledStreamPolicy | null;
+  readonly guard: CompiledGuardLoop | null;
+  readonly routing: CompiledRouting;
+  /** Estimated tokens of the request as first sent. */
+  readonly prompt_tokens: number;
+  readonly constraints: RouteConstraints;
+}
+
+/** A tool call of the answer, as the model wrote it. */
+export interface AnswerToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/** What an attempt's message held besides its text, as the provider said it. */
+export interface AttemptAnswer {
+  tool_calls: AnswerToolCall[];
+  refusal: string | null;
+  finish_reason: FinishReason;
+  /** null: the upstream reported none. */
+  usage: TokenUsage | null;
+}
+
+/** How the response phase ended: what the receipt and the client are told. */
+export interface ResponseOutcome {
+  status: FinalStatus;
+  /** What the client received (a stream cut short: what it had received). */
+  text: string | null;
+  message?: string;
+  attempts: AttemptRecord[];
+  guard: Receipt['guard'];
+  stream: Receipt['stream'];
+  model: string | null;
+  /** The non-text parts of the deciding attempt's message; null when no attempt decided. */
+  answer: AttemptAnswer | null;
+}
+
+export type ResponseEvent =
+  /** A piece of the current attempt's answer (a whole answer arrives as its events). */
+  | { type: 'reply'; event: ReplyEvent; now_ms: number }
+  /** The current attempt's answer ended normally. */
+  | { type: 'reply_end'; now_ms: number }
+  /** The current call failed: an error answer, a broken stream, a thrown provider. */
+  | { type: 'reply_failed'; status: string; message?: string; now_ms: number }
+  /** The last `release` reached the client. */
+  | { type: 'delivered'; now_ms: number }
+  /** The client went away (its signal aborted, or a release could not reach it). */
+  | { type: 'client_gone'; now_ms: number }
+  /** Time passed without output: the stream governor's hold limit may expire. */
+  | { type: 'tick'; now_ms: number };
+
+export type ResponseCommand =
+  /** Call the provider for the next attempt, with these system messages after the request's. */
+  | {
+      type: 'call_provider';
+      attempt_index: number;
+      model: string;
+      reminders: readonly string[];
+      feedback: GuardFeedback | null;
+    }
+  /** Send text to the client now, then report `delivered` (or `client_gone`). */
+  | { type: 'release'; text: string }
+  /** Stop reading the current call and abort it. */
+  | { type: 'abort_provider'; reason: string }
+  /** The response phase is over. Nothing follows. */
+  | { type: 'finish'; outcome: ResponseOutcome };
+
+/** What runs after a `release` is delivered. */
+type AfterDelivery = 'read' | 'end_attempt' | 'finish';
+
+interface Attempt {
+  readonly record: AttemptRecord;
+  readonly governor: StreamState | null;
+  readonly message: AssembledMessage;
+  /** Text the provider produced. */
+  readonly produced: string;
+  /** Governed text of this attempt that went to the client (or is held for the end). */
+  readonly released: string;
+  readonly error: { status: string; message?: string } | null;
+}
+
+export interface ResponseLoopState {
+  readonly phase: 'reading' | 'delivering' | 'done';
+  readonly model: string;
+  /** Records of the attempts so far; the current one is last. */
+  readonly attempts: readonly AttemptRecord[];
+  readonly current: Attempt | null;
+  readonly guard: GuardLoopState | null;
+  readonly ledger: StreamRetryLedger;
+  readonly stream_attempts: readonly StreamAttemptRecord[];
+  readonly retries: readonly StreamRetryDecision[];
+  readonly feedback: GuardFeedback | null;
+  readonly reminders: readonly string[];
+  /** Everything the client has received. */
+  readonly released_total: string;
+  /** The release in flight and what follows its delivery. */
+  readonly pending: { text: string; after: AfterDelivery; outcome: ResponseOutcome | null } | null;
+  /** The latest attempt's message besides its text. */
+  readonly answer: AttemptAnswer | null;
+}
+
+export interface ResponseStep {
+  state: ResponseLoopState;
+  commands: ResponseCommand[];
+}
+
+/**
+ * Every attempt after the first spends a guard attempt or a stream retry, so this bound is
+ * never the reason a loop ends; it is the proof that it does.
+ */
+export function maxAttempts(config: ResponseLoopConfig): number {
+  return (config.guard?.max_attempts ?? 1) + (config.stream?.max_retries_total ?? 0) + 1;
+}
+
+/** A held answer is released only once the guard accepts it. */
+export function holdsStream(config: ResponseLoopConfig): boolean {
+  return config.streaming && config.guard !== null;
+}
+
+/** The first step: call the provider on the routed model. */
+export function startResponse(
+  config: ResponseLoopConfig,
+  model: string,
+  now_ms: number,
+): ResponseStep {
+  const state: ResponseLoopState = {
+    phase: 'reading',
+    model,
+    attempts: [],
+    current: null,
+    guard: config.guard === null ? null : startGuardLoop(config.guard),
+    ledger: startRetryLedger(),
+    stream_attempts: [],
+    retries: [],
+    feedback: null,
+    reminders: [],
+    released_total: '',
+    pending: null,
+    answer: null,
+  };
+  return nextAttempt(config, state, now_ms);
+}
+
+/** One event in, the next state and what to do now out. An event the phase does not expect
+ * changes nothing; after `finish`, nothing changes. */
+export function stepResponse(
+  config: ResponseLoopConfig,
+  state: ResponseLoopState,
+  event: ResponseEvent,
+): ResponseStep {
+  if (state.phase === 'done') return { state, commands: [] };
+  if (event.type === 'client_gone') return clientGone(config, state, event.now_ms);
+  if (state.phase === 'delivering') {
+    return event.type === 'delivered' ? delivered(config, state, event.now_ms) : idle(state);
+  }
+  const attempt = state.current;
+  if (attempt === null) return idle(state);
+  switch (event.type) {
+    case 'reply':
+      return reply(config, state, attempt, event.event, event.now_ms);
+    case 'reply_end':
+      return replyEnd(config, state, attempt, event.now_ms);
+    case 'reply_failed': {
+      const error =
+        event.message === undefined
+          ? { status: event.status }
+          : { status: event.status, message: event.message };
+      return endAttempt(config, { ...state, current: { ...attempt, error } }, event.now_ms);
+    }
+    case 'tick': {
+      if (config.stream === null || attempt.governor === null) return idle(state);
+      if (attempt.governor.status !== 'streaming') return idle(state);
+      return governed(
+        config,
+        state,
+        attempt,
+        tickStream(config.stream, attempt.governor, event.now_ms),
+        event.now_ms,
+      );
+    }
+    case 'delivered':
+      return idle(state);
+  }
+}
+
+/** Drives the core over a list of events: for tests, vectors and replays. */
+export function runResponse(
+  config: ResponseLoopConfig,
+  model: string,
+  start_ms: number,
+  events: readonly ResponseEvent[],
+): { state: ResponseLoopState; commands: ResponseCommand[][] } {
+  let step = startResponse(config, model, start_ms);
+  const commands = [step.commands];
+  for (const event of events) {
+    step = stepResponse(config, step.state, event);
+    commands.push(step.commands);
+  }
+  return { state: step.state, commands };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const idle = (state: ResponseLoopState): ResponseStep => ({ state, commands: [] });
+
+function nextAttempt(
+  config: ResponseLoopConfig,
+  state: ResponseLoopState,
+  now_ms: number,
+): ResponseStep {
+  const index = state.attempts.length;
+  const limit = maxAttempts(config);
+  if (index >= limit) {
+    return finish(config, state, 'provider_error', null, null, `gave up after ${limit} attempts`);
+  }
+  const record: AttemptRecord = {
+    index,
+    model: state.model,
+    status: 'completed',
+    reminders: [...state.reminders],
+    guard_feedback: state.feedback !== null,
+    started_at_ms: now_ms,
+    duration_ms: 0,
+    output_bytes: 0,
+  };
+  const current: Attempt = {
+    record,
+    governor: config.stream === null ? null : startStream({ attempt_index: index }),
+    message: EMPTY_MESSAGE,
+    produced: '',
+    released: '',
+    error: null,
+  };
+  return {
+    state: { ...state, phase: 'reading', attempts: [...state.attempts, record], current },
+    commands: [
+      {
+        type: 'call_provider',
+        attempt_index: index,
+        model: state.model,
+        reminders: state.reminders,
+        feedback: state.feedback,
+      },
+    ],
+  };
+}
+
+function reply(
+  config: ResponseLoopConfig,
+  state: ResponseLoopState,
+  attempt: Attempt,
+  event: ReplyEvent,
+  now_ms: number,
+): ResponseStep {
+  if (event.type !== 'text') {
+    // Tool calls, a refusal, reasoning, finish and usage go out with the decided answer.
+    return idle({
+      ...state,
+      current: { ...attempt, message: assembleEvent(attempt.message, event) },
+    });
+  }
+  const produced = attempt.produced + event.text;
+  if (config.stream === null || attempt.governor === null) {
+    return release(config, state, { ...attempt, produced }, event.text, 'read', now_ms);
+  }
+  if (attempt.governor.status !== 'streaming') return idle(state);
+  const step = consumeChunk(config.stream, attempt.governor, event.text, now_ms);
+  return governed(config, state, { ...attempt, produced }, step, now_ms);
+}
+
+/** The governor decided on a chunk (or a tick): release what it let go, stop when it halts. */
+function governed(
+  config: ResponseLoopConfig,
+  state: ResponseLoopState,
+  attempt: Attempt,
+  step: StreamStep,
+  now_ms: number,
+): ResponseStep {
+  const next = { ...attempt, governor: step.state };
+  if (step.control === 'continue') {
+    return release(config, state, next, step.released, 'read', now_ms);
+  }
+  const halted = release(config, state, next, step.released, 'end_attempt', now_ms);
+  return {
+    state: halted.state,
+    commands: [
+      { type: 'abort_provider', reason: 'stream policy halted the attempt' },
+      ...halted.commands,
+    ],
+  };
+}
+
+function replyEnd(
+  config: ResponseLoopConfig,
+  state: ResponseLoopState,
+  attempt: Attempt,
+  now_ms: number,
+): ResponseStep {
+  if (config.stream === null || attempt.governor === null) {
+    return endAttempt(config, state, now_ms);
+  }
+  if (attempt.governor.status !== 'streaming') return endAttempt(config, state, now_ms);
+  const end = finishStream(config.stream, attempt.governor, now_ms);
+  return release(
+    config,
+    state,
+    { ...attempt, governor: end.state },
+    end.released,
+    'end_attempt',
+    now_ms,
+  );
+}
+
+/**
+ * Governed text of the current attempt: to the client now when it streams and nothing holds
+ * it; otherwise kept with the attempt, for the answer at the end.
+ */
+function release(
+  config: ResponseLoopConfig,
+  state: ResponseLoopState,
+  attempt: Attempt,
+  text: string,
+  after: AfterDelivery,
+  now_ms: number,
+): ResponseStep {
+  if (text === '' || !config.streaming || holdsStream(config)) {
+    const next = { ...state, current: { ...attempt, released: attempt.released + text } };
+    return after === 'end_attempt' ? endAttempt(config, next, now_ms) : idle(next);
+  }
+  return {
+    state: {
+      ...state,
+      phase: 'delivering',
+      current: attempt,
+      pending: { text, after, outcome: null },
+    },
+    commands: [{ type: 'release', text }],
+  };
+}
+
+function delivered(
+  config: ResponseLoopConfig,
+  state: ResponseLoopState,
+  now_ms: number,
+): ResponseStep {
+  const pending = state.pending;
+  if (pending === null) return idle(state);
+  const released_total = state.released_total + pending.text;
+  if (pending.after === 'finish' && pending.outcome !== null) {
+    // A held answer went out in one piece: it is everything the client received.
+    const outcome = withReleased(pending.outcome, pending.text);
+    return {
+      state: { ...state, phase: 'done', pending: null, released_total: pending.text },
+      commands: [{ type: 'finish', outcome }],
+    };
+  }
+  const attempt = state.current;
+  const next: ResponseLoopState = {
+    ...state,
+    phase: 'reading',
+    pending: null,
+    released_total,
+    current: attempt === null ? null : { ...attempt, released: attempt.released + pending.text },
+  };
+  return pending.after === 'end_attempt' ? endAttempt(config, next, now_ms) : idle(next);
+}
+
+function clientGone(
+  config: ResponseLoopConfig,
+  state: ResponseLoopState,
+  now_ms: number,
+): ResponseStep {
+  const attempt = state.current;
+  const commands: ResponseCommand[] = [];
+  let attempts = state.attempts;
+  const last = attempts[attempts.length - 1];
+  if (last !== undefined) {
+    const record: AttemptRecord = { ...last, status: 'client_disconnected' };
+    // An attempt still in progress (reading, or releasing its text) is cut short here.
+    if (attempt !== null) {
+      record.duration_ms = now_ms - record.started_at_ms;
+      record.output_bytes = utf8Length(attempt.produced);
+      commands.push({ type: 'abort_provider', reason: 'the client disconnected' });
+    }
+    attempts = [...attempts.slice(0, -1), record];
+  }
+  // A release in flight did not arrive: the client has what it had before.
+  const ended = finish(
+    config,
+    { ...state, attempts, pending: null },
+    'client_disconnected',
+    null,
+    null,
+    'the client disconnected',
+  );
+  return { state: ended.state, commands: [...commands, ...ended.commands] };
+}
+
+/** The current attempt is over (ended, failed or halted): decide what follows. */
+function endAttempt(
+  config: ResponseLoopConfig,
+  state: ResponseLoopState,
+  now_ms: number,
+): ResponseStep {
+  const attempt = state.current;
+  if (attempt === null) return idle(state);
+  const parts = attempt.message.parts;
+  const toolCalls = toolCallsOf(parts).map(({ id, name, arguments: args }) => ({
+    id,
+    name,
+    arguments: args,
+  }));
+  const refusals = parts.flatMap((part) => (part.type === 'refusal' ? [part.text] : []));
+  const answer: AttemptAnswer = {
+    tool_calls: toolCalls,
+    refusal: refusals.length === 0 ? null : refusals.join(''),
+    // The text went through the governor, not the assembler: it counts for the implied reason.
+    finish_reason:
+      attempt.message.finish_reason ??
+      impliedFinish(
+        attempt.produced === '' ? parts : [{ type: 'text', text: attempt.produced }, ...parts],
+      ),
+    usage: attempt.message.usage,
+  };
+  const error = attempt.error;
+  const record: AttemptRecord = {
+    ...attempt.record,
+    duration_ms: now_ms - attempt.record.started_at_ms,
+    output_bytes: utf8Length(attempt.produced),
+  };
+  if (error !== null) {
+    record.status = 'provider_error';
+    record.error =
+      error.message === undefined
+        ? { status: error.status }
+        : { status: error.status, message: firstLine(error.message, 500) };
+  }
+  const governor = attempt.governor;
+  if (
+    governor !== null &&
+    config.stream !== null &&
+    error === null &&
+    governor.status !== 'completed'
+  ) {
+    record.status = 'stream_halted';
+  }
+  let next: ResponseLoopState = {
+    ...state,
+    attempts: [...state.attempts.slice(0, -1), record],
+    current: null,
+    answer,
+  };
+  const released = attempt.released;
+
+  if (governor !== null && config.stream !== null) {
+    next = {
+      ...next,
+      stream_attempts: [
+        ...next.stream_attempts,
+        {
+          attempt_index: record.index,
+          status: governor.status,
+          events: governor.events,
+          generated_bytes: governor.generated_bytes,
+          released_bytes: governor.released_bytes,
+          rewritten_bytes: governor.rewritten_bytes,
+          dropped_bytes: governor.dropped_bytes,
+          blocked_bytes: governor.blocked_bytes,
+          max_held_bytes: governor.max_held_bytes,
+          max_observed_hold_ms: governor.max_observed_hold_ms,
+        },
+      ],
+    };
+    // Bytes of a whole or held answer were released to the engine, not to the client.
+    const toClient = config.streaming && !holdsStream(config);
+    const decision = decideStreamRetry(
+      config.stream,
+      next.ledger,
+      error === null
+        ? {
+            status: governor.status,
+            released_bytes: toClient ? governor.released_bytes : 0,
+            terminal_rule: governor.terminal_rule,
+          }
+        : {
+            status: 'provider_error',
+            released_bytes: toClient ? governor.released_bytes : 0,
+            terminal_rule: null,
+          },
+      {
+        routing: config.routing,
+        current_model: next.model,
+        prompt_tokens: config.prompt_tokens,
+        constraints: config.constraints,
+      },
+    );
+    if (decision.kind !== 'complete') next = { ...next, retries: [...next.retries, decision] };
+    switch (decision.kind) {
+      case 'complete':
+        break;
+      case 'retry':
+        return nextAttempt(
+          config,
+          {
+            ...next,
+            ledger: decision.ledger,
+            reminders: decision.reminders,
+            model: decision.reroute === null ? next.model : decision.reroute.to_model,
+          },
+          now_ms,
+        );
+      case 'fail':
+        if (decision.status === 'provider_error') {
+          return finish(config, next, 'provider_error', null, null, providerMessage(error));
+        }
+        return finish(
+          config,
+          next,
+          decision.status,
+          null,
+          null,
+          `stream stopped by rule ${decision.rule_id ?? 'unknown'}`,
+        );
+      case 'skip_after_release':
+      case 'exhausted':
+      case 'context_exceeded':
+        return finish(
+          config,
+          next,
+          decision.status,
+          null,
+          null,
+          `stream retry not possible (rule ${decision.rule_id})`,
+        );
+      default:
+        return unreachable(decision);
+    }
+  } else if (error !== null) {
+    if (config.guard !== null && next.guard !== null) {
+      const step = stepGuardLoop(config.guard, next.guard, {
+        kind: 'provider_failed',
+        status: error.status,
+        ...(error.message === undefined ? {} : { message: error.message }),
+      });
+      return finish(
+        config,
+        { ...next, guard: step.state },
+        'provider_error',
+        null,
+        step.decision.kind === 'retry' ? null : step.decision,
+        providerMessage(error),
+      );
+    }
+    return finish(config, next, 'provider_error', null, null, providerMessage(error));
+  }
+
+  // A turn that asks for tool calls is not the structured answer yet: the guard waits for it.
+  if (config.guard === null || next.guard === null || toolCalls.length > 0) {
+    return deliverAndFinish(config, next, 'completed', released, null);
+  }
+  const step = stepGuardLoop(config.guard, next.guard, { kind: 'completed', text: released });
+  next = { ...next, guard: step.state };
+  const decision = step.decision;
+  switch (decision.kind) {
+    case 'accept':
+      return deliverAndFinish(config, next, decision.status, released, decision);
+    case 'retry':
+      return nextAttempt(config, { ...next, feedback: decision.feedback, reminders: [] }, now_ms);
+    case 'exhausted':
+      if (decision.on_exhausted !== 'allow_last') {
+        return finish(
+          config,
+          next,
+          decision.status,
+          null,
+          decision,
+          `structured output failed ${decision.status === 'exhausted_rule_budget' ? `rule ${decision.rule_id}` : 'every attempt'}`,
+        );
+      }
+      return deliverAndFinish(
+        config,
+        next,
+        decision.status,
+        decision.last_text ?? released,
+        decision,
+      );
+    case 'provider_failed':
+      return finish(
+        config,
+        next,
+        'provider_error',
+        null,
+        decision,
+        decision.message ?? decision.status,
+      );
+    default:
+      return unreachable(decision);
+  }
+}
+
+/** A decided answer: a held stream's goes out now, in one piece; then the phase is over. */
+function deliverAndFinish(
+  config: ResponseLoopConfig,
+  state: ResponseLoopState,
+  status: FinalStatus,
+  text: string,
+  guardDecision: GuardLoopFinalDecision | null,
+): ResponseStep {
+  const ended = finish(config, state, status, text, guardDecision);
+  if (!holdsStream(config) || text === '') return ended;
+  const finishCommand = ended.commands[0];
+  if (finishCommand === undefined || finishCommand.type !== 'finish') return ended;
+  return {
+    state: {
+      ...state,
+      phase: 'delivering',
+      pending: { text, after: 'finish', outcome: finishCommand.outcome },
+    },
+    commands: [{ type: 'release', text }],
+  };
+}
+
+function finish(
+  config: ResponseLoopConfig,
+  state: ResponseLoopState,
+  status: FinalStatus,
+  text: string | null,
+  guardDecision: GuardLoopFinalDecision | null,
+  message?: string,
+): ResponseStep {
+  // A stream that failed after releasing bytes: the client has them, and the receipt says so.
+  const delivered =
+    text ?? (config.streaming && state.released_total !== '' ? state.released_total : null);
+  const outcome: ResponseOutcome = {
+    status,
+    text: delivered,
+    attempts: [...state.attempts],
+    guard:
+      config.guard === null || state.guard === null || guardDecision === null
+        ? null
+        : { events: state.guard.events, decision: guardDecision },
+    stream:
+      config.stream === null
+        ? null
+        : {
+            mode: config.stream.mode,
+            attempts: [...state.stream_attempts],
+            retries: [...state.retries],
+            released_bytes: utf8Length(state.released_total),
+          },
+    model: state.model,
+    // Tool calls and a refusal go out with an answer, never with a failure.
+    answer: text === null ? null : state.answer,
+  };
+  if (message !== undefined) outcome.message = message;
+  return {
+    state: { ...state, phase: 'done', current: null, pending: null },
+    commands: [{ type: 'finish', outcome }],
+  };
+}
+
+/** The held answer reached the client: the receipt counts its bytes as released. */
+function withReleased(outcome: ResponseOutcome, text: string): ResponseOutcome {
+  if (outcome.stream === null) return outcome;
+  return { ...outcome, stream: { ...outcome.stream, released_bytes: utf8Length(text) } };
+}
+
+function providerMessage(error: { status: string; message?: string } | null): string {
+  if (error === null) return 'the provider failed';
+  return `the provider failed (${error.status})${error.message === undefined ? '' : `: ${firstLine(error.message, 200)}`}`;
+}
+
+function firstLine(text: string, max: number): string {
+  return text.split('\n', 1)[0]!.slice(0, max);
+}
+
+function unreachable(value: never): never {
+  throw new Error(`unexpected decision ${JSON.stringify(value)}`);
+}
