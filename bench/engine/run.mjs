@@ -174,6 +174,63 @@ const streamEngine = engineFor(streamPlan, () => ({
 }));
 const streamRequest = { ...request, stream: true };
 
+// Agent traffic: the same streamed text, alone and followed by two tool calls (each as OpenAI
+// streams it: a head with id and name, then the arguments in two fragments), with usage.
+const usage = { prompt_tokens: 120, completion_tokens: 40, total_tokens: 160 };
+/** @type {import('@wardwright/core').ReplyEvent[]} */
+const textEvents = [
+  ...pieces.map((text) => /** @type {const} */ ({ type: 'text', text })),
+  { type: 'finish', reason: 'stop' },
+  { type: 'usage', usage },
+];
+/** @type {import('@wardwright/core').ReplyEvent[]} */
+const toolEvents = [
+  ...pieces.map((text) => /** @type {const} */ ({ type: 'text', text })),
+  { type: 'tool_call', index: 0, id: 'call_read', name: 'read_file', arguments: '' },
+  { type: 'tool_call', index: 0, arguments: '{"path":"src/' },
+  { type: 'tool_call', index: 0, arguments: 'lines.ts"}' },
+  { type: 'tool_call', index: 1, id: 'call_grep', name: 'grep', arguments: '' },
+  { type: 'tool_call', index: 1, arguments: '{"pattern":"on\\(\'error' },
+  { type: 'tool_call', index: 1, arguments: '\'","path":"src"}' },
+  { type: 'finish', reason: 'tool_calls' },
+  { type: 'usage', usage },
+];
+/**
+ * A v2 provider that streams these events at once.
+ * @param {import('@wardwright/core').ReplyEvent[]} events
+ * @returns {import('@wardwright/core').ModelProvider}
+ */
+const eventProvider = (events) => ({
+  specificationVersion: 'v2',
+  call: async () => ({
+    kind: 'stream',
+    events: (async function* () {
+      yield* events;
+    })(),
+  }),
+});
+/** @param {import('@wardwright/core').ModelProvider} provider */
+function agentEngine(provider) {
+  return createEngine({
+    plan,
+    provider,
+    clock: new ManualClock(2_000),
+    history: memoryHistoryStore(plan.history, history),
+    receipts: memoryReceiptStore({ max_receipts: 1_000 }),
+  });
+}
+// The same text cut finer, so the stream has as many events as the one with tool calls.
+const finePieces = answer.match(/.{1,7}/g) ?? [];
+/** @type {import('@wardwright/core').ReplyEvent[]} */
+const fineTextEvents = [
+  ...finePieces.map((text) => /** @type {const} */ ({ type: 'text', text })),
+  { type: 'finish', reason: 'stop' },
+  { type: 'usage', usage },
+];
+const textStreamEngine = agentEngine(eventProvider(textEvents));
+const fineTextStreamEngine = agentEngine(eventProvider(fineTextEvents));
+const toolStreamEngine = agentEngine(eventProvider(toolEvents));
+
 // ---------------------------------------------------------------------------------------------
 // Cases
 // ---------------------------------------------------------------------------------------------
@@ -221,6 +278,30 @@ const cases = [
     batch: 5,
     async: true,
     fn: () => streamEngine.handle(streamRequest, { caller, onRelease: () => {} }),
+  },
+  {
+    group: 'agent traffic',
+    name: 'engine.handle, streaming 16-byte chunks, text only (usage reported)',
+    unit_ops: 1,
+    batch: 5,
+    async: true,
+    fn: () => textStreamEngine.handle(streamRequest, { caller, onRelease: () => {} }),
+  },
+  {
+    group: 'agent traffic',
+    name: `engine.handle, streaming the same text in ${finePieces.length} chunks (as many events as below)`,
+    unit_ops: 1,
+    batch: 5,
+    async: true,
+    fn: () => fineTextStreamEngine.handle(streamRequest, { caller, onRelease: () => {} }),
+  },
+  {
+    group: 'agent traffic',
+    name: 'engine.handle, streaming the same text + 2 tool calls in 6 fragments',
+    unit_ops: 1,
+    batch: 5,
+    async: true,
+    fn: () => toolStreamEngine.handle(streamRequest, { caller, onRelease: () => {} }),
   },
   {
     group: 'compile',

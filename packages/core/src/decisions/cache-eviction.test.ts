@@ -676,10 +676,12 @@ describe('history store properties', () => {
         const store = compileHistoryStore(config);
         let pure = initialHistoryStore();
         let owned: HistoryStoreState = initialHistoryStore();
+        let hinted: HistoryStoreState = initialHistoryStore();
         for (const op of ops) {
           if (op.op === 'expire') {
             pure = expireEntries(store, pure, op.now_ms).state;
             owned = expireEntries(store, owned, op.now_ms).state;
+            hinted = expireEntries(store, hinted, op.now_ms).state;
             continue;
           }
           const before = structuredClone(pure);
@@ -689,6 +691,14 @@ describe('history store properties', () => {
           expect(b.state).toEqual(a.state);
           expect(b.evicted).toEqual(a.evicted);
           expect(b.entry).toEqual(a.entry);
+          // A full scope's victim found through an index of each scope's oldest entry (as the
+          // memory store keeps one): the same result.
+          const key = store.scope_key;
+          const oldest = (value: string) => hinted.entries.find((e) => e.scope[key] === value);
+          const c = insertEntryInPlace(store, hinted, op.item, op.now_ms, oldest);
+          expect(c.evicted).toEqual(a.evicted);
+          expect(c.state).toEqual(a.state);
+          hinted = c.state;
           pure = a.state;
           owned = b.state;
         }

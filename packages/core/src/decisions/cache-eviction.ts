@@ -209,9 +209,17 @@ export function insertEntryInPlace(
   state: HistoryStoreState,
   input: HistoryEntryInput,
   now_ms: number,
+  oldestOf?: OldestInScope,
 ): InsertResult {
-  return insert(store, state, input, now_ms, true);
+  return insert(store, state, input, now_ms, true, oldestOf);
 }
+
+/**
+ * The oldest retained entry of one scope value, from an index the caller keeps (the memory
+ * store's per-session lists): an insert into a full scope then finds its victim by binary
+ * search instead of scanning past every other session's entries.
+ */
+export type OldestInScope = (scope_value: string) => HistoryEntry | undefined;
 
 function insert(
   store: CompiledHistoryStore,
@@ -219,6 +227,7 @@ function insert(
   input: HistoryEntryInput,
   now_ms: number,
   inPlace: boolean,
+  oldestOf?: OldestInScope,
 ): InsertResult {
   checkTime(now_ms, 'now_ms');
   const entry = normaliseEntry(input, state.next_sequence);
@@ -260,7 +269,11 @@ function insert(
   const bytesCut = store.max_bytes === null ? 0 : bytesPrefix(candidates, store.max_bytes, total);
   const excess = members - store.max_entries_per_scope;
   const victims =
-    excess > 0 ? scopeVictims(candidates, store.scope_key, group, members, excess) : [];
+    excess <= 0
+      ? []
+      : excess === 1 && oldestOf !== undefined && group !== ''
+        ? indexedVictim(candidates, entry, oldestOf(group), store.scope_key, group, members)
+        : scopeVictims(candidates, store.scope_key, group, members, excess);
   const cut = Math.max(globalCut, ageCut, bytesCut);
 
   const evicted: EvictedEntry[] = [];
@@ -445,6 +458,37 @@ function scopeVictims(
   }
   return victims;
 }
+/**
+ * `scopeVictims` for one victim, given the group's oldest entry before this insert: the victim
+ * is that entry, or the new one when it is older still; its place is found by binary search on
+ * `(created_at_ms, sequence)`. An index that disagrees with the array falls back to the scan.
+ */
+function indexedVictim(
+  entries: readonly HistoryEntry[],
+  inserted: HistoryEntry,
+  oldest: HistoryEntry | undefined,
+  scopeKey: string,
+  group: string,
+  members: number,
+): number[] {
+  const victim =
+    oldest === undefined || compareEntries(inserted, oldest) < 0 ? inserted : oldest;
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const e = entries[mid]!;
+    if (
+      e.created_at_ms < victim.created_at_ms ||
+      (e.created_at_ms === victim.created_at_ms && e.sequence < victim.sequence)
+    )
+      lo = mid + 1;
+    else hi = mid;
+  }
+  if (entries[lo]?.sequence === victim.sequence) return [lo];
+  return scopeVictims(entries, scopeKey, group, members, 1);
+}
+
 /** Number of leading (oldest) entries with now_ms - created_at_ms > max_age_ms. */
 function expiredPrefix(
   entries: readonly HistoryEntry[],

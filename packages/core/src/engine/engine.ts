@@ -663,7 +663,7 @@ async function respond(
       if (event === null) {
         if (call === null) throw new Error('the response core is waiting for nothing');
         event = await (tickEvery === null
-          ? call.next(aborted, clock)
+          ? call.pull(aborted, clock)
           : Promise.race([call.next(aborted, clock), tick(tickEvery)]));
         if (event.type === 'reply_end' || event.type === 'reply_failed') call = null;
       }
@@ -744,8 +744,8 @@ class AttemptCall {
   }
 
   /**
-   * The next event of the call; a client gone first is `client_gone`. A pull still waiting
-   * (a tick came first) is the one the next call returns: no event is read twice or lost.
+   * `pull` for a driver that races it against a timer: a pull still waiting (a tick came
+   * first) is the one the next call returns, so no event is read twice or lost.
    */
   next(aborted: () => boolean, clock: Clock): Promise<ResponseEvent> {
     if (this.inflight === null) {
@@ -757,7 +757,8 @@ class AttemptCall {
     return this.inflight;
   }
 
-  private async pull(aborted: () => boolean, clock: Clock): Promise<ResponseEvent> {
+  /** The next event of the call; a client gone first is `client_gone`. */
+  async pull(aborted: () => boolean, clock: Clock): Promise<ResponseEvent> {
     if (aborted()) return { type: 'client_gone', now_ms: clock.now() };
     if (this.failed !== null || this.events === null) {
       this.release();

@@ -107,7 +107,7 @@ export function assembleEvent(message: AssembledMessage, event: ReplyEvent): Ass
       if (last !== undefined && last.type === event.type) {
         parts[parts.length - 1] = { type: event.type, text: last.text + event.text };
       } else parts.push({ type: event.type, text: event.text });
-      return { ...message, parts };
+      return messageWith(message, parts, message.call_at);
     }
     case 'tool_call': {
       const parts = message.parts.slice();
@@ -119,11 +119,7 @@ export function assembleEvent(message: AssembledMessage, event: ReplyEvent): Ass
           name: event.name ?? '',
           arguments: event.arguments ?? '',
         });
-        return {
-          ...message,
-          parts,
-          call_at: { ...message.call_at, [event.index]: parts.length - 1 },
-        };
+        return messageWith(message, parts, { ...message.call_at, [event.index]: parts.length - 1 });
       }
       const call = parts[at] as Extract<AssistantPart, { type: 'tool_call' }>;
       parts[at] = {
@@ -132,15 +128,34 @@ export function assembleEvent(message: AssembledMessage, event: ReplyEvent): Ass
         name: call.name + (event.name ?? ''),
         arguments: call.arguments + (event.arguments ?? ''),
       };
-      return { ...message, parts };
+      return messageWith(message, parts, message.call_at);
     }
     case 'opaque':
-      return { ...message, parts: [...message.parts, event] };
+      return messageWith(message, [...message.parts, event], message.call_at);
     case 'finish':
-      return { ...message, finish_reason: event.reason };
+      return {
+        parts: message.parts,
+        finish_reason: event.reason,
+        usage: message.usage,
+        call_at: message.call_at,
+      };
     case 'usage':
-      return { ...message, usage: event.usage };
+      return {
+        parts: message.parts,
+        finish_reason: message.finish_reason,
+        usage: event.usage,
+        call_at: message.call_at,
+      };
   }
+}
+
+// Fields spelled out: `{ ...message, parts }` is a slow path in V8, and this runs per event.
+function messageWith(
+  message: AssembledMessage,
+  parts: readonly AssistantPart[],
+  call_at: Readonly<Record<number, number>>,
+): AssembledMessage {
+  return { parts, finish_reason: message.finish_reason, usage: message.usage, call_at };
 }
 
 /** The tool calls of a message, in order. */

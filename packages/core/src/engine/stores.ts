@@ -66,11 +66,12 @@ export function memoryHistoryStore(
     if (list.length === 0) index.delete(value);
   };
   for (const entry of state.entries) add(entry);
+  const oldestOf = (value: string) => index.get(value)?.[0];
   return {
     entries: () => state.entries,
     scoped: (scope_key, value) => (scope_key === key ? (index.get(value) ?? []) : undefined),
     insert(entry, now_ms) {
-      const result = insertEntryInPlace(config, state, entry, now_ms);
+      const result = insertEntryInPlace(config, state, entry, now_ms, oldestOf);
       state = result.state;
       add(result.entry);
       for (const evicted of result.evicted) remove(evicted.entry);

