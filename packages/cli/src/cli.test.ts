@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { simulate, trustedBackend } from '@wardwright/core';
 import { loadArtifactFile } from '@wardwright/core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +10,9 @@ import { goodArtifact, request, runCli, TempDir } from './cli.fixtures.ts';
  */
 
 const ESC = '\u001b[';
+const supportAnswer = fileURLToPath(
+  new URL('../../../examples/artifacts/support-answer.json', import.meta.url),
+);
 let dir: TempDir;
 let good: string;
 
@@ -129,6 +133,21 @@ describe('wardwright explain (built)', () => {
     const streamRow = lines.find((l) => l.startsWith('  mask-keys'))!;
     expect(streamRow.indexOf('x')).toBe(header.indexOf('rewrite'));
     expect(run.stdout).toContain('conflicts\n  none found\n');
+  });
+
+  it('says that a structured-output guard holds a streamed answer', () => {
+    const run = runCli(['explain', supportAnswer]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(
+      '  6. response.guard     answer-shape, confidence-in-range, no-ai-disclaimer  (holds a streamed answer until it is valid)\n',
+    );
+    expect(JSON.parse(runCli(['explain', supportAnswer, '--json']).stdout).phases[5]).toEqual({
+      phase: 'response.guard',
+      rule_ids: ['answer-shape', 'confidence-in-range', 'no-ai-disclaimer'],
+      holds_stream: true,
+    });
+    // Without a guard the phase holds nothing and says nothing.
+    expect(runCli(['explain', good]).stdout).toContain('  6. response.guard     -\n');
   });
 
   it('--json prints the projection', () => {
