@@ -471,8 +471,7 @@ function indexedVictim(
   group: string,
   members: number,
 ): number[] {
-  const victim =
-    oldest === undefined || compareEntries(inserted, oldest) < 0 ? inserted : oldest;
+  const victim = oldest === undefined || compareEntries(inserted, oldest) < 0 ? inserted : oldest;
   let lo = 0;
   let hi = entries.length;
   while (lo < hi) {
