@@ -12,6 +12,10 @@ interface Plan {
   disposeOnCall: boolean;
   createError: unknown;
   compileError: unknown;
+  /** When set, importing isolated-vm throws it (as if the package were missing). */
+  importError: unknown;
+  /** How many times isolated-vm was imported (the mock factory ran). */
+  imports: number;
 }
 let plan: Plan;
 let isolates: FakeIsolate[];
@@ -64,10 +68,19 @@ beforeEach(() => {
     disposeOnCall: false,
     createError: undefined,
     compileError: undefined,
+    importError: undefined,
+    imports: 0,
   };
   isolates = [];
   vi.resetModules();
-  vi.doMock('isolated-vm', () => ({ default: { Isolate: FakeIsolate } }));
+  // One doMock per test, whose factory the test steers through `plan`: Vitest (4.1) resolves
+  // doMocks queued before the same import in parallel and registers them in the order they
+  // resolve, so a second doMock of this path in a test could intermittently lose to this one.
+  vi.doMock('isolated-vm', () => {
+    plan.imports++;
+    if (plan.importError !== undefined) throw plan.importError;
+    return { default: { Isolate: FakeIsolate } };
+  });
 });
 afterEach(() => vi.doUnmock('isolated-vm'));
 
@@ -144,9 +157,7 @@ describe('isolated-vm backend: defensive paths', () => {
   });
 
   it('rejects with an install hint when isolated-vm is missing, and retries the import', async () => {
-    vi.doMock('isolated-vm', () => {
-      throw new Error('Cannot find package isolated-vm');
-    });
+    plan.importError = new Error('Cannot find package isolated-vm');
     const backend = await fresh();
     for (let attempt = 0; attempt < 2; attempt++) {
       await expect(backend.load(source)).rejects.toSatisfy(
@@ -158,6 +169,11 @@ describe('isolated-vm backend: defensive paths', () => {
           ),
       );
     }
+    expect(plan.imports).toBe(2);
+    // Once the package is there, the next load imports it and succeeds.
+    plan.importError = undefined;
+    await (await backend.load(source)).dispose();
+    expect(plan.imports).toBe(3);
   });
 
   it('samples heap use by default: first call, every 64th call and every failure', async () => {
