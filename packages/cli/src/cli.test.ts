@@ -111,8 +111,8 @@ describe('wardwright explain (built)', () => {
     expect(run.code).toBe(0);
     const lines = run.stdout.split('\n');
     expect(lines[0]).toMatch(/^coder@1\.2\.0 {2}sha256:[0-9a-f]{12}…$/);
-    expect(lines).toContain('  2. request.rules      big-job');
-    expect(lines).toContain('  5. response.stream    mask-keys');
+    expect(lines).toContain('  2. request.rules        big-job');
+    expect(lines).toContain('  5. response.stream      mask-keys');
     const header = lines.find((l) => l.startsWith('  rule'))!;
     expect(header.trim().split(/ {2,}/)).toEqual([
       'rule',
@@ -139,15 +139,15 @@ describe('wardwright explain (built)', () => {
     const run = runCli(['explain', supportAnswer]);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain(
-      '  6. response.guard     answer-shape, confidence-in-range, no-ai-disclaimer  (holds a streamed answer until it is valid)\n',
+      '  7. response.guard       answer-shape, confidence-in-range, no-ai-disclaimer  (holds a streamed answer until it is valid)\n',
     );
-    expect(JSON.parse(runCli(['explain', supportAnswer, '--json']).stdout).phases[5]).toEqual({
+    expect(JSON.parse(runCli(['explain', supportAnswer, '--json']).stdout).phases[6]).toEqual({
       phase: 'response.guard',
       rule_ids: ['answer-shape', 'confidence-in-range', 'no-ai-disclaimer'],
       holds_stream: true,
     });
     // Without a guard the phase holds nothing and says nothing.
-    expect(runCli(['explain', good]).stdout).toContain('  6. response.guard     -\n');
+    expect(runCli(['explain', good]).stdout).toContain('  7. response.guard       -\n');
   });
 
   it('--json prints the projection', () => {
@@ -159,7 +159,7 @@ describe('wardwright explain (built)', () => {
       'big-job',
       'mask-keys',
     ]);
-    expect(projection.phases).toHaveLength(7);
+    expect(projection.phases).toHaveLength(8);
   });
 });
 

@@ -19,6 +19,7 @@ const EFFECTS: readonly Effect[] = [
 const SOURCES: Record<Projection['effects'][number]['source'], string> = {
   request_rule: 'request',
   stream_rule: 'stream',
+  tool_call_rule: 'tool call',
   structured_output: 'guard',
 };
 

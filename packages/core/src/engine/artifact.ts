@@ -6,6 +6,7 @@ import { GuardLoopConfigSchema } from '../decisions/guard-loop-config.ts';
 import { RouteTargetSchema } from '../decisions/routes.ts';
 import { StateMachineSchema } from '../decisions/state-machine.ts';
 import { StreamRuleSchema } from '../decisions/stream-rules.ts';
+import { ToolCallPolicyConfigSchema } from '../decisions/tool-call-policy.ts';
 import { SandboxLimitsSchema } from '../sandbox/contract.ts';
 import { StringEnum, TaggedUnion } from '../schema/types.ts';
 
@@ -306,6 +307,13 @@ export const ArtifactSchema = Type.Object(
       ),
     ),
     structured_output: Type.Optional(GuardLoopConfigSchema),
+    tool_calls: Type.Optional(
+      Type.Object(ToolCallPolicyConfigSchema.properties, {
+        additionalProperties: false,
+        description:
+          'Policy over the tool calls the model emits, decided before the client receives them.',
+      }),
+    ),
     history: Type.Optional(HistoryStoreConfigSchema),
     alerts: Type.Optional(
       Type.Object(

@@ -1,5 +1,6 @@
 import { defaultIdempotencyKey } from '../decisions/alert-backpressure.ts';
 import type { RouteDecision } from '../decisions/routes.ts';
+import { declaredTools } from '../decisions/tool-call-policy.ts';
 import type { ConfigIssue } from '../errors/config-error.ts';
 import { hasMarker, WardwrightError } from '../errors/wardwright-error.ts';
 import { sanitizeFailureMessage } from '../sandbox/contract.ts';
@@ -411,9 +412,20 @@ export function createEngine(options: EngineOptions): Engine {
         stream: null,
         model: route.model,
         answer: null,
+        tool_policy: null,
       };
     } else {
-      outcome = await respond(plan, provider, clock, request, evaluation, route, handleOptions);
+      const machineState = (id: string) => stateOf(plan, id, caller)?.state ?? null;
+      outcome = await respond(
+        plan,
+        provider,
+        clock,
+        request,
+        evaluation,
+        route,
+        handleOptions,
+        machineState,
+      );
     }
 
     const finished = clock.now();
@@ -470,6 +482,7 @@ export function createEngine(options: EngineOptions): Engine {
       sandbox: sandboxRecords,
       shadow,
       response: responseRecord(outcome, evaluation.estimated_prompt_tokens),
+      ...(outcome.tool_policy === null ? {} : { tool_policy: outcome.tool_policy }),
       final: {
         status,
         http_status,
@@ -585,6 +598,7 @@ function failure(status: FinalStatus, message: string): ResponseOutcome {
     stream: null,
     model: null,
     answer: null,
+    tool_policy: null,
   };
 }
 
@@ -601,6 +615,7 @@ async function respond(
   evaluation: RequestEvaluation,
   route: Extract<RouteDecision, { kind: 'selected' }>,
   options: HandleOptions,
+  machineState: (machine_id: string) => string | null,
 ): Promise<ResponseOutcome> {
   const config: ResponseLoopConfig = {
     streaming: request.stream === true,
@@ -609,6 +624,14 @@ async function respond(
     routing: plan.routing,
     prompt_tokens: evaluation.estimated_prompt_tokens,
     constraints: routeConstraints(evaluation),
+    tool_calls:
+      plan.tool_calls === null
+        ? null
+        : {
+            policy: plan.tool_calls,
+            declared: declaredTools(request.tools),
+            stateOf: machineState,
+          },
   };
   const signal = options.signal;
   const aborted = () => signal?.aborted === true;

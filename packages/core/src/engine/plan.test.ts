@@ -16,6 +16,89 @@ async function issuesOf(artifact: unknown, options = {}) {
 }
 
 describe('compileArtifact: validation', () => {
+  it('projects tool-call rules into their own phase, with their effects', async () => {
+    const plan = await planOf({
+      tool_calls: {
+        validate_arguments: {},
+        rules: [
+          {
+            id: 'no-rm',
+            tool: { names: ['shell.exec'] },
+            arguments: [{ pointer: '/command', contains: 'rm' }],
+            actions: [
+              { action: 'retry_with_reminder', reminder: 'no rm' },
+              { action: 'annotate', message: 'rm' },
+            ],
+          },
+          { id: 'drop-x', tool: { names: ['x'] }, actions: [{ action: 'drop_call' }] },
+        ],
+      },
+    });
+    const p = plan.projection;
+    expect(p.phases.find((x) => x.phase === 'response.tool_calls')?.rule_ids).toEqual([
+      'tool-arguments',
+      'no-rm',
+      'drop-x',
+    ]);
+    expect(
+      p.effects
+        .filter((e) => e.source === 'tool_call_rule')
+        .map((e) => [e.rule_id, e.kind, e.effects]),
+    ).toEqual([
+      ['tool-arguments', 'validate_arguments', ['terminal', 'retry']],
+      ['no-rm', 'retry_with_reminder+annotate', ['terminal', 'retry', 'annotate']],
+      ['drop-x', 'drop_call', ['rewrite']],
+    ]);
+  });
+
+  it('checks tool_calls: matchers, machine references and rule ids across sections', async () => {
+    const issues = await issuesOf(
+      baseArtifact({
+        request_rules: [
+          { kind: 'match', id: 'dup', contains: 'x', actions: [{ action: 'block' }] },
+        ],
+        tool_calls: {
+          rules: [
+            {
+              id: 'dup',
+              arguments: [{ pointer: '/command', regex: '(?=rm)' }],
+              actions: [{ action: 'block' }],
+            },
+            {
+              id: 'deploy',
+              tool: { names: ['deploy'] },
+              require: { state: { machine: 'review', in: ['approved'] } },
+              actions: [{ action: 'drop_call' }],
+            },
+          ],
+        },
+      }),
+    );
+    expect(issues.map((i) => [i.path, i.message])).toEqual([
+      ['$.tool_calls.rules[0].arguments[0].regex', expect.stringMatching(/not a valid RE2 regex/)],
+      ['$.tool_calls.rules[0].id', 'repeats the rule id "dup" of $.request_rules[0].id'],
+    ]);
+    const missing = await issuesOf(
+      baseArtifact({
+        tool_calls: {
+          rules: [
+            {
+              id: 'deploy',
+              require: { state: { machine: 'review', in: ['approved'] } },
+              actions: [{ action: 'block' }],
+            },
+          ],
+        },
+      }),
+    );
+    expect(missing.map((i) => [i.path, i.message])).toEqual([
+      [
+        '$.tool_calls.rules[0].require.state.machine',
+        'names the machine "review", which state_machines does not define',
+      ],
+    ]);
+  });
+
   it('reports three shape mistakes at once, each with its path', async () => {
     const issues = await issuesOf(
       baseArtifact({
@@ -367,6 +450,7 @@ describe('compileArtifact: the plan', () => {
       ['request.scripts', []],
       ['route.select', []],
       ['response.stream', ['mask']],
+      ['response.tool_calls', []],
       ['response.guard', []],
       ['output.record', []],
     ]);

@@ -10,6 +10,10 @@ import {
   type StateMachineFinding,
 } from '../decisions/state-machine.ts';
 import { type CompiledStreamPolicy, compileStreamPolicy } from '../decisions/stream-rules.ts';
+import {
+  type CompiledToolCallPolicy,
+  compileToolCallPolicy,
+} from '../decisions/tool-call-policy.ts';
 import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
 import {
   type LoadedPolicy,
@@ -108,6 +112,8 @@ export interface Plan {
   readonly stream: CompiledStreamPolicy | null;
   /** null when the artifact has no structured output. */
   readonly guard: CompiledGuardLoop | null;
+  /** Policy over emitted tool calls; null without a `tool_calls` section. */
+  readonly tool_calls: CompiledToolCallPolicy | null;
   readonly history: CompiledHistoryStore;
   readonly alerts: Readonly<{ queue: CompiledAlertQueue; sinks: readonly string[] }>;
   readonly state_machines: ReadonlyMap<string, CompiledMachine>;
@@ -182,6 +188,10 @@ export async function compileArtifact(
     a.structured_output === undefined || broken('$.structured_output')
       ? null
       : section(issues, '$.structured_output', () => compileGuardLoop(a.structured_output));
+  const toolCalls =
+    a.tool_calls === undefined || broken('$.tool_calls')
+      ? null
+      : section(issues, '$.tool_calls', () => compileToolCallPolicy(a.tool_calls));
   const history = broken('$.history')
     ? undefined
     : section(issues, '$.history', () => compileHistoryStore(a.history ?? {}));
@@ -210,6 +220,16 @@ export async function compileArtifact(
   });
   // A reference to a machine that is broken itself is not reported twice.
   const machinesComplete = !broken('$.state_machines');
+  if (machinesComplete && toolCalls !== null && toolCalls !== undefined) {
+    for (const ref of toolCalls.machines) {
+      if (!machines.has(ref.machine)) {
+        issues.push({
+          path: `$.tool_calls${ref.path.slice(1)}`,
+          message: `names the machine ${JSON.stringify(ref.machine)}, which state_machines does not define`,
+        });
+      }
+    }
+  }
 
   const targetNames = broken('$.targets') ? null : a.targets.map((t) => t.model);
   const requestRules =
@@ -243,6 +263,7 @@ export async function compileArtifact(
     request_rules: Object.freeze(requestRules),
     stream: stream ?? null,
     guard: guard ?? null,
+    tool_calls: toolCalls ?? null,
     history: history!,
     alerts: Object.freeze({
       queue: queue!,
@@ -518,13 +539,16 @@ function unknownName(
 }
 
 /** Receipts name rules by id, so an id means one rule across every section. */
+const within = (section: string, a: string, b: string) =>
+  a.startsWith(section) && b.startsWith(section);
+
 function checkRuleIds(a: Artifact, broken: (path: string) => boolean, issues: ConfigIssue[]): void {
   const seen = new Map<string, string>();
   const visit = (id: string, path: string) => {
     const first = seen.get(id);
     if (first === undefined) seen.set(id, path);
-    else if (!first.startsWith('$.stream_rules') || !path.startsWith('$.stream_rules')) {
-      // Duplicates within stream rules are already reported by the stream core.
+    else if (!within('$.stream_rules', first, path) && !within('$.tool_calls', first, path)) {
+      // Duplicates within stream or tool-call rules are already reported by their cores.
       issues.push({ path, message: `repeats the rule id ${JSON.stringify(id)} of ${first}` });
     }
   };
@@ -537,6 +561,7 @@ function checkRuleIds(a: Artifact, broken: (path: string) => boolean, issues: Co
   };
   each(a.request_rules, '$.request_rules');
   each(a.stream_rules, '$.stream_rules');
+  each(a.tool_calls?.rules, '$.tool_calls.rules');
 }
 
 async function readSources(

@@ -16,12 +16,14 @@ export const PhaseSchema = StringEnum([
   'request.scripts',
   'route.select',
   'response.stream',
+  'response.tool_calls',
   'response.guard',
   'output.record',
 ]);
 export type Phase = Static<typeof PhaseSchema>;
 
-export const EffectSchema = StringEnum([
+/** In the order the effect matrix shows them. */
+const EFFECTS = [
   'terminal',
   'route',
   'rewrite',
@@ -30,7 +32,8 @@ export const EffectSchema = StringEnum([
   'annotate',
   'state',
   'opaque',
-]);
+] as const;
+export const EffectSchema = StringEnum(EFFECTS);
 export type Effect = Static<typeof EffectSchema>;
 
 export const ProjectionSchema = Type.Object(
@@ -60,7 +63,12 @@ export const ProjectionSchema = Type.Object(
       Type.Object(
         {
           rule_id: Type.String(),
-          source: StringEnum(['request_rule', 'stream_rule', 'structured_output']),
+          source: StringEnum([
+            'request_rule',
+            'stream_rule',
+            'tool_call_rule',
+            'structured_output',
+          ]),
           kind: Type.String({ description: 'The rule kind or stream action.' }),
           phase: PhaseSchema,
           gated_by: Type.Optional(Type.String({ description: '`machine in [states]`.' })),
@@ -175,6 +183,60 @@ export function buildProjection(plan: Omit<Plan, 'projection'>): Projection {
       effects: streamEffects(rule.action),
     });
   }
+  const toolCallRuleIds: string[] = [];
+  if (plan.tool_calls !== null) {
+    const validate = plan.tool_calls.validate;
+    if (validate !== null) {
+      toolCallRuleIds.push(validate.rule_id);
+      effects.push({
+        rule_id: validate.rule_id,
+        source: 'tool_call_rule',
+        kind: 'validate_arguments',
+        phase: 'response.tool_calls',
+        effects:
+          validate.on_invalid === 'retry'
+            ? ['terminal', 'retry']
+            : validate.on_invalid === 'block'
+              ? ['terminal']
+              : ['rewrite'],
+      });
+    }
+    for (const rule of plan.tool_calls.rules) {
+      toolCallRuleIds.push(rule.id);
+      const kinds = new Set<Effect>();
+      for (const action of rule.actions) {
+        switch (action.action) {
+          case 'block':
+            kinds.add('terminal');
+            break;
+          case 'drop_call':
+            kinds.add('rewrite');
+            break;
+          case 'retry_with_reminder':
+            // When its retries are spent, the call is blocked.
+            kinds.add('retry').add('terminal');
+            break;
+          case 'annotate':
+            kinds.add('annotate');
+            break;
+          default:
+            assertNever(action);
+        }
+      }
+      effects.push({
+        rule_id: rule.id,
+        source: 'tool_call_rule',
+        kind: rule.actions.map((a) => a.action).join('+'),
+        phase: 'response.tool_calls',
+        ...(rule.require_state === null
+          ? {}
+          : {
+              gated_by: `requires ${rule.require_state.machine} in [${[...rule.require_state.in].join(', ')}]`,
+            }),
+        effects: EFFECTS.filter((e) => kinds.has(e)),
+      });
+    }
+  }
   const guardRuleIds: string[] = [];
   if (plan.guard !== null) {
     for (const id of [plan.guard.schema_rule_id, ...plan.guard.semantic_rule_ids]) {
@@ -202,6 +264,7 @@ export function buildProjection(plan: Omit<Plan, 'projection'>): Projection {
       { phase: 'request.scripts', rule_ids: scriptRuleIds },
       { phase: 'route.select', rule_ids: [] },
       { phase: 'response.stream', rule_ids: streamRuleIds },
+      { phase: 'response.tool_calls', rule_ids: toolCallRuleIds },
       // The guard validates whole answers: a client that streams receives the validated one.
       guardRuleIds.length === 0
         ? { phase: 'response.guard', rule_ids: guardRuleIds }

@@ -40,6 +40,9 @@ export const FinalStatusSchema = StringEnum(
     'stream_policy_retry_required',
     'stream_policy_retry_skipped_after_release',
     'stream_policy_retry_context_exceeded',
+    'tool_call_blocked',
+    'tool_call_retry_exhausted',
+    'tool_call_retry_skipped_after_release',
     'client_disconnected',
   ],
   { description: 'How the request ended; see the HTTP status mapping in the docs.' },
@@ -301,6 +304,38 @@ export function failureDomainOf(
   }
 }
 
+export const ToolPolicyRecordSchema = Type.Object(
+  {
+    decisions: Type.Array(
+      Type.Object(
+        {
+          attempt_index: Type.Integer({ minimum: 0 }),
+          call_id: Type.String(),
+          tool: Type.String(),
+          rule_id: Type.String(),
+          action: StringEnum(['block', 'drop_call', 'retry_with_reminder', 'annotate']),
+          evidence: Type.Object(
+            {
+              pointer: Type.Optional(Type.String({ description: 'Where in the arguments.' })),
+              excerpt: Type.Optional(Text(120, 'What was there, at most 120 characters.')),
+              reason: Type.String(),
+            },
+            { additionalProperties: false },
+          ),
+        },
+        { additionalProperties: false },
+      ),
+      { description: 'Every decision on an emitted call, attempt after attempt.' },
+    ),
+    dropped: Type.Array(Type.String(), {
+      description: 'Ids of calls removed (`drop_call`) from the answer the client received.',
+    }),
+    retries: Type.Integer({ minimum: 0, description: 'Retries tool-call decisions caused.' }),
+  },
+  { additionalProperties: false },
+);
+export type ToolPolicyRecord = Static<typeof ToolPolicyRecordSchema>;
+
 export const FinishReasonSchema = StringEnum(
   ['stop', 'length', 'tool_calls', 'content_filter', 'other'],
   { description: 'Why the model stopped, as the upstream said (or as its message implies).' },
@@ -424,6 +459,11 @@ export const ReceiptSchema = Type.Object(
       description:
         'What the model answered in the attempt that decided the request; null when no attempt did.',
     }),
+    tool_policy: Type.Optional(
+      Type.Union([ToolPolicyRecordSchema, Type.Null()], {
+        description: 'Decisions on emitted tool calls; null (or absent) without `tool_calls`.',
+      }),
+    ),
     final: Type.Object(
       {
         status: FinalStatusSchema,
@@ -479,7 +519,11 @@ export function httpStatusOf(status: FinalStatus, onExhausted: 'block' | 'allow_
       return 422;
     case 'stream_policy_retry_required':
     case 'stream_policy_retry_skipped_after_release':
+    case 'tool_call_retry_skipped_after_release':
       return 409;
+    case 'tool_call_blocked':
+    case 'tool_call_retry_exhausted':
+      return 422;
     case 'client_disconnected':
       // nginx's "client closed request": nobody reads it, but logs and metrics do.
       return 499;

@@ -49,8 +49,26 @@ const STREAM_RULES = {
   ],
 };
 
-const plans: Record<'plain' | 'stream' | 'guard' | 'both', Plan> = {} as never;
+const TOOL_CALLS = {
+  rules: [
+    { id: 'drop-clock', tool: { names: ['clock'] }, actions: [{ action: 'drop_call' }] },
+    {
+      id: 'weather-a',
+      tool: { names: ['weather'] },
+      arguments: [{ pointer: '/a', equals: 1 }],
+      actions: [{ action: 'retry_with_reminder', reminder: 'No a.' }],
+    },
+    {
+      id: 'no-braces',
+      arguments: [{ pointer: '', schema: { type: 'object', maxProperties: 0 } }],
+      actions: [{ action: 'block' }],
+    },
+  ],
+};
+
+const plans: Record<'plain' | 'stream' | 'guard' | 'both' | 'tools', Plan> = {} as never;
 beforeAll(async () => {
+  plans.tools = await planOf({ ...STREAM_RULES, tool_calls: TOOL_CALLS });
   plans.plain = await planOf();
   plans.stream = await planOf(STREAM_RULES);
   plans.guard = await planOf({ structured_output: SCHEMA });
@@ -66,6 +84,10 @@ function config(kind: keyof typeof plans, streaming: boolean): ResponseLoopConfi
     routing: plan.routing,
     prompt_tokens: 10,
     constraints: { allow_fallback: true },
+    tool_calls:
+      plan.tool_calls === null
+        ? null
+        : { policy: plan.tool_calls, declared: new Map(), stateOf: () => null },
   };
 }
 
@@ -307,7 +329,7 @@ const piece: fc.Arbitrary<Piece> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'tick' as const }) },
 );
 const script: fc.Arbitrary<Script> = fc.record({
-  plan: fc.constantFrom('plain', 'stream', 'guard', 'both'),
+  plan: fc.constantFrom('plain', 'stream', 'guard', 'both', 'tools'),
   streaming: fc.boolean(),
   attempts: fc.array(
     fc.record({
@@ -351,6 +373,8 @@ function converse(s: Script) {
             event: {
               type: 'tool_call',
               index: p.index,
+              // Upstreams give every call an id (the gateway fills in a missing one).
+              id: `call_${attempt}_${p.index}`,
               ...(p.name === undefined ? {} : { name: p.name }),
               arguments: p.arguments,
             },
@@ -438,6 +462,27 @@ describe('response core: properties', () => {
           expect(['completed', 'completed_after_guard', 'client_disconnected']).toContain(
             outcome.status,
           );
+        }
+      }),
+    );
+  });
+
+  it('tool calls leave whole or not at all: a dropped call is never handed out, a blocked answer hands out none', () => {
+    fc.assert(
+      fc.property(script, (raw) => {
+        const s = { ...raw, plan: 'tools' as const };
+        const { commands } = converse(s);
+        const outcome = outcomeOf(commands);
+        const policy = outcome.tool_policy;
+        expect(policy).not.toBeNull();
+        const handed = (outcome.answer?.tool_calls ?? []).map((c) => c.id);
+        for (const id of policy?.dropped ?? []) expect(handed).not.toContain(id);
+        if (outcome.status.startsWith('tool_call_')) expect(outcome.answer).toBeNull();
+        // A call handed out was not dropped by any decision.
+        for (const call of outcome.answer?.tool_calls ?? []) {
+          expect(
+            policy?.decisions.some((d) => d.call_id === call.id && d.action === 'drop_call'),
+          ).toBe(false);
         }
       }),
     );

@@ -22,6 +22,13 @@ import {
   startRetryLedger,
 } from '../decisions/stream-retry.ts';
 import type { CompiledStreamPolicy } from '../decisions/stream-rules.ts';
+import {
+  type CompiledToolCallPolicy,
+  type DeclaredTools,
+  decideToolCalls,
+  EMPTY_TOOL_CALL_LEDGER,
+  type ToolCallLedger,
+} from '../decisions/tool-call-policy.ts';
 import { utf8Length } from '../text/utf8.ts';
 import {
   type AssembledMessage,
@@ -33,7 +40,13 @@ import {
   type TokenUsage,
   toolCallsOf,
 } from './model-reply.ts';
-import type { AttemptRecord, FinalStatus, Receipt, StreamAttemptRecord } from './receipt.ts';
+import type {
+  AttemptRecord,
+  FinalStatus,
+  Receipt,
+  StreamAttemptRecord,
+  ToolPolicyRecord,
+} from './receipt.ts';
 
 /**
  * The response phase as a pure core: `stepResponse(config, state, event) → { state, commands }`.
@@ -65,6 +78,12 @@ export interface ResponseLoopConfig {
   /** Estimated tokens of the request as first sent. */
   readonly prompt_tokens: number;
   readonly constraints: RouteConstraints;
+  /** Policy over emitted tool calls, and what it decides with; null without one. */
+  readonly tool_calls: {
+    readonly policy: CompiledToolCallPolicy;
+    readonly declared: DeclaredTools;
+    readonly stateOf: (machine: string) => string | null;
+  } | null;
 }
 
 /** A tool call of the answer, as the model wrote it. */
@@ -95,6 +114,8 @@ export interface ResponseOutcome {
   model: string | null;
   /** The non-text parts of the deciding attempt's message; null when no attempt decided. */
   answer: AttemptAnswer | null;
+  /** Decisions on emitted tool calls; null without a tool-call policy. */
+  tool_policy: ToolPolicyRecord | null;
 }
 
 export type ResponseEvent =
@@ -159,6 +180,9 @@ export interface ResponseLoopState {
   readonly pending: { text: string; after: AfterDelivery; outcome: ResponseOutcome | null } | null;
   /** The latest attempt's message besides its text. */
   readonly answer: AttemptAnswer | null;
+  readonly tool_ledger: ToolCallLedger;
+  readonly tool_decisions: ToolPolicyRecord['decisions'];
+  readonly dropped: readonly string[];
 }
 
 export interface ResponseStep {
@@ -199,6 +223,9 @@ export function startResponse(
     released_total: '',
     pending: null,
     answer: null,
+    tool_ledger: EMPTY_TOOL_CALL_LEDGER,
+    tool_decisions: [],
+    dropped: [],
   };
   return nextAttempt(config, state, now_ms);
 }
@@ -287,6 +314,9 @@ function withState(s: ResponseLoopState, p: Partial<ResponseLoopState>): Respons
     released_total: p.released_total ?? s.released_total,
     pending: p.pending === undefined ? s.pending : p.pending,
     answer: p.answer === undefined ? s.answer : p.answer,
+    tool_ledger: p.tool_ledger ?? s.tool_ledger,
+    tool_decisions: p.tool_decisions ?? s.tool_decisions,
+    dropped: p.dropped ?? s.dropped,
   };
 }
 
@@ -652,6 +682,13 @@ function endAttempt(
     return finish(config, next, 'provider_error', null, null, providerMessage(error));
   }
 
+  if (toolCalls.length > 0 && config.tool_calls !== null) {
+    const decided = decideCalls(config, next, answer, released, record.index, now_ms);
+    if (decided.kind === 'step') return decided.step;
+    next = decided.state;
+    // Every call dropped: the answer is what the model said besides them.
+    if (decided.calls === 0) return deliverAndFinish(config, next, 'completed', released, null);
+  }
   // A turn that asks for tool calls is not the structured answer yet: the guard waits for it.
   if (config.guard === null || next.guard === null || toolCalls.length > 0) {
     return deliverAndFinish(config, next, 'completed', released, null);
@@ -697,6 +734,107 @@ function endAttempt(
       );
     default:
       return unreachable(decision);
+  }
+}
+
+/**
+ * The tool-call policy on an attempt's calls: a block or a spent retry budget ends the request;
+ * a retry asks again with the reminders (impossible once text reached the client); otherwise
+ * the dropped calls leave the answer, and an answer left with nothing to show says why.
+ */
+function decideCalls(
+  config: ResponseLoopConfig,
+  state: ResponseLoopState,
+  answer: AttemptAnswer,
+  released: string,
+  attempt_index: number,
+  now_ms: number,
+): { kind: 'step'; step: ResponseStep } | { kind: 'go'; state: ResponseLoopState; calls: number } {
+  const tools = config.tool_calls!;
+  const out = decideToolCalls(tools.policy, answer.tool_calls, {
+    declared: tools.declared,
+    stateOf: tools.stateOf,
+    ledger: state.tool_ledger,
+  });
+  let next = withState(state, {
+    tool_decisions: [
+      ...state.tool_decisions,
+      ...out.decisions.map((d) => ({ attempt_index, ...d })),
+    ],
+  });
+  const verdict = out.verdict;
+  const call = (id: string) => answer.tool_calls.find((c) => c.id === id)?.name ?? id;
+  switch (verdict.kind) {
+    case 'block':
+      return {
+        kind: 'step',
+        step: finish(
+          config,
+          next,
+          'tool_call_blocked',
+          null,
+          null,
+          `the call to ${call(verdict.call_id)} was blocked by rule ${verdict.rule_id}: ${verdict.reason}`,
+        ),
+      };
+    case 'exhausted':
+      return {
+        kind: 'step',
+        step: finish(
+          config,
+          next,
+          'tool_call_retry_exhausted',
+          null,
+          null,
+          `the call to ${call(verdict.call_id)} was blocked: rule ${verdict.rule_id} has no retry left`,
+        ),
+      };
+    case 'retry':
+      if (next.released_total !== '') {
+        return {
+          kind: 'step',
+          step: finish(
+            config,
+            next,
+            'tool_call_retry_skipped_after_release',
+            null,
+            null,
+            'a tool-call rule asked for a retry after text was released; a stream cannot rewind',
+          ),
+        };
+      }
+      return {
+        kind: 'step',
+        step: nextAttempt(
+          config,
+          withState(next, { tool_ledger: verdict.ledger, reminders: verdict.reminders }),
+          now_ms,
+        ),
+      };
+    case 'allow': {
+      if (verdict.dropped.length === 0)
+        return { kind: 'go', state: next, calls: verdict.calls.length };
+      const rules = [
+        ...new Set(out.decisions.filter((d) => d.action === 'drop_call').map((d) => d.rule_id)),
+      ];
+      const left = verdict.calls.length;
+      const refusal =
+        left === 0 && released === '' && answer.refusal === null
+          ? `The requested tool call was removed by policy (${rules.join(', ')}).`
+          : answer.refusal;
+      next = withState(next, {
+        dropped: [...next.dropped, ...verdict.dropped],
+        answer: {
+          tool_calls: verdict.calls,
+          refusal,
+          finish_reason: left === 0 ? 'stop' : answer.finish_reason,
+          usage: answer.usage,
+        },
+      });
+      return { kind: 'go', state: next, calls: left };
+    }
+    default:
+      return unreachable(verdict);
   }
 }
 
@@ -752,6 +890,14 @@ function finish(
     model: state.model,
     // Tool calls and a refusal go out with an answer, never with a failure.
     answer: text === null ? null : state.answer,
+    tool_policy:
+      config.tool_calls === null
+        ? null
+        : {
+            decisions: [...state.tool_decisions],
+            dropped: text === null ? [] : [...state.dropped],
+            retries: state.tool_ledger.total,
+          },
   };
   if (message !== undefined) outcome.message = message;
   return {

@@ -1,0 +1,230 @@
+import { describe, expect, it } from 'vitest';
+import { schemaIssues } from '../schema/validator.ts';
+import { planOf, userRequest } from './engine.fixtures.ts';
+import { createEngine } from './engine.ts';
+import type { ModelReply, ReplyEvent } from './model-reply.ts';
+import type { ModelProvider, ProviderCall } from './provider.ts';
+import { ReceiptSchema } from './receipt.ts';
+
+/**
+ * Tool-call policy through the engine: each emitted call is decided before the answer leaves,
+ * whole or streamed.
+ */
+
+const tools = [
+  {
+    type: 'function',
+    function: {
+      name: 'shell.exec',
+      parameters: {
+        type: 'object',
+        required: ['command'],
+        properties: { command: { type: 'string' } },
+      },
+    },
+  },
+  { type: 'function', function: { name: 'weather', parameters: { type: 'object' } } },
+];
+
+const toolCalls = {
+  validate_arguments: {},
+  rules: [
+    {
+      id: 'no-rm-rf',
+      tool: { names: ['shell.exec'] },
+      arguments: [{ pointer: '/command', regex: 'rm\\s+-rf' }],
+      actions: [{ action: 'retry_with_reminder', reminder: 'Never delete recursively.' }],
+    },
+    {
+      id: 'no-sudo',
+      tool: { names: ['shell.exec'] },
+      arguments: [{ pointer: '/command', contains: 'sudo' }],
+      actions: [{ action: 'block', reason: 'no sudo' }],
+    },
+    {
+      id: 'no-weather',
+      tool: { names: ['weather'] },
+      actions: [{ action: 'drop_call', reason: 'weather is off today' }],
+    },
+  ],
+};
+
+type Call = { id: string; name: string; arguments: string };
+const shell = (id: string, command: unknown): Call => ({
+  id,
+  name: 'shell.exec',
+  arguments: JSON.stringify({ command }),
+});
+
+/** A provider answering attempt by attempt, whole or as a stream of fragments; it records calls. */
+function scripted(streamed: boolean, ...attempts: { text?: string; calls: Call[] }[]) {
+  const seen: ProviderCall[] = [];
+  const provider: ModelProvider = {
+    specificationVersion: 'v2',
+    async call(call) {
+      seen.push(call);
+      const answer = attempts[call.attempt_index];
+      if (answer === undefined) return { kind: 'error', status: 'no_more_replies' };
+      if (!streamed) {
+        const reply: ModelReply = {
+          kind: 'message',
+          parts: [
+            ...(answer.text === undefined ? [] : [{ type: 'text' as const, text: answer.text }]),
+            ...answer.calls.map((c) => ({ type: 'tool_call' as const, ...c })),
+          ],
+          finish_reason: 'tool_calls',
+        };
+        return reply;
+      }
+      const events: ReplyEvent[] = [];
+      if (answer.text !== undefined) events.push({ type: 'text', text: answer.text });
+      answer.calls.forEach((c, index) => {
+        const half = Math.floor(c.arguments.length / 2);
+        events.push({ type: 'tool_call', index, id: c.id, name: c.name, arguments: '' });
+        events.push({ type: 'tool_call', index, arguments: c.arguments.slice(0, half) });
+        events.push({ type: 'tool_call', index, arguments: c.arguments.slice(half) });
+      });
+      events.push({ type: 'finish', reason: 'tool_calls' });
+      return {
+        kind: 'stream',
+        events: (async function* () {
+          yield* events;
+        })(),
+      };
+    },
+  };
+  return { provider, seen };
+}
+
+const ask = (stream: boolean) => userRequest('clean up', { tools, stream });
+
+describe.each([false, true])('engine: tool-call policy (stream: %s)', (streamed) => {
+  it('re-asks once with the reminder when a destructive command is emitted, then passes the fixed call', async () => {
+    const plan = await planOf({ tool_calls: toolCalls });
+    const { provider, seen } = scripted(
+      streamed,
+      { calls: [shell('c1', 'rm -rf /tmp/build')] },
+      { calls: [shell('c2', 'make clean')] },
+    );
+    const released: string[] = [];
+    const result = await createEngine({ plan, provider }).handle(ask(streamed), {
+      onRelease: (t) => void released.push(t),
+    });
+    expect(result.status).toBe('completed');
+    expect(result.answer?.tool_calls).toEqual([shell('c2', 'make clean')]);
+    expect(seen).toHaveLength(2);
+    expect(seen[1]?.messages.at(-1)).toEqual({
+      role: 'system',
+      name: 'wardwright_policy_reminder',
+      content: 'Never delete recursively.',
+    });
+    expect(result.receipt.tool_policy).toEqual({
+      decisions: [
+        {
+          attempt_index: 0,
+          call_id: 'c1',
+          tool: 'shell.exec',
+          rule_id: 'no-rm-rf',
+          action: 'retry_with_reminder',
+          evidence: {
+            pointer: '/command',
+            excerpt: 'rm -rf /tmp/build',
+            reason: 'regex rm\\s+-rf matched',
+          },
+        },
+      ],
+      dropped: [],
+      retries: 1,
+    });
+    expect(schemaIssues(ReceiptSchema, result.receipt)).toEqual([]);
+  });
+
+  it('repairs arguments that break the declared schema with one retry naming the path', async () => {
+    const plan = await planOf({ tool_calls: toolCalls });
+    const { provider, seen } = scripted(
+      streamed,
+      { calls: [shell('c1', ['ls'])] },
+      { calls: [shell('c2', 'ls')] },
+    );
+    const result = await createEngine({ plan, provider }).handle(ask(streamed));
+    expect(result.status).toBe('completed');
+    expect(result.answer?.tool_calls).toEqual([shell('c2', 'ls')]);
+    expect(seen[1]?.messages.at(-1)?.content).toBe(
+      'Your call to the tool shell.exec had invalid arguments: at /command: must be string. Call it again with arguments that match its parameters.',
+    );
+    expect(result.receipt.tool_policy?.decisions[0]).toMatchObject({
+      rule_id: 'tool-arguments',
+      evidence: { pointer: '/command', excerpt: '["ls"]' },
+    });
+  });
+
+  it('blocks the answer when a call is blocked: no call and no text reach the client', async () => {
+    const plan = await planOf({ tool_calls: toolCalls });
+    const { provider } = scripted(streamed, { calls: [shell('c1', 'sudo reboot')] });
+    const result = await createEngine({ plan, provider }).handle(ask(streamed));
+    expect(result).toMatchObject({ status: 'tool_call_blocked', http_status: 422, text: null });
+    expect(result.answer).toBeNull();
+    expect(result.receipt.final.message).toMatch(
+      /shell\.exec was blocked by rule no-sudo: no sudo/,
+    );
+    expect(result.receipt.response).toBeNull();
+    expect(schemaIssues(ReceiptSchema, result.receipt)).toEqual([]);
+  });
+
+  it('fails closed when the rule’s retry is spent', async () => {
+    const plan = await planOf({ tool_calls: toolCalls });
+    const { provider } = scripted(
+      streamed,
+      { calls: [shell('c1', 'rm -rf /')] },
+      { calls: [shell('c2', 'rm -rf ~')] },
+    );
+    const result = await createEngine({ plan, provider }).handle(ask(streamed));
+    expect(result).toMatchObject({ status: 'tool_call_retry_exhausted', http_status: 422 });
+  });
+
+  it('drops one call and keeps the others; with none left the answer says why', async () => {
+    const plan = await planOf({ tool_calls: toolCalls });
+    const weather = { id: 'w', name: 'weather', arguments: '{}' };
+    const both = scripted(streamed, { calls: [weather, shell('c1', 'ls')] });
+    const kept = await createEngine({ plan, provider: both.provider }).handle(ask(streamed));
+    expect(kept.status).toBe('completed');
+    expect(kept.answer?.tool_calls.map((c) => c.id)).toEqual(['c1']);
+    expect(kept.receipt.tool_policy?.dropped).toEqual(['w']);
+    expect(kept.receipt.response?.tool_calls.map((c) => c.id)).toEqual(['c1']);
+
+    const only = scripted(streamed, { calls: [weather] });
+    const none = await createEngine({ plan, provider: only.provider }).handle(ask(streamed));
+    expect(none.status).toBe('completed');
+    expect(none.answer).toMatchObject({
+      tool_calls: [],
+      finish_reason: 'stop',
+      refusal: 'The requested tool call was removed by policy (no-weather).',
+    });
+  });
+});
+
+describe('engine: tool-call policy after text was released', () => {
+  it('cannot retry once text reached a streaming client (409), and a block ends the stream', async () => {
+    const plan = await planOf({ tool_calls: toolCalls });
+    const retry = scripted(true, { text: 'Cleaning up. ', calls: [shell('c1', 'rm -rf /')] });
+    const released: string[] = [];
+    const result = await createEngine({ plan, provider: retry.provider }).handle(ask(true), {
+      onRelease: (t) => void released.push(t),
+    });
+    expect(released).toEqual(['Cleaning up. ']);
+    expect(result).toMatchObject({
+      status: 'tool_call_retry_skipped_after_release',
+      http_status: 409,
+      text: 'Cleaning up. ',
+    });
+    expect(result.answer).toBeNull();
+    expect(retry.seen).toHaveLength(1);
+
+    const block = scripted(true, { text: 'Rebooting. ', calls: [shell('c1', 'sudo reboot')] });
+    const blocked = await createEngine({ plan, provider: block.provider }).handle(ask(true), {
+      onRelease: () => {},
+    });
+    expect(blocked).toMatchObject({ status: 'tool_call_blocked', text: 'Rebooting. ' });
+    expect(blocked.answer).toBeNull();
+  });
+});
