@@ -18,6 +18,7 @@ interface Summary {
   artifact_hash: string;
   request_rules: number;
   stream_rules: number;
+  tool_call_rules: number;
   scripts: number;
   warnings: Warning[];
 }
@@ -97,6 +98,7 @@ function summarize(plan: Plan): Summary {
     artifact_hash: plan.artifact_hash,
     request_rules: plan.artifact.request_rules?.length ?? 0,
     stream_rules: plan.artifact.stream_rules?.length ?? 0,
+    tool_call_rules: plan.artifact.tool_calls?.rules?.length ?? 0,
     scripts: plan.scripts.size,
     warnings: plan.findings.map((f) => ({
       path: `$.state_machines[${machines.findIndex((m) => m.id === f.machine_id)}]`,
@@ -121,6 +123,8 @@ function printResult(result: FileResult, { io, out }: Context): void {
   const counts = [
     plural(s.request_rules, 'request rule'),
     plural(s.stream_rules, 'stream rule'),
+    // Said only when there are some: most artifacts have none.
+    ...(s.tool_call_rules === 0 ? [] : [plural(s.tool_call_rules, 'tool-call rule')]),
     plural(s.scripts, 'script'),
   ].join(', ');
   io.out(

@@ -96,6 +96,11 @@ export const ExpectationSchema = Type.Object(
       }),
     ),
     finish_reason: Type.Optional(Type.Union([ScriptedFinishSchema, Type.Null()])),
+    tool_decisions: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[^:]+:[a-z_]+$' }), {
+        description: '`rule_id:action` of every tool-call decision, attempt after attempt.',
+      }),
+    ),
     attempts: Type.Optional(Type.Integer({ minimum: 0 })),
     stream_triggers: Type.Optional(
       Type.Array(Type.String(), { description: 'Rule ids of stream triggers, in order.' }),
@@ -286,7 +291,10 @@ async function simulateWithPlan(plan: Plan, f: Fixture, options: SimulateOptions
       released.push(text);
     },
   });
-  if (result.text !== null && released.length === 0) released.push(result.text);
+  // A whole answer goes out in one piece; an empty one (tool calls only) releases nothing.
+  if (result.text !== null && result.text !== '' && released.length === 0) {
+    released.push(result.text);
+  }
   const deliveries: SimulationResult['deliveries'] = [];
   for (const [sink, queue] of engine.alert_queues) {
     for (const decision of await queue.drain(clock.now())) {
@@ -366,6 +374,11 @@ export function checkExpectation(
     (result.answer?.tool_calls ?? []).map((call) => call.name),
   );
   check('finish_reason', expect.finish_reason, result.answer?.finish_reason ?? null);
+  check(
+    'tool_decisions',
+    expect.tool_decisions,
+    (r.tool_policy?.decisions ?? []).map((d) => `${d.rule_id}:${d.action}`),
+  );
   check('attempts', expect.attempts, r.attempts.length);
   check(
     'stream_triggers',
