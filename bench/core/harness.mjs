@@ -14,40 +14,52 @@ import { Bench } from 'tinybench';
 let sink;
 
 /**
+ * `rounds` > 1 runs every case that many times for a share of `timeMs` each, round after round,
+ * and pools the samples: on a shared machine whose load drifts, cases compared with each other
+ * are then measured under the same conditions rather than one after the other.
+ *
  * @param {Case[]} cases
- * @param {{ timeMs: number, warmupMs: number }} options
+ * @param {{ timeMs: number, warmupMs: number, rounds?: number }} options
  */
 export async function runCases(cases, options) {
-  const bench = new Bench({
-    time: options.timeMs,
-    warmup: true,
-    warmupTime: options.warmupMs,
-    warmupIterations: 5,
-    retainSamples: true,
-  });
-  for (const c of cases) {
-    const batch = c.batch ?? 1;
-    const fn = c.fn;
-    if (c.async === true) {
-      // Awaiting each call is part of what is measured: it is what a caller pays.
-      bench.add(c.name, async () => {
-        for (let i = 0; i < batch; i++) sink = await fn();
-      });
-    } else {
-      bench.add(c.name, () => {
-        for (let i = 0; i < batch; i++) sink = fn();
-      });
+  const rounds = Math.max(1, options.rounds ?? 1);
+  /** @type {number[][]} */
+  const samples = cases.map(() => []);
+  for (let round = 0; round < rounds; round++) {
+    const bench = new Bench({
+      time: options.timeMs / rounds,
+      warmup: true,
+      warmupTime: options.warmupMs / rounds,
+      warmupIterations: 5,
+      retainSamples: true,
+    });
+    for (const c of cases) {
+      const batch = c.batch ?? 1;
+      const fn = c.fn;
+      if (c.async === true) {
+        // Awaiting each call is part of what is measured: it is what a caller pays.
+        bench.add(c.name, async () => {
+          for (let i = 0; i < batch; i++) sink = await fn();
+        });
+      } else {
+        bench.add(c.name, () => {
+          for (let i = 0; i < batch; i++) sink = fn();
+        });
+      }
     }
+    await bench.run();
+    cases.forEach((c, i) => {
+      const result = bench.tasks[i]?.result;
+      if (result?.state !== 'completed' || result.latency.samples === undefined) {
+        const why = result?.state === 'errored' ? String(result.error) : result?.state;
+        throw new Error(`benchmark "${c.name}" did not complete: ${why}`);
+      }
+      samples[i]?.push(...result.latency.samples);
+    });
   }
-  await bench.run();
   return cases.map((c, i) => {
-    const result = bench.tasks[i]?.result;
-    if (result?.state !== 'completed' || result.latency.samples === undefined) {
-      const why = result?.state === 'errored' ? String(result.error) : result?.state;
-      throw new Error(`benchmark "${c.name}" did not complete: ${why}`);
-    }
     // ns per unit of work (a decision, a chunk): sample ms / batch / units per call.
-    const perUnit = [...result.latency.samples]
+    const perUnit = (samples[i] ?? [])
       .map((ms) => (ms * 1e6) / (c.batch ?? 1) / c.unit_ops)
       .sort((a, b) => a - b);
     /** @param {number} p */

@@ -125,7 +125,10 @@ for (let i = 0; i < 256; i++) {
       kind: i % 3 === 0 ? 'tool_call' : 'request_text',
       key: '',
       scope: { session_id: `session-${i % 4}` },
-      text: i % 7 === 0 ? 'my api key is ...' : 'some earlier request text',
+      // Secrets in the other sessions, and two in session-1: below repeated-secret's threshold,
+      // so its regex count runs on every request and the request still reaches the provider.
+      text:
+        i % 7 === 0 && (i % 4 !== 1 || i < 60) ? 'my api key is ...' : 'some earlier request text',
     },
     1_000 + i,
   ).state;
@@ -190,7 +193,7 @@ const toolEvents = [
   { type: 'tool_call', index: 0, arguments: '{"path":"src/' },
   { type: 'tool_call', index: 0, arguments: 'lines.ts"}' },
   { type: 'tool_call', index: 1, id: 'call_grep', name: 'grep', arguments: '' },
-  { type: 'tool_call', index: 1, arguments: '{"pattern":"on\\(\'error' },
+  { type: 'tool_call', index: 1, arguments: '{"pattern":"on(\'error' },
   { type: 'tool_call', index: 1, arguments: '\'","path":"src"}' },
   { type: 'finish', reason: 'tool_calls' },
   { type: 'usage', usage },
@@ -209,13 +212,57 @@ const eventProvider = (events) => ({
     })(),
   }),
 });
-/** @param {import('@wardwright/core').ModelProvider} provider */
-function agentEngine(provider) {
+// Five tool-call rules over those two calls, none of which fires: the common case, where every
+// call is decided and goes out.
+const toolPolicyPlan = await compileArtifact({
+  ...artifact,
+  tool_calls: {
+    rules: [
+      {
+        id: 'no-recursive-delete',
+        tool: { names: ['shell.exec'] },
+        arguments: [{ pointer: '/command', regex: 'rm\\s+-rf' }],
+        actions: [{ action: 'block' }],
+      },
+      {
+        id: 'no-secrets-path',
+        tool: { names: ['read_file'] },
+        arguments: [{ pointer: '/path', regex: '(^|/)\\.env$|id_rsa' }],
+        actions: [{ action: 'block' }],
+      },
+      {
+        id: 'source-only',
+        tool: { names: ['read_file', 'grep'] },
+        require: { arguments: [{ pointer: '/path', regex: '^src(/|$)' }] },
+        actions: [{ action: 'drop_call' }],
+      },
+      {
+        id: 'no-live-keys',
+        arguments: [{ pointer: '', regex: 'sk-live-[A-Za-z0-9]{24}' }],
+        actions: [{ action: 'block' }],
+      },
+      {
+        id: 'grep-pattern-is-text',
+        tool: { names: ['grep'] },
+        require: {
+          arguments: [{ pointer: '/pattern', schema: { type: 'string', maxLength: 200 } }],
+        },
+        actions: [{ action: 'retry_with_reminder', reminder: 'Give grep a pattern string.' }],
+      },
+    ],
+  },
+});
+
+/**
+ * @param {import('@wardwright/core').ModelProvider} provider
+ * @param {import('@wardwright/core').Plan} [p]
+ */
+function agentEngine(provider, p = plan) {
   return createEngine({
-    plan,
+    plan: p,
     provider,
     clock: new ManualClock(2_000),
-    history: memoryHistoryStore(plan.history, history),
+    history: memoryHistoryStore(p.history, history),
     receipts: memoryReceiptStore({ max_receipts: 1_000 }),
   });
 }
@@ -230,6 +277,25 @@ const fineTextEvents = [
 const textStreamEngine = agentEngine(eventProvider(textEvents));
 const fineTextStreamEngine = agentEngine(eventProvider(fineTextEvents));
 const toolStreamEngine = agentEngine(eventProvider(toolEvents));
+const decidedToolStreamEngine = agentEngine(eventProvider(toolEvents), toolPolicyPlan);
+// The rows measure what they say only if every request reaches the provider and completes,
+// and the tool-call answers carry both calls, whole and valid.
+for (const [engine, req, calls] of /** @type {const} */ ([
+  [plainEngine, request, 0],
+  [wholeGovernedEngine, request, 0],
+  [guardEngine, request, 0],
+  [streamEngine, streamRequest, 0],
+  [textStreamEngine, streamRequest, 0],
+  [fineTextStreamEngine, streamRequest, 0],
+  [toolStreamEngine, streamRequest, 2],
+  [decidedToolStreamEngine, streamRequest, 2],
+])) {
+  const { status, answer } = await engine.handle(req, { caller, onRelease: () => {} });
+  const args = (answer?.tool_calls ?? []).map((c) => JSON.parse(c.arguments));
+  if (!status.startsWith('completed') || args.length !== calls) {
+    throw new Error(`bench:engine: a case ended ${status} with ${args.length} tool calls`);
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Cases
@@ -304,6 +370,14 @@ const cases = [
     fn: () => toolStreamEngine.handle(streamRequest, { caller, onRelease: () => {} }),
   },
   {
+    group: 'agent traffic',
+    name: 'engine.handle, the same, both calls decided under 5 tool-call rules',
+    unit_ops: 1,
+    batch: 5,
+    async: true,
+    fn: () => decidedToolStreamEngine.handle(streamRequest, { caller, onRelease: () => {} }),
+  },
+  {
     group: 'compile',
     name: 'compileArtifact: 12 request rules, 2 stream rules',
     unit_ops: 1,
@@ -318,7 +392,8 @@ const cases = [
 ];
 
 const started = Date.now();
-const results = await runCases(cases, timing);
+// Rows are compared with each other (the agent-traffic ratios): measure them in rounds.
+const results = await runCases(cases, { ...timing, rounds: mode === 'full' ? 6 : 2 });
 keepAlive();
 writeReport({
   suite: 'engine',
