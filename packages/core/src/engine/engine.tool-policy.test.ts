@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { schemaIssues } from '../schema/validator.ts';
 import { planOf, userRequest } from './engine.fixtures.ts';
@@ -118,7 +119,18 @@ describe.each([false, true])('engine: tool-call policy (stream: %s)', (streamed)
       name: 'wardwright_policy_reminder',
       content: 'Never delete recursively.',
     });
+    const digest = (c: Call) => ({
+      id: c.id,
+      name: c.name,
+      arguments_bytes: Buffer.byteLength(c.arguments),
+      arguments_digest: `sha256:${createHash('sha256').update(c.arguments).digest('hex')}`,
+    });
     expect(result.receipt.tool_policy).toEqual({
+      // Every emitted call, the refused one included.
+      emitted: [
+        { attempt_index: 0, ...digest(shell('c1', 'rm -rf /tmp/build')) },
+        { attempt_index: 1, ...digest(shell('c2', 'make clean')) },
+      ],
       decisions: [
         {
           attempt_index: 0,

@@ -306,6 +306,19 @@ export function failureDomainOf(
 
 export const ToolPolicyRecordSchema = Type.Object(
   {
+    emitted: Type.Array(
+      Type.Object(
+        {
+          attempt_index: Type.Integer({ minimum: 0 }),
+          id: Type.String(),
+          name: Type.String(),
+          arguments_bytes: Type.Integer({ minimum: 0 }),
+          arguments_digest: Type.String({ description: '`sha256:` of the arguments text.' }),
+        },
+        { additionalProperties: false },
+      ),
+      { description: 'Every call the model emitted, attempt after attempt, decided or not.' },
+    ),
     decisions: Type.Array(
       Type.Object(
         {

@@ -30,6 +30,7 @@ import {
   type ToolCallLedger,
 } from '../decisions/tool-call-policy.ts';
 import { utf8Length } from '../text/utf8.ts';
+import { sha256 } from '../util/hash.ts';
 import {
   type AssembledMessage,
   assembleEvent,
@@ -181,6 +182,7 @@ export interface ResponseLoopState {
   /** The latest attempt's message besides its text. */
   readonly answer: AttemptAnswer | null;
   readonly tool_ledger: ToolCallLedger;
+  readonly tool_emitted: ToolPolicyRecord['emitted'];
   readonly tool_decisions: ToolPolicyRecord['decisions'];
   readonly dropped: readonly string[];
 }
@@ -224,6 +226,7 @@ export function startResponse(
     pending: null,
     answer: null,
     tool_ledger: EMPTY_TOOL_CALL_LEDGER,
+    tool_emitted: [],
     tool_decisions: [],
     dropped: [],
   };
@@ -315,6 +318,7 @@ function withState(s: ResponseLoopState, p: Partial<ResponseLoopState>): Respons
     pending: p.pending === undefined ? s.pending : p.pending,
     answer: p.answer === undefined ? s.answer : p.answer,
     tool_ledger: p.tool_ledger ?? s.tool_ledger,
+    tool_emitted: p.tool_emitted ?? s.tool_emitted,
     tool_decisions: p.tool_decisions ?? s.tool_decisions,
     dropped: p.dropped ?? s.dropped,
   };
@@ -757,6 +761,16 @@ function decideCalls(
     ledger: state.tool_ledger,
   });
   let next = withState(state, {
+    tool_emitted: [
+      ...state.tool_emitted,
+      ...answer.tool_calls.map((c) => ({
+        attempt_index,
+        id: c.id,
+        name: c.name,
+        arguments_bytes: utf8Length(c.arguments),
+        arguments_digest: sha256(c.arguments),
+      })),
+    ],
     tool_decisions: [
       ...state.tool_decisions,
       ...out.decisions.map((d) => ({ attempt_index, ...d })),
@@ -894,6 +908,7 @@ function finish(
       config.tool_calls === null
         ? null
         : {
+            emitted: [...state.tool_emitted],
             decisions: [...state.tool_decisions],
             dropped: text === null ? [] : [...state.dropped],
             retries: state.tool_ledger.total,
