@@ -90,6 +90,7 @@ describe('tool-call policy: vectors', () => {
     expect(decideToolCalls(policy, calls, context())).toEqual({
       decisions: [],
       verdict: { kind: 'allow', calls, dropped: [] },
+      alerts: [],
     });
   });
 
@@ -192,6 +193,24 @@ describe('tool-call policy: vectors', () => {
     expect(notJson.decisions[0]?.evidence.reason).toMatch(/^arguments are not valid JSON/);
     const unknown = decideToolCalls(policy, [call('c', 'nuke', {})], context());
     expect(unknown.decisions[0]?.evidence.reason).toBe('the request offered no tool named nuke');
+  });
+
+  it('raises an alert per rule that asks for one, and leaves the call alone', () => {
+    const alerting = compileToolCallPolicy({
+      rules: [
+        {
+          id: 'watch-shell',
+          tool: { namespaces: ['shell'] },
+          actions: [{ action: 'alert', severity: 'warning', message: 'shell call' }],
+        },
+      ],
+    });
+    const calls = [call('a', 'shell.exec', { command: 'ls' }), call('b', 'weather', {})];
+    const out = decideToolCalls(alerting, calls, context());
+    expect(out.verdict).toEqual({ kind: 'allow', calls, dropped: [] });
+    expect(out.alerts).toEqual([
+      { rule_id: 'watch-shell', call_id: 'a', severity: 'warning', message: 'shell call' },
+    ]);
   });
 
   it('takes a tool’s namespace before the first dot or double underscore', () => {

@@ -5,6 +5,7 @@ import { StringEnum, TaggedUnion } from '../schema/types.ts';
 import { schemaIssues } from '../schema/validator.ts';
 import { compileRegex, literalPattern, type TextPattern } from '../text/pattern.ts';
 import { canonicalJson } from '../util/hash.ts';
+import { type AlertSeverity, AlertSeveritySchema } from './actions.ts';
 import { lookupJsonPointer, MISSING, parseJsonPointer } from './json-pointer.ts';
 
 /**
@@ -89,6 +90,18 @@ export const ToolCallActionSchema = TaggedUnion('action', [
   Type.Object(
     { action: Type.Literal('annotate'), message: Type.String({ minLength: 1 }) },
     { additionalProperties: false, description: 'Record the decision in the receipt only.' },
+  ),
+  Type.Object(
+    {
+      action: Type.Literal('alert'),
+      severity: Type.Optional(AlertSeveritySchema),
+      message: Type.String({ minLength: 1 }),
+    },
+    {
+      additionalProperties: false,
+      description:
+        'Queue an alert on every sink (one per rule and message in a request); the call itself is not changed by it.',
+    },
   ),
 ]);
 export type ToolCallAction = Static<typeof ToolCallActionSchema>;
@@ -416,9 +429,18 @@ export type ToolCallVerdict =
   /** A rule asked for a retry with none left: fail closed. */
   | { kind: 'exhausted'; call_id: string; rule_id: string };
 
+/** An alert a rule raised on a call. */
+export interface ToolCallAlert {
+  rule_id: string;
+  call_id: string;
+  severity: AlertSeverity;
+  message: string;
+}
+
 export interface ToolCallOutcome {
   decisions: ToolCallDecision[];
   verdict: ToolCallVerdict;
+  alerts: ToolCallAlert[];
 }
 
 /** Decide every call of one answer. */
@@ -434,6 +456,7 @@ export function decideToolCalls(
   const asked = new Map<string, number>(); // retries asked for, by rule, in this answer
   const dropped: string[] = [];
   const kept: EmittedCall[] = [];
+  const alerts: ToolCallAlert[] = [];
 
   for (const call of calls) {
     const parsed = parseArguments(call.arguments);
@@ -476,6 +499,14 @@ export function decideToolCalls(
         }
         case 'annotate':
           return;
+        case 'alert':
+          alerts.push({
+            rule_id: ruleId,
+            call_id: call.id,
+            severity: action.severity ?? 'info',
+            message: action.message,
+          });
+          return;
       }
     };
 
@@ -509,17 +540,18 @@ export function decideToolCalls(
     else kept.push(call);
   }
 
-  if (block !== null) return { decisions, verdict: block };
-  if (exhausted !== null) return { decisions, verdict: exhausted };
+  if (block !== null) return { decisions, verdict: block, alerts };
+  if (exhausted !== null) return { decisions, verdict: exhausted, alerts };
   if (reminders.length > 0) {
     const by_rule: Record<string, number> = { ...context.ledger.by_rule };
     for (const [rule, n] of asked) by_rule[rule] = (by_rule[rule] ?? 0) + n;
     return {
       decisions,
       verdict: { kind: 'retry', reminders, ledger: { total: context.ledger.total + 1, by_rule } },
+      alerts,
     };
   }
-  return { decisions, verdict: { kind: 'allow', calls: kept, dropped } };
+  return { decisions, verdict: { kind: 'allow', calls: kept, dropped }, alerts };
 }
 
 type Parsed = { ok: true; value: unknown } | { ok: false; error: string };

@@ -240,3 +240,52 @@ describe('engine: tool-call policy after text was released', () => {
     expect(blocked.answer).toBeNull();
   });
 });
+
+describe('engine: tool-call alerts', () => {
+  const alerting = {
+    rules: [
+      {
+        id: 'page-on-sudo',
+        tool: { names: ['shell.exec'] },
+        arguments: [{ pointer: '/command', contains: 'sudo' }],
+        actions: [
+          { action: 'alert', severity: 'critical', message: 'the agent reached for sudo' },
+          { action: 'drop_call', reason: 'no sudo' },
+        ],
+      },
+    ],
+  };
+
+  it('queues the alert on every sink and records it in the receipt', async () => {
+    const plan = await planOf({ tool_calls: alerting });
+    const { provider } = scripted(false, {
+      calls: [shell('c1', 'sudo reboot'), shell('c2', 'uptime')],
+    });
+    const result = await createEngine({ plan, provider }).handle(ask(false));
+    expect(result.status).toBe('completed');
+    expect(result.answer?.tool_calls.map((c) => c.id)).toEqual(['c2']);
+    expect(result.receipt.alerts).toMatchObject([
+      { sink: 'memory', rule_id: 'page-on-sudo', decision: { outcome: 'queued' } },
+    ]);
+    expect(result.receipt.tool_policy?.decisions.map((d) => d.action)).toEqual([
+      'alert',
+      'drop_call',
+    ]);
+    expect(schemaIssues(ReceiptSchema, result.receipt)).toEqual([]);
+  });
+
+  it('withholds the calls when the alert queue fails closed', async () => {
+    const plan = await planOf({
+      tool_calls: alerting,
+      alerts: { queue: { capacity: 1, on_full: 'fail_closed' } },
+    });
+    const { provider } = scripted(false, { calls: [shell('c1', 'sudo reboot')] });
+    const engine = createEngine({ plan, provider, alert_workers: false });
+    const first = await engine.handle(ask(false));
+    expect(first.status).toBe('completed');
+    const second = await engine.handle(ask(false));
+    expect(second).toMatchObject({ status: 'alert_failed_closed', http_status: 503, text: null });
+    expect(second.answer).toBeNull();
+    expect(schemaIssues(ReceiptSchema, second.receipt)).toEqual([]);
+  });
+});

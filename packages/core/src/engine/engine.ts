@@ -1,3 +1,4 @@
+import type { AlertSeverity } from '../decisions/actions.ts';
 import { defaultIdempotencyKey } from '../decisions/alert-backpressure.ts';
 import type { RouteDecision } from '../decisions/routes.ts';
 import { declaredTools } from '../decisions/tool-call-policy.ts';
@@ -283,6 +284,42 @@ export function createEngine(options: EngineOptions): Engine {
     // The request as received (its key order included): what a replay must send again.
     const input_digest = sha256(JSON.stringify({ request, caller }));
     const receipt_id = `rcpt_${hash64Hex(`${plan.artifact_hash}|${instance}|${input_digest}|${started}|${sequence++}`)}`;
+    /** Queue alerts on every sink (request rules' before routing, tool-call rules' after). */
+    const enqueueAlerts = (
+      list: readonly {
+        rule_id: string;
+        severity: AlertSeverity;
+        message?: string;
+        idempotency_key?: string;
+      }[],
+      at: number,
+    ): AlertRecord[] => {
+      const records: AlertRecord[] = [];
+      for (const alert of list) {
+        const idempotency_key =
+          alert.idempotency_key ??
+          defaultIdempotencyKey({
+            receipt_id,
+            rule_id: alert.rule_id,
+            message: alert.message ?? '',
+            severity: alert.severity,
+          });
+        for (const [sink, queue] of queues) {
+          const { kind: _kind, ...decision } = queue.enqueue(
+            {
+              idempotency_key,
+              rule_id: alert.rule_id,
+              severity: alert.severity,
+              message: alert.message ?? '',
+              ...(caller.session_id === undefined ? {} : { session_id: caller.session_id }),
+            },
+            at,
+          );
+          records.push({ sink, rule_id: alert.rule_id, idempotency_key, decision });
+        }
+      }
+      return records;
+    };
     if (handleOptions.onReceiptId !== undefined) {
       try {
         handleOptions.onReceiptId(receipt_id);
@@ -335,30 +372,7 @@ export function createEngine(options: EngineOptions): Engine {
           throw new ShadowDivergenceError(shadow.differences);
         }
       }
-      const alerts: AlertRecord[] = [];
-      for (const alert of evaluation.arbitration.alerts) {
-        const idempotency_key =
-          alert.idempotency_key ??
-          defaultIdempotencyKey({
-            receipt_id,
-            rule_id: alert.rule_id,
-            message: alert.message ?? '',
-            severity: alert.severity,
-          });
-        for (const [sink, queue] of queues) {
-          const { kind: _kind, ...decision } = queue.enqueue(
-            {
-              idempotency_key,
-              rule_id: alert.rule_id,
-              severity: alert.severity,
-              message: alert.message ?? '',
-              ...(caller.session_id === undefined ? {} : { session_id: caller.session_id }),
-            },
-            started,
-          );
-          alerts.push({ sink, rule_id: alert.rule_id, idempotency_key, decision });
-        }
-      }
+      const alerts = enqueueAlerts(evaluation.arbitration.alerts, started);
       const alertFailedClosed = alerts.some((a) => a.decision.outcome === 'failed_closed');
       // A request refused for backpressure is retried by its client: moving state now would
       // move it twice. (It stays in history: it was asked.)
@@ -413,6 +427,7 @@ export function createEngine(options: EngineOptions): Engine {
         model: route.model,
         answer: null,
         tool_policy: null,
+        tool_alerts: [],
       };
     } else {
       const machineState = (id: string) => stateOf(plan, id, caller)?.state ?? null;
@@ -429,6 +444,19 @@ export function createEngine(options: EngineOptions): Engine {
     }
 
     const finished = clock.now();
+    // Alerts a tool-call rule raised: queued before the calls are handed over, so a queue that
+    // fails closed withholds them (text a stream already released stays released).
+    const toolAlerts = enqueueAlerts(outcome.tool_alerts, finished);
+    if (toolAlerts.some((a) => a.decision.outcome === 'failed_closed')) {
+      outcome = {
+        ...outcome,
+        status: 'alert_failed_closed',
+        text: request.stream === true ? outcome.text : null,
+        answer: null,
+        message:
+          'an alert raised by a tool-call rule could not be queued and its queue fails closed; retry later',
+      };
+    }
     if (outcome.text !== null && outcome.text !== '') {
       history.insert(
         { created_at_ms: finished, kind: 'response_text', scope, text: outcome.text },
@@ -475,7 +503,7 @@ export function createEngine(options: EngineOptions): Engine {
         route,
         state_transitions: evaluation.transitions,
       },
-      alerts,
+      alerts: toolAlerts.length === 0 ? alerts : [...alerts, ...toolAlerts],
       attempts: outcome.attempts,
       guard: outcome.guard,
       stream: outcome.stream,
@@ -599,6 +627,7 @@ function failure(status: FinalStatus, message: string): ResponseOutcome {
     model: null,
     answer: null,
     tool_policy: null,
+    tool_alerts: [],
   };
 }
 

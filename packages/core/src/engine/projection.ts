@@ -219,6 +219,9 @@ export function buildProjection(plan: Omit<Plan, 'projection'>): Projection {
           case 'annotate':
             kinds.add('annotate');
             break;
+          case 'alert':
+            kinds.add('alert');
+            break;
           default:
             assertNever(action);
         }

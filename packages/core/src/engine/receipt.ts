@@ -326,7 +326,7 @@ export const ToolPolicyRecordSchema = Type.Object(
           call_id: Type.String(),
           tool: Type.String(),
           rule_id: Type.String(),
-          action: StringEnum(['block', 'drop_call', 'retry_with_reminder', 'annotate']),
+          action: StringEnum(['block', 'drop_call', 'retry_with_reminder', 'annotate', 'alert']),
           evidence: Type.Object(
             {
               pointer: Type.Optional(Type.String({ description: 'Where in the arguments.' })),

@@ -27,6 +27,7 @@ import {
   type DeclaredTools,
   decideToolCalls,
   EMPTY_TOOL_CALL_LEDGER,
+  type ToolCallAlert,
   type ToolCallLedger,
 } from '../decisions/tool-call-policy.ts';
 import { utf8Length } from '../text/utf8.ts';
@@ -117,6 +118,8 @@ export interface ResponseOutcome {
   answer: AttemptAnswer | null;
   /** Decisions on emitted tool calls; null without a tool-call policy. */
   tool_policy: ToolPolicyRecord | null;
+  /** Alerts tool-call rules raised, for the engine to queue. */
+  tool_alerts: ToolCallAlert[];
 }
 
 export type ResponseEvent =
@@ -183,6 +186,7 @@ export interface ResponseLoopState {
   readonly answer: AttemptAnswer | null;
   readonly tool_ledger: ToolCallLedger;
   readonly tool_emitted: ToolPolicyRecord['emitted'];
+  readonly tool_alerts: readonly ToolCallAlert[];
   readonly tool_decisions: ToolPolicyRecord['decisions'];
   readonly dropped: readonly string[];
 }
@@ -227,6 +231,7 @@ export function startResponse(
     answer: null,
     tool_ledger: EMPTY_TOOL_CALL_LEDGER,
     tool_emitted: [],
+    tool_alerts: [],
     tool_decisions: [],
     dropped: [],
   };
@@ -319,6 +324,7 @@ function withState(s: ResponseLoopState, p: Partial<ResponseLoopState>): Respons
     answer: p.answer === undefined ? s.answer : p.answer,
     tool_ledger: p.tool_ledger ?? s.tool_ledger,
     tool_emitted: p.tool_emitted ?? s.tool_emitted,
+    tool_alerts: p.tool_alerts ?? s.tool_alerts,
     tool_decisions: p.tool_decisions ?? s.tool_decisions,
     dropped: p.dropped ?? s.dropped,
   };
@@ -771,6 +777,7 @@ function decideCalls(
         arguments_digest: sha256(c.arguments),
       })),
     ],
+    tool_alerts: [...state.tool_alerts, ...out.alerts],
     tool_decisions: [
       ...state.tool_decisions,
       ...out.decisions.map((d) => ({ attempt_index, ...d })),
@@ -913,6 +920,7 @@ function finish(
             dropped: text === null ? [] : [...state.dropped],
             retries: state.tool_ledger.total,
           },
+    tool_alerts: [...state.tool_alerts],
   };
   if (message !== undefined) outcome.message = message;
   return {
