@@ -91,6 +91,7 @@ describe('tool-call policy: vectors', () => {
       decisions: [],
       verdict: { kind: 'allow', calls, dropped: [] },
       alerts: [],
+      state_events: [],
     });
   });
 

@@ -93,6 +93,18 @@ export const ToolCallActionSchema = TaggedUnion('action', [
   ),
   Type.Object(
     {
+      action: Type.Literal('transition_state'),
+      machine_id: Type.String({ minLength: 1, description: 'A `state_machines[].id`.' }),
+      event: Type.String({ minLength: 1, description: 'An event of that machine.' }),
+    },
+    {
+      additionalProperties: false,
+      description:
+        'Send an event to the caller’s machine once the answer is decided (also when it is blocked).',
+    },
+  ),
+  Type.Object(
+    {
       action: Type.Literal('alert'),
       severity: Type.Optional(AlertSeveritySchema),
       message: Type.String({ minLength: 1 }),
@@ -237,8 +249,8 @@ export interface CompiledToolCallPolicy {
   } | null;
   readonly max_retries_total: number;
   readonly rules: readonly CompiledToolCallRule[];
-  /** The machines `require.state` names, for the artifact to check. */
-  readonly machines: readonly { rule_id: string; machine: string; path: string }[];
+  /** The machines (and events) the rules name, for the artifact to check. */
+  readonly machines: readonly { rule_id: string; machine: string; event?: string; path: string }[];
 }
 
 export const DEFAULT_ARGUMENTS_RULE_ID = 'tool-arguments';
@@ -250,7 +262,7 @@ export function compileToolCallPolicy(config: unknown): CompiledToolCallPolicy {
   const parsed = config as ToolCallPolicyConfig;
   const issues: ConfigIssue[] = [];
   const ajv = schemaCompiler();
-  const machines: { rule_id: string; machine: string; path: string }[] = [];
+  const machines: { rule_id: string; machine: string; event?: string; path: string }[] = [];
   const rules = (parsed.rules ?? []).map((rule, i): CompiledToolCallRule => {
     const at = `$.rules[${i}]`;
     const matchers = (list: ArgumentMatcher[] | undefined, path: string) =>
@@ -258,6 +270,15 @@ export function compileToolCallPolicy(config: unknown): CompiledToolCallPolicy {
         const compiled = compileMatcher(m, `${path}[${j}]`, ajv, issues);
         return compiled === null ? [] : [compiled];
       });
+    rule.actions.forEach((action, j) => {
+      if (action.action !== 'transition_state') return;
+      machines.push({
+        rule_id: rule.id,
+        machine: action.machine_id,
+        event: action.event,
+        path: `${at}.actions[${j}]`,
+      });
+    });
     if (rule.require?.state !== undefined) {
       machines.push({
         rule_id: rule.id,
@@ -437,10 +458,19 @@ export interface ToolCallAlert {
   message: string;
 }
 
+/** A state event a rule sent on a call. */
+export interface ToolCallStateEvent {
+  rule_id: string;
+  call_id: string;
+  machine_id: string;
+  event: string;
+}
+
 export interface ToolCallOutcome {
   decisions: ToolCallDecision[];
   verdict: ToolCallVerdict;
   alerts: ToolCallAlert[];
+  state_events: ToolCallStateEvent[];
 }
 
 /** Decide every call of one answer. */
@@ -457,6 +487,7 @@ export function decideToolCalls(
   const dropped: string[] = [];
   const kept: EmittedCall[] = [];
   const alerts: ToolCallAlert[] = [];
+  const state_events: ToolCallStateEvent[] = [];
 
   for (const call of calls) {
     const parsed = parseArguments(call.arguments);
@@ -499,6 +530,14 @@ export function decideToolCalls(
         }
         case 'annotate':
           return;
+        case 'transition_state':
+          state_events.push({
+            rule_id: ruleId,
+            call_id: call.id,
+            machine_id: action.machine_id,
+            event: action.event,
+          });
+          return;
         case 'alert':
           alerts.push({
             rule_id: ruleId,
@@ -540,8 +579,8 @@ export function decideToolCalls(
     else kept.push(call);
   }
 
-  if (block !== null) return { decisions, verdict: block, alerts };
-  if (exhausted !== null) return { decisions, verdict: exhausted, alerts };
+  if (block !== null) return { decisions, verdict: block, alerts, state_events };
+  if (exhausted !== null) return { decisions, verdict: exhausted, alerts, state_events };
   if (reminders.length > 0) {
     const by_rule: Record<string, number> = { ...context.ledger.by_rule };
     for (const [rule, n] of asked) by_rule[rule] = (by_rule[rule] ?? 0) + n;
@@ -549,9 +588,10 @@ export function decideToolCalls(
       decisions,
       verdict: { kind: 'retry', reminders, ledger: { total: context.ledger.total + 1, by_rule } },
       alerts,
+      state_events,
     };
   }
-  return { decisions, verdict: { kind: 'allow', calls: kept, dropped }, alerts };
+  return { decisions, verdict: { kind: 'allow', calls: kept, dropped }, alerts, state_events };
 }
 
 type Parsed = { ok: true; value: unknown } | { ok: false; error: string };

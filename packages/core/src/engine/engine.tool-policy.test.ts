@@ -289,3 +289,80 @@ describe('engine: tool-call alerts', () => {
     expect(schemaIssues(ReceiptSchema, second.receipt)).toEqual([]);
   });
 });
+
+describe('engine: tool-call state events', () => {
+  const machine = {
+    id: 'incident',
+    initial: 'normal',
+    states: { normal: {}, quarantined: { terminal: true } },
+    transitions: [
+      { from: 'normal', event: 'quarantine', to: 'quarantined', rule_id: 'quarantine' },
+    ],
+  };
+  const quarantining = {
+    rules: [
+      {
+        id: 'sudo-quarantines',
+        tool: { names: ['shell.exec'] },
+        arguments: [{ pointer: '/command', contains: 'sudo' }],
+        actions: [
+          { action: 'block', reason: 'no sudo' },
+          { action: 'transition_state', machine_id: 'incident', event: 'quarantine' },
+        ],
+      },
+      {
+        id: 'quarantined-sessions-run-nothing',
+        tool: { names: ['shell.exec'] },
+        require: { state: { machine: 'incident', in: ['normal'] } },
+        actions: [{ action: 'block', reason: 'session quarantined' }],
+      },
+    ],
+  };
+
+  it('a blocked call moves the session’s machine, and the next call meets the new state', async () => {
+    const plan = await planOf({ state_machines: [machine], tool_calls: quarantining });
+    const { provider } = scripted(
+      false,
+      { calls: [shell('c1', 'sudo rm /etc/hosts')] },
+      { calls: [shell('c2', 'ls')] },
+    );
+    const engine = createEngine({ plan, provider });
+    const caller = { session_id: 's1' };
+    const first = await engine.handle(ask(false), { caller });
+    expect(first.status).toBe('tool_call_blocked');
+    expect(first.receipt.decision.state_transitions).toMatchObject([
+      {
+        machine_id: 'incident',
+        scope_value: 's1',
+        rule_id: 'sudo-quarantines',
+        event: 'quarantine',
+        decision: { kind: 'transition', to: 'quarantined' },
+      },
+    ]);
+    expect(schemaIssues(ReceiptSchema, first.receipt)).toEqual([]);
+    // A harmless call from the quarantined session is blocked by the state requirement.
+    const second = await createEngine({
+      plan,
+      provider: scripted(false, { calls: [shell('c2', 'ls')] }).provider,
+      states: engine.states,
+    }).handle(ask(false), { caller });
+    expect(second.status).toBe('tool_call_blocked');
+    expect(second.receipt.final.message).toMatch(/quarantined-sessions-run-nothing/);
+  });
+
+  it('refuses an event no transition of the machine takes', async () => {
+    await expect(
+      planOf({
+        state_machines: [machine],
+        tool_calls: {
+          rules: [
+            {
+              id: 'x',
+              actions: [{ action: 'transition_state', machine_id: 'incident', event: 'explode' }],
+            },
+          ],
+        },
+      }),
+    ).rejects.toThrow(/\$\.tool_calls\.rules\[0\]\.actions\[0\]\.event: sends the event "explode"/);
+  });
+});

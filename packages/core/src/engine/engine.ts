@@ -1,6 +1,7 @@
 import type { AlertSeverity } from '../decisions/actions.ts';
 import { defaultIdempotencyKey } from '../decisions/alert-backpressure.ts';
 import type { RouteDecision } from '../decisions/routes.ts';
+import { nextTransition } from '../decisions/state-machine.ts';
 import { declaredTools } from '../decisions/tool-call-policy.ts';
 import type { ConfigIssue } from '../errors/config-error.ts';
 import { hasMarker, WardwrightError } from '../errors/wardwright-error.ts';
@@ -47,6 +48,7 @@ import {
   type SandboxRecord,
   type ShadowDifference,
   type ShadowRecord,
+  type StateTransitionRecord,
 } from './receipt.ts';
 import type { ReceiptStore } from './receipt-store.ts';
 import {
@@ -272,6 +274,45 @@ export function createEngine(options: EngineOptions): Engine {
     return run;
   };
 
+  /** Store what decided transitions moved (records without a transition change nothing). */
+  const applyTransitions = (records: readonly StateTransitionRecord[]) => {
+    for (const t of records) {
+      if (t.decision?.kind !== 'transition' || t.scope_value === null) continue;
+      const before = states.get(t.machine_id, t.scope_value);
+      states.set(t.machine_id, t.scope_value, {
+        state: t.decision.to,
+        taken: {
+          ...(before?.taken ?? {}),
+          [t.decision.rule_id]: (before?.taken[t.decision.rule_id] ?? 0) + 1,
+        },
+      });
+    }
+  };
+
+  /**
+   * The events tool-call rules sent, decided and stored at once (synchronously, so no other
+   * request's phase reads the machine in between); each sees the previous one's result.
+   */
+  const sendStateEvents = (
+    events: readonly { rule_id: string; machine_id: string; event: string }[],
+    caller: Caller,
+  ): StateTransitionRecord[] =>
+    events.map((e) => {
+      const compiled = plan.state_machines.get(e.machine_id)!;
+      const current = stateOf(plan, e.machine_id, caller);
+      const base = {
+        machine_id: e.machine_id,
+        scope_key: compiled.scope_key,
+        rule_id: e.rule_id,
+        event: e.event,
+      };
+      if (current === null) return { ...base, scope_value: null, decision: null };
+      const decision = nextTransition(compiled.machine, current.state, e.event, current.taken);
+      const record = { ...base, scope_value: current.scope_value, decision };
+      applyTransitions([record]);
+      return record;
+    });
+
   async function handle(raw: unknown, handleOptions: HandleOptions = {}): Promise<EngineResult> {
     const requestIssues = schemaIssues(ChatRequestSchema, raw);
     if (requestIssues.length > 0) throw new InvalidRequestError('request', requestIssues);
@@ -376,19 +417,7 @@ export function createEngine(options: EngineOptions): Engine {
       const alertFailedClosed = alerts.some((a) => a.decision.outcome === 'failed_closed');
       // A request refused for backpressure is retried by its client: moving state now would
       // move it twice. (It stays in history: it was asked.)
-      if (!alertFailedClosed) {
-        for (const t of evaluation.transitions) {
-          if (t.decision?.kind !== 'transition' || t.scope_value === null) continue;
-          const before = states.get(t.machine_id, t.scope_value);
-          states.set(t.machine_id, t.scope_value, {
-            state: t.decision.to,
-            taken: {
-              ...(before?.taken ?? {}),
-              [t.decision.rule_id]: (before?.taken[t.decision.rule_id] ?? 0) + 1,
-            },
-          });
-        }
-      }
+      if (!alertFailedClosed) applyTransitions(evaluation.transitions);
       const route =
         evaluation.arbitration.blocked || alertFailedClosed ? null : routeRequest(plan, evaluation);
       return { scope, evaluation, shadow, alerts, alertFailedClosed, route };
@@ -428,6 +457,7 @@ export function createEngine(options: EngineOptions): Engine {
         answer: null,
         tool_policy: null,
         tool_alerts: [],
+        tool_state_events: [],
       };
     } else {
       const machineState = (id: string) => stateOf(plan, id, caller)?.state ?? null;
@@ -447,7 +477,14 @@ export function createEngine(options: EngineOptions): Engine {
     // Alerts a tool-call rule raised: queued before the calls are handed over, so a queue that
     // fails closed withholds them (text a stream already released stays released).
     const toolAlerts = enqueueAlerts(outcome.tool_alerts, finished);
-    if (toolAlerts.some((a) => a.decision.outcome === 'failed_closed')) {
+    const toolFailedClosed = toolAlerts.some((a) => a.decision.outcome === 'failed_closed');
+    // As in the request phase, a request refused for backpressure moves no machine; the phase
+    // lock keeps the update from interleaving with another request's request phase.
+    const toolTransitions =
+      toolFailedClosed || outcome.tool_state_events.length === 0
+        ? []
+        : await exclusive(async () => sendStateEvents(outcome.tool_state_events, caller));
+    if (toolFailedClosed) {
       outcome = {
         ...outcome,
         status: 'alert_failed_closed',
@@ -501,7 +538,10 @@ export function createEngine(options: EngineOptions): Engine {
         reminders: evaluation.arbitration.reminders,
         route_constraints: evaluation.arbitration.route_constraints,
         route,
-        state_transitions: evaluation.transitions,
+        state_transitions:
+          toolTransitions.length === 0
+            ? evaluation.transitions
+            : [...evaluation.transitions, ...toolTransitions],
       },
       alerts: toolAlerts.length === 0 ? alerts : [...alerts, ...toolAlerts],
       attempts: outcome.attempts,
@@ -628,6 +668,7 @@ function failure(status: FinalStatus, message: string): ResponseOutcome {
     answer: null,
     tool_policy: null,
     tool_alerts: [],
+    tool_state_events: [],
   };
 }
 

@@ -222,10 +222,19 @@ export async function compileArtifact(
   const machinesComplete = !broken('$.state_machines');
   if (machinesComplete && toolCalls !== null && toolCalls !== undefined) {
     for (const ref of toolCalls.machines) {
-      if (!machines.has(ref.machine)) {
+      const machine = machines.get(ref.machine);
+      if (machine === undefined) {
         issues.push({
           path: `$.tool_calls${ref.path.slice(1)}`,
           message: `names the machine ${JSON.stringify(ref.machine)}, which state_machines does not define`,
+        });
+      } else if (
+        ref.event !== undefined &&
+        !machine.machine.transitions.some((t) => t.event === ref.event)
+      ) {
+        issues.push({
+          path: `$.tool_calls${ref.path.slice(1)}.event`,
+          message: `sends the event ${JSON.stringify(ref.event)}, which no transition of ${ref.machine} takes`,
         });
       }
     }

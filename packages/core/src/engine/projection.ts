@@ -222,6 +222,9 @@ export function buildProjection(plan: Omit<Plan, 'projection'>): Projection {
           case 'alert':
             kinds.add('alert');
             break;
+          case 'transition_state':
+            kinds.add('state');
+            break;
           default:
             assertNever(action);
         }

@@ -326,7 +326,14 @@ export const ToolPolicyRecordSchema = Type.Object(
           call_id: Type.String(),
           tool: Type.String(),
           rule_id: Type.String(),
-          action: StringEnum(['block', 'drop_call', 'retry_with_reminder', 'annotate', 'alert']),
+          action: StringEnum([
+            'block',
+            'drop_call',
+            'retry_with_reminder',
+            'annotate',
+            'alert',
+            'transition_state',
+          ]),
           evidence: Type.Object(
             {
               pointer: Type.Optional(Type.String({ description: 'Where in the arguments.' })),

@@ -29,6 +29,7 @@ import {
   EMPTY_TOOL_CALL_LEDGER,
   type ToolCallAlert,
   type ToolCallLedger,
+  type ToolCallStateEvent,
 } from '../decisions/tool-call-policy.ts';
 import { utf8Length } from '../text/utf8.ts';
 import { sha256 } from '../util/hash.ts';
@@ -120,6 +121,8 @@ export interface ResponseOutcome {
   tool_policy: ToolPolicyRecord | null;
   /** Alerts tool-call rules raised, for the engine to queue. */
   tool_alerts: ToolCallAlert[];
+  /** State events tool-call rules sent, for the engine to apply. */
+  tool_state_events: ToolCallStateEvent[];
 }
 
 export type ResponseEvent =
@@ -187,6 +190,7 @@ export interface ResponseLoopState {
   readonly tool_ledger: ToolCallLedger;
   readonly tool_emitted: ToolPolicyRecord['emitted'];
   readonly tool_alerts: readonly ToolCallAlert[];
+  readonly tool_state_events: readonly ToolCallStateEvent[];
   readonly tool_decisions: ToolPolicyRecord['decisions'];
   readonly dropped: readonly string[];
 }
@@ -232,6 +236,7 @@ export function startResponse(
     tool_ledger: EMPTY_TOOL_CALL_LEDGER,
     tool_emitted: [],
     tool_alerts: [],
+    tool_state_events: [],
     tool_decisions: [],
     dropped: [],
   };
@@ -325,6 +330,7 @@ function withState(s: ResponseLoopState, p: Partial<ResponseLoopState>): Respons
     tool_ledger: p.tool_ledger ?? s.tool_ledger,
     tool_emitted: p.tool_emitted ?? s.tool_emitted,
     tool_alerts: p.tool_alerts ?? s.tool_alerts,
+    tool_state_events: p.tool_state_events ?? s.tool_state_events,
     tool_decisions: p.tool_decisions ?? s.tool_decisions,
     dropped: p.dropped ?? s.dropped,
   };
@@ -778,6 +784,7 @@ function decideCalls(
       })),
     ],
     tool_alerts: [...state.tool_alerts, ...out.alerts],
+    tool_state_events: [...state.tool_state_events, ...out.state_events],
     tool_decisions: [
       ...state.tool_decisions,
       ...out.decisions.map((d) => ({ attempt_index, ...d })),
@@ -921,6 +928,7 @@ function finish(
             retries: state.tool_ledger.total,
           },
     tool_alerts: [...state.tool_alerts],
+    tool_state_events: [...state.tool_state_events],
   };
   if (message !== undefined) outcome.message = message;
   return {
