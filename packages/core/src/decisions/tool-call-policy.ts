@@ -188,6 +188,24 @@ export const ToolCallRuleSchema = Type.Object(
 );
 export type ToolCallRule = Static<typeof ToolCallRuleSchema>;
 
+const ToolCallScriptRuleSchema = Type.Object(
+  {
+    id: RuleId,
+    description: Type.Optional(Type.String()),
+    script: Type.String({ minLength: 1, description: 'A key of `scripts`.' }),
+    entry: Type.Optional(
+      Type.String({ minLength: 1, description: 'Function to call. Default `decide_tool_calls`.' }),
+    ),
+    on_failure: Type.Optional(
+      StringEnum(['fail_closed', 'fail_open'], {
+        description:
+          'When the script fails: `fail_closed` (default) blocks the answer; `fail_open` ignores it. The receipt names the failure either way.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const ToolCallPolicyConfigSchema = Type.Object(
   {
     validate_arguments: Type.Optional(
@@ -218,10 +236,40 @@ export const ToolCallPolicyConfigSchema = Type.Object(
       }),
     ),
     rules: Type.Optional(Type.Array(ToolCallRuleSchema, { description: 'In declaration order.' })),
+    script_rules: Type.Optional(
+      Type.Array(ToolCallScriptRuleSchema, {
+        description: 'Scripts that receive the emitted calls and decide on them, after the rules.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
 export type ToolCallPolicyConfig = Static<typeof ToolCallPolicyConfigSchema>;
+
+/** What a tool-call script returns: decisions on calls by id (at most 64). */
+export const ToolCallScriptOutputSchema = Type.Object(
+  {
+    decisions: Type.Array(
+      Type.Object(
+        {
+          call_id: Type.String({ minLength: 1 }),
+          action: StringEnum([
+            'block',
+            'drop_call',
+            'retry_with_reminder',
+            'annotate',
+            'alert',
+            'transition_state',
+          ]),
+        },
+        { additionalProperties: true },
+      ),
+      { maxItems: 64 },
+    ),
+    note: Type.Optional(Type.String({ maxLength: 500 })),
+  },
+  { additionalProperties: false },
+);
 
 interface CompiledMatcher {
   readonly pointer: string;
@@ -249,6 +297,12 @@ export interface CompiledToolCallPolicy {
   } | null;
   readonly max_retries_total: number;
   readonly rules: readonly CompiledToolCallRule[];
+  readonly script_rules: readonly {
+    id: string;
+    script: string;
+    entry: string;
+    on_failure: 'fail_closed' | 'fail_open';
+  }[];
   /** The machines (and events) the rules name, for the artifact to check. */
   readonly machines: readonly { rule_id: string; machine: string; event?: string; path: string }[];
 }
@@ -299,16 +353,16 @@ export function compileToolCallPolicy(config: unknown): CompiledToolCallPolicy {
       actions: rule.actions,
     };
   });
-  const seen = new Map<string, number>();
-  rules.forEach((rule, i) => {
-    const first = seen.get(rule.id);
-    if (first === undefined) seen.set(rule.id, i);
-    else
-      issues.push({
-        path: `$.rules[${i}].id`,
-        message: `repeats the rule id of $.rules[${first}]`,
-      });
-  });
+  const seen = new Map<string, string>();
+  const ids = [
+    ...rules.map((rule, i) => [rule.id, `$.rules[${i}]`] as const),
+    ...(parsed.script_rules ?? []).map((rule, i) => [rule.id, `$.script_rules[${i}]`] as const),
+  ];
+  for (const [id, at] of ids) {
+    const first = seen.get(id);
+    if (first === undefined) seen.set(id, at);
+    else issues.push({ path: `${at}.id`, message: `repeats the rule id of ${first}` });
+  }
   if (issues.length > 0) throw new ConfigError(SUBJECT, issues);
   const v = parsed.validate_arguments;
   return {
@@ -322,6 +376,12 @@ export function compileToolCallPolicy(config: unknown): CompiledToolCallPolicy {
           },
     max_retries_total: parsed.max_retries_total ?? 2,
     rules,
+    script_rules: (parsed.script_rules ?? []).map((r) => ({
+      id: r.id,
+      script: r.script,
+      entry: r.entry ?? 'decide_tool_calls',
+      on_failure: r.on_failure ?? 'fail_closed',
+    })),
     machines,
   };
 }
@@ -440,6 +500,14 @@ export interface ToolCallContext {
   /** A machine's state for the caller; null when it has none. */
   readonly stateOf: (machine: string) => string | null;
   readonly ledger: ToolCallLedger;
+  /** What script rules decided, by call id: applied after the declared rules. */
+  readonly scripted?: ReadonlyMap<string, readonly ScriptedAction[]>;
+}
+
+/** An action a script rule took on one call. */
+export interface ScriptedAction {
+  rule_id: string;
+  action: ToolCallAction;
 }
 
 export type ToolCallVerdict =
@@ -574,6 +642,18 @@ export function decideToolCalls(
         const limit = action.action === 'retry_with_reminder' ? (action.max_retries ?? 1) : 0;
         apply(rule.id, action, evidence, limit);
       }
+    }
+    for (const decided of context.scripted?.get(call.id) ?? []) {
+      const action = decided.action;
+      const said =
+        action.action === 'annotate' || action.action === 'alert'
+          ? action.message
+          : action.action === 'block' || action.action === 'drop_call'
+            ? action.reason
+            : undefined;
+      const limit = action.action === 'retry_with_reminder' ? (action.max_retries ?? 1) : 0;
+      const reason = `decided by script${said === undefined ? '' : `: ${said}`}`;
+      apply(decided.rule_id, action, { reason }, limit);
     }
     if (callDropped) dropped.push(call.id);
     else kept.push(call);

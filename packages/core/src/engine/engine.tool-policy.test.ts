@@ -366,3 +366,107 @@ describe('engine: tool-call state events', () => {
     ).rejects.toThrow(/\$\.tool_calls\.rules\[0\]\.actions\[0\]\.event: sends the event "explode"/);
   });
 });
+
+describe.each([false, true])('engine: tool-call script rules (stream: %s)', (streamed) => {
+  const withScript = (source: string, on_failure?: 'fail_open') => ({
+    scripts: { calls: { language: 'javascript', source } },
+    tool_calls: {
+      script_rules: [
+        {
+          id: 'calls-script',
+          script: 'calls',
+          ...(on_failure === undefined ? {} : { on_failure }),
+        },
+      ],
+    },
+  });
+
+  it('a script sees every call and decides on each by id', async () => {
+    const plan = await planOf(
+      withScript(`function decide_tool_calls(input) {
+        const decisions = [];
+        for (const call of input.calls) {
+          if (call.arguments && /^sudo /.test(call.arguments.command))
+            decisions.push({ call_id: call.id, action: 'drop_call', reason: 'sudo from ' + input.caller.session_id });
+          else decisions.push({ call_id: call.id, action: 'annotate', message: call.name + ' ok' });
+        }
+        return { decisions };
+      }`),
+    );
+    const { provider } = scripted(streamed, {
+      calls: [shell('c1', 'sudo reboot'), shell('c2', 'uptime')],
+    });
+    const result = await createEngine({ plan, provider }).handle(ask(streamed), {
+      caller: { session_id: 's9' },
+    });
+    expect(result.status).toBe('completed');
+    expect(result.answer?.tool_calls.map((c) => c.id)).toEqual(['c2']);
+    expect(result.receipt.tool_policy?.decisions).toEqual([
+      {
+        attempt_index: 0,
+        call_id: 'c1',
+        tool: 'shell.exec',
+        rule_id: 'calls-script',
+        action: 'drop_call',
+        evidence: { reason: 'decided by script: sudo from s9' },
+      },
+      {
+        attempt_index: 0,
+        call_id: 'c2',
+        tool: 'shell.exec',
+        rule_id: 'calls-script',
+        action: 'annotate',
+        evidence: { reason: 'decided by script: shell.exec ok' },
+      },
+    ]);
+    expect(result.receipt.sandbox).toMatchObject([
+      { rule_id: 'calls-script', script: 'calls', entry: 'decide_tool_calls', ok: true },
+    ]);
+    expect(schemaIssues(ReceiptSchema, result.receipt)).toEqual([]);
+  });
+
+  it('a failing script blocks the answer (fail_closed), or is ignored (fail_open)', async () => {
+    const source = 'function decide_tool_calls(input) { throw new Error("boom"); }';
+    const closed = await planOf(withScript(source));
+    const a = await createEngine({
+      plan: closed,
+      provider: scripted(streamed, { calls: [shell('c1', 'ls')] }).provider,
+    }).handle(ask(streamed));
+    expect(a.status).toBe('tool_call_blocked');
+    expect(a.receipt.final.message).toMatch(/calls-script: script failed \(runtime_error\)/);
+    expect(a.receipt.sandbox[0]).toMatchObject({ ok: false, failure: { kind: 'runtime_error' } });
+
+    const open = await planOf(withScript(source, 'fail_open'));
+    const b = await createEngine({
+      plan: open,
+      provider: scripted(streamed, { calls: [shell('c1', 'ls')] }).provider,
+    }).handle(ask(streamed));
+    expect(b.status).toBe('completed');
+    expect(b.answer?.tool_calls.map((c) => c.id)).toEqual(['c1']);
+  });
+
+  it('an answer naming a call that was not emitted is invalid output, and fails closed', async () => {
+    const plan = await planOf(
+      withScript(
+        'function decide_tool_calls() { return { decisions: [{ call_id: "nope", action: "block" }] }; }',
+      ),
+    );
+    const result = await createEngine({
+      plan,
+      provider: scripted(streamed, { calls: [shell('c1', 'ls')] }).provider,
+    }).handle(ask(streamed));
+    expect(result.status).toBe('tool_call_blocked');
+    expect(result.receipt.sandbox[0]?.failure).toMatchObject({
+      kind: 'invalid_output',
+      message: expect.stringMatching(/call_id names no emitted call/),
+    });
+  });
+});
+
+describe('engine: tool-call script rules, configuration', () => {
+  it('refuses a script rule naming a script that does not exist', async () => {
+    await expect(
+      planOf({ tool_calls: { script_rules: [{ id: 's', script: 'missing' }] } }),
+    ).rejects.toThrow(/\$\.tool_calls\.script_rules\[0\]\.script: names the script "missing"/);
+  });
+});

@@ -73,6 +73,7 @@ import {
   memoryStateStore,
   type StateStore,
 } from './stores.ts';
+import { runToolCallScripts } from './tool-call-scripts.ts';
 
 /**
  * The engine: one plan, its stores and sinks, and `handle(request)` running
@@ -458,6 +459,7 @@ export function createEngine(options: EngineOptions): Engine {
         tool_policy: null,
         tool_alerts: [],
         tool_state_events: [],
+        tool_sandbox: [],
       };
     } else {
       const machineState = (id: string) => stateOf(plan, id, caller)?.state ?? null;
@@ -470,6 +472,7 @@ export function createEngine(options: EngineOptions): Engine {
         route,
         handleOptions,
         machineState,
+        caller,
       );
     }
 
@@ -509,7 +512,11 @@ export function createEngine(options: EngineOptions): Engine {
     }
     const status = outcome.status;
     const http_status = httpStatusOf(status, plan.guard?.on_exhausted ?? 'block');
-    const sandboxRecords = usage(evaluation.sandbox);
+    const sandboxRecords = usage(
+      outcome.tool_sandbox.length === 0
+        ? evaluation.sandbox
+        : [...evaluation.sandbox, ...outcome.tool_sandbox],
+    );
     const receipt: Receipt = {
       receipt_schema: RECEIPT_SCHEMA_ID,
       receipt_id,
@@ -669,6 +676,7 @@ function failure(status: FinalStatus, message: string): ResponseOutcome {
     tool_policy: null,
     tool_alerts: [],
     tool_state_events: [],
+    tool_sandbox: [],
   };
 }
 
@@ -686,6 +694,7 @@ async function respond(
   route: Extract<RouteDecision, { kind: 'selected' }>,
   options: HandleOptions,
   machineState: (machine_id: string) => string | null,
+  caller: Caller,
 ): Promise<ResponseOutcome> {
   const config: ResponseLoopConfig = {
     streaming: request.stream === true,
@@ -747,6 +756,18 @@ async function respond(
             await call?.abort(command.reason);
             call = null;
             break;
+          case 'decide_calls': {
+            const states: Record<string, string | null> = {};
+            for (const id of plan.state_machines.keys()) states[id] = machineState(id);
+            const decided = await runToolCallScripts(plan, plan.tool_calls!, command.calls, {
+              request,
+              caller,
+              states,
+              now_ms: clock.now(),
+            });
+            event = { type: 'calls_decided', ...decided, now_ms: clock.now() };
+            break;
+          }
           case 'finish':
             return command.outcome;
           default:

@@ -220,6 +220,16 @@ export async function compileArtifact(
   });
   // A reference to a machine that is broken itself is not reported twice.
   const machinesComplete = !broken('$.state_machines');
+  if (!broken('$.scripts') && toolCalls !== null && toolCalls !== undefined) {
+    const known = Object.keys(a.scripts ?? {});
+    toolCalls.script_rules.forEach((rule, i) => {
+      if (known.includes(rule.script)) return;
+      issues.push({
+        path: `$.tool_calls.script_rules[${i}].script`,
+        message: `names the script ${JSON.stringify(rule.script)}, which scripts does not define${known.length === 0 ? '' : ` (known: ${known.join(', ')})`}`,
+      });
+    });
+  }
   if (machinesComplete && toolCalls !== null && toolCalls !== undefined) {
     for (const ref of toolCalls.machines) {
       const machine = machines.get(ref.machine);
@@ -571,6 +581,7 @@ function checkRuleIds(a: Artifact, broken: (path: string) => boolean, issues: Co
   each(a.request_rules, '$.request_rules');
   each(a.stream_rules, '$.stream_rules');
   each(a.tool_calls?.rules, '$.tool_calls.rules');
+  each(a.tool_calls?.script_rules, '$.tool_calls.script_rules');
 }
 
 async function readSources(

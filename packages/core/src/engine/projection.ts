@@ -243,6 +243,17 @@ export function buildProjection(plan: Omit<Plan, 'projection'>): Projection {
       });
     }
   }
+  for (const rule of plan.tool_calls?.script_rules ?? []) {
+    toolCallRuleIds.push(rule.id);
+    effects.push({
+      rule_id: rule.id,
+      source: 'tool_call_rule',
+      kind: 'script',
+      phase: 'response.tool_calls',
+      // A script may take any tool-call action.
+      effects: ['opaque'],
+    });
+  }
   const guardRuleIds: string[] = [];
   if (plan.guard !== null) {
     for (const id of [plan.guard.schema_rule_id, ...plan.guard.semantic_rule_ids]) {

@@ -111,6 +111,8 @@ function shapes(commands: ResponseCommand[][]): string[] {
         return 'abort';
       case 'finish':
         return `finish:${c.outcome.status}`;
+      case 'decide_calls':
+        return `decide:${c.calls.map((call) => call.id).join(',')}`;
       default:
         throw new Error(`unknown command ${JSON.stringify(c satisfies never)}`);
     }
@@ -124,6 +126,41 @@ function outcomeOf(commands: ResponseCommand[][]): ResponseOutcome {
 }
 
 describe('response core: vectors', () => {
+  it('asks the driver to run tool-call scripts, waits, then decides with what they said', async () => {
+    const plan = await planOf({
+      scripts: { s: { language: 'javascript', source: 'function decide_tool_calls() {}' } },
+      tool_calls: { script_rules: [{ id: 'by-script', script: 's' }] },
+    });
+    const c: ResponseLoopConfig = {
+      ...config('plain', false),
+      tool_calls: { policy: plan.tool_calls!, declared: new Map(), stateOf: () => null },
+    };
+    const call: ResponseEvent = {
+      type: 'reply',
+      event: { type: 'tool_call', index: 0, id: 'c1', name: 'shell.exec', arguments: '{}' },
+      now_ms: 0,
+    };
+    const waiting = runResponse(c, 'small', 0, [call, end()]);
+    expect(shapes(waiting.commands)).toEqual(['call#0:small', 'decide:c1']);
+    expect(waiting.state.phase).toBe('deciding');
+    // Nothing but the scripts' answer (or the client leaving) moves it on.
+    expect(stepResponse(c, waiting.state, text('late')).commands).toEqual([]);
+    const decided = stepResponse(c, waiting.state, {
+      type: 'calls_decided',
+      scripted: new Map([['c1', [{ rule_id: 'by-script', action: { action: 'drop_call' } }]]]),
+      sandbox: [],
+      now_ms: 1,
+    });
+    expect(shapes([decided.commands])).toEqual(['finish:completed']);
+    const finished = decided.commands[0];
+    expect(finished?.type === 'finish' && finished.outcome.answer).toMatchObject({
+      tool_calls: [],
+      refusal: 'The requested tool call was removed by policy (by-script).',
+    });
+    const gone = stepResponse(c, waiting.state, { type: 'client_gone', now_ms: 2 });
+    expect(shapes([gone.commands])).toEqual(['finish:client_disconnected']);
+  });
+
   it('a whole answer without rules: one call, then finish with its text', () => {
     const run = runResponse(config('plain', false), 'small', 0, [text('hel'), text('lo'), end(5)]);
     expect(shapes(run.commands)).toEqual(['call#0:small', 'finish:completed']);

@@ -27,6 +27,7 @@ import {
   type DeclaredTools,
   decideToolCalls,
   EMPTY_TOOL_CALL_LEDGER,
+  type ScriptedAction,
   type ToolCallAlert,
   type ToolCallLedger,
   type ToolCallStateEvent,
@@ -47,6 +48,7 @@ import type {
   AttemptRecord,
   FinalStatus,
   Receipt,
+  SandboxRecord,
   StreamAttemptRecord,
   ToolPolicyRecord,
 } from './receipt.ts';
@@ -123,6 +125,8 @@ export interface ResponseOutcome {
   tool_alerts: ToolCallAlert[];
   /** State events tool-call rules sent, for the engine to apply. */
   tool_state_events: ToolCallStateEvent[];
+  /** Tool-call script runs, for the receipt's `sandbox`. */
+  tool_sandbox: SandboxRecord[];
 }
 
 export type ResponseEvent =
@@ -137,7 +141,14 @@ export type ResponseEvent =
   /** The client went away (its signal aborted, or a release could not reach it). */
   | { type: 'client_gone'; now_ms: number }
   /** Time passed without output: the stream governor's hold limit may expire. */
-  | { type: 'tick'; now_ms: number };
+  | { type: 'tick'; now_ms: number }
+  /** The tool-call scripts ran on the calls `decide_calls` named. */
+  | {
+      type: 'calls_decided';
+      scripted: ReadonlyMap<string, readonly ScriptedAction[]>;
+      sandbox: readonly SandboxRecord[];
+      now_ms: number;
+    };
 
 export type ResponseCommand =
   /** Call the provider for the next attempt, with these system messages after the request's. */
@@ -152,6 +163,8 @@ export type ResponseCommand =
   | { type: 'release'; text: string }
   /** Stop reading the current call and abort it. */
   | { type: 'abort_provider'; reason: string }
+  /** Run the tool-call scripts on these calls, then report `calls_decided`. */
+  | { type: 'decide_calls'; attempt_index: number; calls: readonly AnswerToolCall[] }
   /** The response phase is over. Nothing follows. */
   | { type: 'finish'; outcome: ResponseOutcome };
 
@@ -170,7 +183,7 @@ interface Attempt {
 }
 
 export interface ResponseLoopState {
-  readonly phase: 'reading' | 'delivering' | 'done';
+  readonly phase: 'reading' | 'delivering' | 'deciding' | 'done';
   readonly model: string;
   /** Records of the attempts so far; the current one is last. */
   readonly attempts: readonly AttemptRecord[];
@@ -191,6 +204,9 @@ export interface ResponseLoopState {
   readonly tool_emitted: ToolPolicyRecord['emitted'];
   readonly tool_alerts: readonly ToolCallAlert[];
   readonly tool_state_events: readonly ToolCallStateEvent[];
+  readonly tool_sandbox: readonly SandboxRecord[];
+  /** An answer whose calls wait for the tool-call scripts. */
+  readonly deciding: { answer: AttemptAnswer; released: string; attempt_index: number } | null;
   readonly tool_decisions: ToolPolicyRecord['decisions'];
   readonly dropped: readonly string[];
 }
@@ -237,6 +253,8 @@ export function startResponse(
     tool_emitted: [],
     tool_alerts: [],
     tool_state_events: [],
+    tool_sandbox: [],
+    deciding: null,
     tool_decisions: [],
     dropped: [],
   };
@@ -254,6 +272,9 @@ export function stepResponse(
   if (event.type === 'client_gone') return clientGone(config, state, event.now_ms);
   if (state.phase === 'delivering') {
     return event.type === 'delivered' ? delivered(config, state, event.now_ms) : idle(state);
+  }
+  if (state.phase === 'deciding') {
+    return event.type === 'calls_decided' ? callsDecided(config, state, event) : idle(state);
   }
   const attempt = state.current;
   if (attempt === null) return idle(state);
@@ -285,6 +306,7 @@ export function stepResponse(
       );
     }
     case 'delivered':
+    case 'calls_decided':
       return idle(state);
   }
 }
@@ -331,6 +353,8 @@ function withState(s: ResponseLoopState, p: Partial<ResponseLoopState>): Respons
     tool_emitted: p.tool_emitted ?? s.tool_emitted,
     tool_alerts: p.tool_alerts ?? s.tool_alerts,
     tool_state_events: p.tool_state_events ?? s.tool_state_events,
+    tool_sandbox: p.tool_sandbox ?? s.tool_sandbox,
+    deciding: p.deciding === undefined ? s.deciding : p.deciding,
     tool_decisions: p.tool_decisions ?? s.tool_decisions,
     dropped: p.dropped ?? s.dropped,
   };
@@ -699,11 +723,20 @@ function endAttempt(
   }
 
   if (toolCalls.length > 0 && config.tool_calls !== null) {
+    if (config.tool_calls.policy.script_rules.length > 0) {
+      // Scripts run in a sandbox, outside this core: ask for them and wait.
+      return {
+        state: withState(next, {
+          phase: 'deciding',
+          deciding: { answer, released, attempt_index: record.index },
+        }),
+        commands: [{ type: 'decide_calls', attempt_index: record.index, calls: answer.tool_calls }],
+      };
+    }
     const decided = decideCalls(config, next, answer, released, record.index, now_ms);
-    if (decided.kind === 'step') return decided.step;
-    next = decided.state;
-    // Every call dropped: the answer is what the model said besides them.
-    if (decided.calls === 0) return deliverAndFinish(config, next, 'completed', released, null);
+    return decided.kind === 'step'
+      ? decided.step
+      : deliverAndFinish(config, decided.state, 'completed', released, null);
   }
   // A turn that asks for tool calls is not the structured answer yet: the guard waits for it.
   if (config.guard === null || next.guard === null || toolCalls.length > 0) {
@@ -753,6 +786,34 @@ function endAttempt(
   }
 }
 
+/** The scripts decided: the rules and their decisions meet in one verdict. */
+function callsDecided(
+  config: ResponseLoopConfig,
+  state: ResponseLoopState,
+  event: Extract<ResponseEvent, { type: 'calls_decided' }>,
+): ResponseStep {
+  const deciding = state.deciding;
+  if (deciding === null) return idle(state);
+  const next = withState(state, {
+    phase: 'reading',
+    deciding: null,
+    tool_sandbox: [...state.tool_sandbox, ...event.sandbox],
+  });
+  const { answer, released, attempt_index } = deciding;
+  const decided = decideCalls(
+    config,
+    next,
+    answer,
+    released,
+    attempt_index,
+    event.now_ms,
+    event.scripted,
+  );
+  return decided.kind === 'step'
+    ? decided.step
+    : deliverAndFinish(config, decided.state, 'completed', released, null);
+}
+
 /**
  * The tool-call policy on an attempt's calls: a block or a spent retry budget ends the request;
  * a retry asks again with the reminders (impossible once text reached the client); otherwise
@@ -765,12 +826,14 @@ function decideCalls(
   released: string,
   attempt_index: number,
   now_ms: number,
+  scripted?: ReadonlyMap<string, readonly ScriptedAction[]>,
 ): { kind: 'step'; step: ResponseStep } | { kind: 'go'; state: ResponseLoopState; calls: number } {
   const tools = config.tool_calls!;
   const out = decideToolCalls(tools.policy, answer.tool_calls, {
     declared: tools.declared,
     stateOf: tools.stateOf,
     ledger: state.tool_ledger,
+    ...(scripted === undefined ? {} : { scripted }),
   });
   let next = withState(state, {
     tool_emitted: [
@@ -929,6 +992,7 @@ function finish(
           },
     tool_alerts: [...state.tool_alerts],
     tool_state_events: [...state.tool_state_events],
+    tool_sandbox: [...state.tool_sandbox],
   };
   if (message !== undefined) outcome.message = message;
   return {
