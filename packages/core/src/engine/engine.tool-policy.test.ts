@@ -470,3 +470,25 @@ describe('engine: tool-call script rules, configuration', () => {
     ).rejects.toThrow(/\$\.tool_calls\.script_rules\[0\]\.script: names the script "missing"/);
   });
 });
+
+describe('engine: tool-call history', () => {
+  it('records every emitted call, a refused one too, so a tool-loop rule counts what the model tried', async () => {
+    const plan = await planOf({ tool_calls: toolCalls });
+    const { provider } = scripted(
+      false,
+      { calls: [shell('c1', 'rm -rf /tmp/build')] },
+      { calls: [shell('c2', 'make clean')] },
+    );
+    const engine = createEngine({ plan, provider });
+    const result = await engine.handle(ask(false), { caller: { session_id: 's1' } });
+    expect(result.status).toBe('completed');
+    const calls = engine.history
+      .entries()
+      .filter((e) => e.kind === 'tool_call')
+      .map((e) => [e.key, e.text]);
+    expect(calls).toEqual([
+      ['shell.exec', '{"command":"rm -rf /tmp/build"}'],
+      ['shell.exec', '{"command":"make clean"}'],
+    ]);
+  });
+});

@@ -460,6 +460,7 @@ export function createEngine(options: EngineOptions): Engine {
         tool_alerts: [],
         tool_state_events: [],
         tool_sandbox: [],
+        emitted_calls: [],
       };
     } else {
       const machineState = (id: string) => stateOf(plan, id, caller)?.state ?? null;
@@ -503,8 +504,12 @@ export function createEngine(options: EngineOptions): Engine {
         finished,
       );
     }
-    // A tool call is history once, when the model emits it and the client is told about it.
-    for (const call of outcome.answer?.tool_calls ?? []) {
+    // A tool call is history once, when the model emits it: with a tool-call policy, every call
+    // it emitted (a refused one too: a tool-loop rule counts what the model tried); without,
+    // the calls the client received.
+    const calls =
+      outcome.tool_policy === null ? (outcome.answer?.tool_calls ?? []) : outcome.emitted_calls;
+    for (const call of calls) {
       history.insert(
         { created_at_ms: finished, kind: 'tool_call', key: call.name, scope, text: call.arguments },
         finished,
@@ -677,6 +682,7 @@ function failure(status: FinalStatus, message: string): ResponseOutcome {
     tool_alerts: [],
     tool_state_events: [],
     tool_sandbox: [],
+    emitted_calls: [],
   };
 }
 

@@ -127,6 +127,11 @@ export interface ResponseOutcome {
   tool_state_events: ToolCallStateEvent[];
   /** Tool-call script runs, for the receipt's `sandbox`. */
   tool_sandbox: SandboxRecord[];
+  /**
+   * With a tool-call policy: every call the model emitted, attempt after attempt — refused ones
+   * included — for history, where a tool-loop rule counts what the model tried.
+   */
+  emitted_calls: AnswerToolCall[];
 }
 
 export type ResponseEvent =
@@ -205,6 +210,7 @@ export interface ResponseLoopState {
   readonly tool_alerts: readonly ToolCallAlert[];
   readonly tool_state_events: readonly ToolCallStateEvent[];
   readonly tool_sandbox: readonly SandboxRecord[];
+  readonly emitted_calls: readonly AnswerToolCall[];
   /** An answer whose calls wait for the tool-call scripts. */
   readonly deciding: { answer: AttemptAnswer; released: string; attempt_index: number } | null;
   readonly tool_decisions: ToolPolicyRecord['decisions'];
@@ -254,6 +260,7 @@ export function startResponse(
     tool_alerts: [],
     tool_state_events: [],
     tool_sandbox: [],
+    emitted_calls: [],
     deciding: null,
     tool_decisions: [],
     dropped: [],
@@ -354,6 +361,7 @@ function withState(s: ResponseLoopState, p: Partial<ResponseLoopState>): Respons
     tool_alerts: p.tool_alerts ?? s.tool_alerts,
     tool_state_events: p.tool_state_events ?? s.tool_state_events,
     tool_sandbox: p.tool_sandbox ?? s.tool_sandbox,
+    emitted_calls: p.emitted_calls ?? s.emitted_calls,
     deciding: p.deciding === undefined ? s.deciding : p.deciding,
     tool_decisions: p.tool_decisions ?? s.tool_decisions,
     dropped: p.dropped ?? s.dropped,
@@ -846,6 +854,7 @@ function decideCalls(
         arguments_digest: sha256(c.arguments),
       })),
     ],
+    emitted_calls: [...state.emitted_calls, ...answer.tool_calls],
     tool_alerts: [...state.tool_alerts, ...out.alerts],
     tool_state_events: [...state.tool_state_events, ...out.state_events],
     tool_decisions: [
@@ -993,6 +1002,7 @@ function finish(
     tool_alerts: [...state.tool_alerts],
     tool_state_events: [...state.tool_state_events],
     tool_sandbox: [...state.tool_sandbox],
+    emitted_calls: [...state.emitted_calls],
   };
   if (message !== undefined) outcome.message = message;
   return {
