@@ -152,6 +152,21 @@ describe('engine robustness', () => {
     expect(padded.receipt.sandbox[0]?.failure?.kind).toBe('input_limit');
   });
 
+  it('refuses a request nested too deep, or holding what JSON cannot, before anything reads it', async () => {
+    const plan = await planOf();
+    const engine = createEngine({ plan, provider: text('ok') });
+    let deep: unknown = [];
+    for (let i = 0; i < 10_000; i++) deep = [deep];
+    await expect(engine.handle({ ...userRequest('hi'), x: deep })).rejects.toThrow(
+      /request: nests arrays and objects deeper than 128 levels/,
+    );
+    await expect(engine.handle({ ...userRequest('hi'), x: () => 1 })).rejects.toThrow(
+      /request\.x: is not JSON data \(found a function\)/,
+    );
+    // The engine is unharmed.
+    expect((await engine.handle(userRequest('hi'))).status).toBe('completed');
+  });
+
   it('fails closed when an upstream stalls while text is held past max_hold_ms', async () => {
     const plan = await planOf({
       stream_rules: [

@@ -6,6 +6,7 @@ import { declaredTools } from '../decisions/tool-call-policy.ts';
 import type { ConfigIssue } from '../errors/config-error.ts';
 import { hasMarker, WardwrightError } from '../errors/wardwright-error.ts';
 import { sanitizeFailureMessage } from '../sandbox/contract.ts';
+import { checkJsonValue } from '../sandbox/json-value.ts';
 import { schemaIssues } from '../schema/validator.ts';
 import { utf8Length } from '../text/utf8.ts';
 import { digestJson, hash64Hex, sha256 } from '../util/hash.ts';
@@ -174,6 +175,9 @@ export interface Engine {
 const invalidMarker = Symbol.for('wardwright.error.invalid_request');
 
 /** A request or caller that does not have the expected shape. Gateways answer 400. */
+/** How deep a request's arrays and objects may nest (tool schemas nest; nothing needs more). */
+export const MAX_REQUEST_DEPTH = 128;
+
 export class InvalidRequestError extends WardwrightError {
   // biome-ignore lint/correctness/noUnusedPrivateClassMembers: read via the registry symbol in isInstance
   private readonly [invalidMarker] = true;
@@ -315,6 +319,24 @@ export function createEngine(options: EngineOptions): Engine {
     });
 
   async function handle(raw: unknown, handleOptions: HandleOptions = {}): Promise<EngineResult> {
+    // Before anything walks or serialises it: a body nested thousands deep would overflow the
+    // stack of the first recursive reader (JSON.stringify included) instead of being refused.
+    const shape = checkJsonValue(raw, {
+      maxBytes: Number.MAX_SAFE_INTEGER,
+      maxDepth: MAX_REQUEST_DEPTH,
+      // Programmatic callers build requests with optional fields left undefined.
+      undefinedProperty: 'omit',
+    });
+    if (!shape.ok) {
+      throw new InvalidRequestError('request', [
+        shape.reason === 'not_json'
+          ? { path: shape.path, message: `is not JSON data (found ${shape.found})` }
+          : {
+              path: '$',
+              message: `nests arrays and objects deeper than ${MAX_REQUEST_DEPTH} levels`,
+            },
+      ]);
+    }
     const requestIssues = schemaIssues(ChatRequestSchema, raw);
     if (requestIssues.length > 0) throw new InvalidRequestError('request', requestIssues);
     const caller = handleOptions.caller ?? {};

@@ -165,10 +165,15 @@ export function unauthorized(): Response {
 /** The engine's verdict on a malformed request, as the 400 naming the first field. */
 function invalidRequest(error: InvalidRequestError): Response {
   const issue = error.issues[0];
-  const param = issue === undefined ? null : issue.path.replace(/^request\.?/, '');
+  // An issue with the whole body (its depth) names no field.
+  const param = issue === undefined ? null : issue.path.replace(/^request\.?/, '') || null;
   return errorResponse(
     400,
-    issue === undefined ? error.message : `${param}: ${issue.message}`,
+    issue === undefined
+      ? error.message
+      : param === null
+        ? `the request ${issue.message}`
+        : `${param}: ${issue.message}`,
     'invalid_request',
     { param },
   );
