@@ -85,6 +85,26 @@ describe('serve, in-process', () => {
       'cannot read',
     );
   });
+
+  it('an admin token too short is a config error naming where it came from, not a crash', async () => {
+    const withToken = await dir.write('short-token.json', {
+      listen: { port: 0 },
+      models: [{ artifact: 'models/coder.json', provider: 'canned' }],
+      providers: { canned: { kind: 'scripted', replies: [{ text: 'hi' }] } },
+      auth: { admin_token_env: 'WARDWRIGHT_TEST_ADMIN' },
+    });
+    vi.stubEnv('WARDWRIGHT_TEST_ADMIN', 'short');
+    try {
+      const run = await runMain(['serve', '--config', withToken]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(
+        '$.auth.admin_token_env: names WARDWRIGHT_TEST_ADMIN, whose value is 5 characters: an admin token must be at least 16',
+      );
+      expect(run.stderr).not.toContain('internal error');
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
 });
 
 describe('serve, the built command', () => {

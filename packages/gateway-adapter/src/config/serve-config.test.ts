@@ -104,6 +104,12 @@ describe('loadServeConfig', () => {
       '$.providers.up.api_key_env: names UP_KEY, which is not set in the environment',
       '$.auth.admin_token_env: names ADMIN, which is not set in the environment',
     ]);
+    // A token too short to be safe is a config error, not a crash of the server.
+    expect(await issuesOf(loadServeConfig(file, { env: { UP_KEY: 'k', ADMIN: 'short' } }))).toEqual(
+      [
+        '$.auth.admin_token_env: names ADMIN, whose value is 5 characters: an admin token must be at least 16',
+      ],
+    );
   });
 
   it('reports every problem of the file with its path', async () => {

@@ -371,6 +371,12 @@ export async function loadServeConfig(
         path: '$.auth.admin_token_env',
         message: `names ${tokenEnv}, which is not set in the environment`,
       });
+    } else if (adminToken.length < 16) {
+      // createGateway refuses it too; said here, it is a config error naming where it came from.
+      issues.push({
+        path: '$.auth.admin_token_env',
+        message: `names ${tokenEnv}, whose value is ${adminToken.length} characters: an admin token must be at least 16`,
+      });
     }
   }
   if (issues.length > 0) throw new ConfigError(file, issues);
