@@ -68,4 +68,19 @@ describe('bad input through the real server', () => {
     });
     expect(next.choices[0]?.message.content).toBe('fine');
   });
+
+  it.each([
+    ['stream', '"yes"', 'stream: must be a boolean or null'],
+    ['n', '2', 'n: must be 1 or null (the gateway answers with one choice)'],
+    ['temperature', '"hot"', 'temperature: must be a number or null'],
+    ['max_tokens', '1.5', 'max_tokens: must be an integer or null'],
+  ])('a wrong %s says what is expected (400, param named)', async (field, value, message) => {
+    const response = await post(
+      `{"model":"guarded","messages":[{"role":"user","content":"hi"}],"${field}":${value}}`,
+    );
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({
+      error: { message, type: 'invalid_request_error', param: field, code: 'invalid_request' },
+    });
+  });
 });

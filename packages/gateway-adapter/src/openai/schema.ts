@@ -26,28 +26,48 @@ export const ChatCompletionBodySchema = Type.Object(
   {
     model: Type.String({ minLength: 1 }),
     messages: Type.Array(Message, { minItems: 1 }),
-    stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+    stream: Type.Optional(
+      Type.Union([Type.Boolean(), Type.Null()], { description: 'a boolean or null' }),
+    ),
     stream_options: Type.Optional(
-      Type.Union([
-        Type.Object(
-          { include_usage: Type.Optional(Type.Boolean()) },
-          { additionalProperties: true },
-        ),
-        Type.Null(),
-      ]),
+      Type.Union(
+        [
+          Type.Object(
+            { include_usage: Type.Optional(Type.Boolean()) },
+            { additionalProperties: true },
+          ),
+          Type.Null(),
+        ],
+        { description: 'an object ({ include_usage?: boolean }) or null' },
+      ),
     ),
     user: Type.Optional(Type.String()),
     metadata: Type.Optional(
-      Type.Union([
-        Type.Object({ session_id: Type.Optional(Type.String()) }, { additionalProperties: true }),
-        Type.Null(),
-      ]),
+      Type.Union(
+        [
+          Type.Object({ session_id: Type.Optional(Type.String()) }, { additionalProperties: true }),
+          Type.Null(),
+        ],
+        { description: 'an object (its session_id a string) or null' },
+      ),
     ),
-    temperature: Type.Optional(Type.Union([Type.Number(), Type.Null()])),
-    top_p: Type.Optional(Type.Union([Type.Number(), Type.Null()])),
-    max_tokens: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
-    max_completion_tokens: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
-    n: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 1 }), Type.Null()])),
+    temperature: Type.Optional(
+      Type.Union([Type.Number(), Type.Null()], { description: 'a number or null' }),
+    ),
+    top_p: Type.Optional(
+      Type.Union([Type.Number(), Type.Null()], { description: 'a number or null' }),
+    ),
+    max_tokens: Type.Optional(
+      Type.Union([Type.Integer(), Type.Null()], { description: 'an integer or null' }),
+    ),
+    max_completion_tokens: Type.Optional(
+      Type.Union([Type.Integer(), Type.Null()], { description: 'an integer or null' }),
+    ),
+    n: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1, maximum: 1 }), Type.Null()], {
+        description: '1 or null (the gateway answers with one choice)',
+      }),
+    ),
     tools: Type.Optional(Type.Array(Type.Object({}, { additionalProperties: true }))),
   },
   { additionalProperties: true },
