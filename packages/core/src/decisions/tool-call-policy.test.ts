@@ -214,11 +214,53 @@ describe('tool-call policy: vectors', () => {
     ]);
   });
 
+  it('matches declared `pattern`s with RE2: a backtracking pattern cannot stall the host', () => {
+    const hostile = declaredTools([
+      {
+        type: 'function',
+        function: {
+          name: 'echo',
+          parameters: {
+            type: 'object',
+            properties: { text: { type: 'string', pattern: '^(a+)+$' } },
+          },
+        },
+      },
+    ]);
+    // A backtracking engine takes about 2^40 steps on this; RE2 answers at once.
+    const out = decideToolCalls(
+      policy,
+      [call('a', 'echo', { text: `${'a'.repeat(40)}!` })],
+      context({ declared: hostile }),
+    );
+    expect(out.decisions[0]?.evidence.reason).toBe('at /text: must match pattern "^(a+)+$"');
+    // Each pattern of a schema is its own.
+    const two = declaredTools([
+      {
+        type: 'function',
+        function: {
+          name: 'pair',
+          parameters: {
+            type: 'object',
+            properties: { a: { pattern: '^x' }, b: { pattern: '^y' } },
+          },
+        },
+      },
+    ]);
+    const pair = decideToolCalls(
+      policy,
+      [call('p', 'pair', { a: 'x1', b: 'x2' })],
+      context({ declared: two }),
+    );
+    expect(pair.decisions[0]?.evidence.reason).toBe('at /b: must match pattern "^y"');
+  });
+
   it('takes a tool’s namespace before the first dot or double underscore', () => {
     expect(toolNamespace('shell.exec')).toBe('shell');
     expect(toolNamespace('github__create_issue')).toBe('github');
     expect(toolNamespace('a__b.c')).toBe('a');
     expect(toolNamespace('plain')).toBe('plain');
+    expect(toolNamespace('.hidden')).toBe('.hidden');
   });
 
   it('refuses a bad configuration, naming each field', () => {

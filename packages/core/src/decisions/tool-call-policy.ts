@@ -1,4 +1,6 @@
 import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { RegExpEngine } from 'ajv/dist/types/index.js';
+import { RE2JS } from 're2js';
 import Type, { type Static } from 'typebox';
 import { ConfigError, type ConfigIssue } from '../errors/config-error.ts';
 import { StringEnum, TaggedUnion } from '../schema/types.ts';
@@ -62,6 +64,16 @@ export const ArgumentMatcherSchema = Type.Object(
 );
 export type ArgumentMatcher = Static<typeof ArgumentMatcherSchema>;
 
+/** The actions a tool-call rule or script can take, by name (receipts record them so). */
+export const ToolCallActionNameSchema = StringEnum([
+  'block',
+  'drop_call',
+  'retry_with_reminder',
+  'annotate',
+  'alert',
+  'transition_state',
+]);
+
 export const ToolCallActionSchema = TaggedUnion('action', [
   Type.Object(
     { action: Type.Literal('block'), reason: Type.Optional(Type.String({ minLength: 1 })) },
@@ -118,26 +130,26 @@ export const ToolCallActionSchema = TaggedUnion('action', [
 ]);
 export type ToolCallAction = Static<typeof ToolCallActionSchema>;
 
-const ToolSelectorSchema = Type.Object(
-  {
-    names: Type.Optional(
-      Type.Array(Type.String({ minLength: 1 }), {
-        minItems: 1,
-        description: 'Exact tool names, e.g. `shell.exec`.',
-      }),
-    ),
-    namespaces: Type.Optional(
-      Type.Array(Type.String({ minLength: 1 }), {
-        minItems: 1,
-        description: 'Name prefixes before the first `.` (or `__`), e.g. `shell`.',
-      }),
-    ),
-  },
-  {
-    additionalProperties: false,
-    description: 'Which calls the rule looks at; every list given must hold. Omit: every call.',
-  },
-);
+/** Which tools a rule is about: shared by request `tool` rules and tool-call rules. */
+export const ToolNameSelectors = {
+  names: Type.Optional(
+    Type.Array(Type.String({ minLength: 1 }), {
+      minItems: 1,
+      description: 'Exact tool names, e.g. `shell.exec`.',
+    }),
+  ),
+  namespaces: Type.Optional(
+    Type.Array(Type.String({ minLength: 1 }), {
+      minItems: 1,
+      description: 'Name prefixes before the first `.` (or `__`), e.g. `shell`.',
+    }),
+  ),
+};
+
+const ToolSelectorSchema = Type.Object(ToolNameSelectors, {
+  additionalProperties: false,
+  description: 'Which calls the rule looks at; every list given must hold. Omit: every call.',
+});
 
 export const ToolCallRuleSchema = Type.Object(
   {
@@ -253,14 +265,7 @@ export const ToolCallScriptOutputSchema = Type.Object(
       Type.Object(
         {
           call_id: Type.String({ minLength: 1 }),
-          action: StringEnum([
-            'block',
-            'drop_call',
-            'retry_with_reminder',
-            'annotate',
-            'alert',
-            'transition_state',
-          ]),
+          action: ToolCallActionNameSchema,
         },
         { additionalProperties: true },
       ),
@@ -386,8 +391,25 @@ export function compileToolCallPolicy(config: unknown): CompiledToolCallPolicy {
   };
 }
 
+/**
+ * `pattern` through RE2, as every regex here: the parameters schemas come from the client's
+ * request, and a backtracking pattern such as `^(a+)+$` must not stall the host on an argument
+ * the model wrote. A pattern RE2 cannot compile makes its schema check nothing.
+ */
+const re2: RegExpEngine = Object.assign(
+  (pattern: string) => {
+    const compiled = RE2JS.compile(pattern);
+    return {
+      test: (text: string) => compiled.test(text),
+      // ajv keys compiled patterns by their text: without it, every pattern is the first one.
+      toString: () => `/${pattern}/`,
+    };
+  },
+  { code: 'RE2' },
+);
+
 function schemaCompiler(): Ajv2020 {
-  return new Ajv2020({ strict: false, allErrors: false, logger: false });
+  return new Ajv2020({ strict: false, allErrors: false, logger: false, code: { regExp: re2 } });
 }
 
 function compileMatcher(
@@ -684,12 +706,12 @@ function parseArguments(text: string): Parsed {
   }
 }
 
-/** A tool's namespace: the part of its name before the first `.` or `__`. */
+/** `shell.exec` → `shell`; `github__create_issue` → `github`; a bare name is its own namespace. */
 export function toolNamespace(name: string): string {
   const dot = name.indexOf('.');
-  const under = name.indexOf('__');
-  const cut = dot < 0 ? under : under < 0 ? dot : Math.min(dot, under);
-  return cut < 0 ? name : name.slice(0, cut);
+  const dunder = name.indexOf('__');
+  const cut = dot === -1 ? dunder : dunder === -1 ? dot : Math.min(dot, dunder);
+  return cut > 0 ? name.slice(0, cut) : name;
 }
 
 function selects(rule: CompiledToolCallRule, name: string): boolean {

@@ -6,7 +6,7 @@ import { GuardLoopConfigSchema } from '../decisions/guard-loop-config.ts';
 import { RouteTargetSchema } from '../decisions/routes.ts';
 import { StateMachineSchema } from '../decisions/state-machine.ts';
 import { StreamRuleSchema } from '../decisions/stream-rules.ts';
-import { ToolCallPolicyConfigSchema } from '../decisions/tool-call-policy.ts';
+import { ToolCallPolicyConfigSchema, ToolNameSelectors } from '../decisions/tool-call-policy.ts';
 import { SandboxLimitsSchema } from '../sandbox/contract.ts';
 import { StringEnum, TaggedUnion } from '../schema/types.ts';
 
@@ -139,18 +139,7 @@ export type ToolPhase = Static<typeof ToolPhaseSchema>;
 const ToolRuleSchema = rule('tool', {
   tool: Type.Object(
     {
-      names: Type.Optional(
-        Type.Array(Type.String({ minLength: 1 }), {
-          minItems: 1,
-          description: 'Exact tool names, e.g. `shell.exec`.',
-        }),
-      ),
-      namespaces: Type.Optional(
-        Type.Array(Type.String({ minLength: 1 }), {
-          minItems: 1,
-          description: 'Name prefixes before the first `.` (or `__`), e.g. `shell`.',
-        }),
-      ),
+      ...ToolNameSelectors,
       phases: Type.Optional(Type.Array(ToolPhaseSchema, { minItems: 1 })),
     },
     {

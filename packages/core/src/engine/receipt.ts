@@ -12,6 +12,7 @@ import { TransitionDecisionSchema } from '../decisions/state-machine.ts';
 import { StreamEventSchema, StreamStatusSchema } from '../decisions/stream-governor.ts';
 import { StreamRetryDecisionSchema } from '../decisions/stream-retry.ts';
 import { ReleaseModeSchema } from '../decisions/stream-rules.ts';
+import { ToolCallActionNameSchema } from '../decisions/tool-call-policy.ts';
 import { SandboxFailureSchema, SandboxUsageSchema } from '../sandbox/contract.ts';
 import { StringEnum, TaggedUnion } from '../schema/types.ts';
 import { CallerSchema, ToolContextSchema } from './request.ts';
@@ -326,14 +327,7 @@ export const ToolPolicyRecordSchema = Type.Object(
           call_id: Type.String(),
           tool: Type.String(),
           rule_id: Type.String(),
-          action: StringEnum([
-            'block',
-            'drop_call',
-            'retry_with_reminder',
-            'annotate',
-            'alert',
-            'transition_state',
-          ]),
+          action: ToolCallActionNameSchema,
           evidence: Type.Object(
             {
               pointer: Type.Optional(Type.String({ description: 'Where in the arguments.' })),

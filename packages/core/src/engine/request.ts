@@ -199,13 +199,8 @@ export function toolResultsOf(request: ChatRequest): ToolResult[] {
   return results;
 }
 
-/** `shell.exec` → `shell`; `github__create_issue` → `github`; a bare name is its own namespace. */
-export function toolNamespace(name: string): string {
-  const dot = name.indexOf('.');
-  const dunder = name.indexOf('__');
-  const cut = dot === -1 ? dunder : dunder === -1 ? dot : Math.min(dot, dunder);
-  return cut > 0 ? name.slice(0, cut) : name;
-}
+// One definition for request `tool` rules and tool-call rules.
+export { toolNamespace } from '../decisions/tool-call-policy.ts';
 
 export function toolPhaseMatches(
   phases: readonly ToolPhase[] | undefined,

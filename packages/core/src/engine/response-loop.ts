@@ -206,11 +206,11 @@ export interface ResponseLoopState {
   /** The latest attempt's message besides its text. */
   readonly answer: AttemptAnswer | null;
   readonly tool_ledger: ToolCallLedger;
-  readonly tool_emitted: ToolPolicyRecord['emitted'];
   readonly tool_alerts: readonly ToolCallAlert[];
   readonly tool_state_events: readonly ToolCallStateEvent[];
   readonly tool_sandbox: readonly SandboxRecord[];
-  readonly emitted_calls: readonly AnswerToolCall[];
+  /** Every call emitted, attempt after attempt: history's and the receipt's one source. */
+  readonly emitted_calls: readonly { attempt_index: number; call: AnswerToolCall }[];
   /** An answer whose calls wait for the tool-call scripts. */
   readonly deciding: { answer: AttemptAnswer; released: string; attempt_index: number } | null;
   readonly tool_decisions: ToolPolicyRecord['decisions'];
@@ -256,7 +256,6 @@ export function startResponse(
     pending: null,
     answer: null,
     tool_ledger: EMPTY_TOOL_CALL_LEDGER,
-    tool_emitted: [],
     tool_alerts: [],
     tool_state_events: [],
     tool_sandbox: [],
@@ -357,7 +356,6 @@ function withState(s: ResponseLoopState, p: Partial<ResponseLoopState>): Respons
     pending: p.pending === undefined ? s.pending : p.pending,
     answer: p.answer === undefined ? s.answer : p.answer,
     tool_ledger: p.tool_ledger ?? s.tool_ledger,
-    tool_emitted: p.tool_emitted ?? s.tool_emitted,
     tool_alerts: p.tool_alerts ?? s.tool_alerts,
     tool_state_events: p.tool_state_events ?? s.tool_state_events,
     tool_sandbox: p.tool_sandbox ?? s.tool_sandbox,
@@ -844,17 +842,10 @@ function decideCalls(
     ...(scripted === undefined ? {} : { scripted }),
   });
   let next = withState(state, {
-    tool_emitted: [
-      ...state.tool_emitted,
-      ...answer.tool_calls.map((c) => ({
-        attempt_index,
-        id: c.id,
-        name: c.name,
-        arguments_bytes: utf8Length(c.arguments),
-        arguments_digest: sha256(c.arguments),
-      })),
+    emitted_calls: [
+      ...state.emitted_calls,
+      ...answer.tool_calls.map((call) => ({ attempt_index, call })),
     ],
-    emitted_calls: [...state.emitted_calls, ...answer.tool_calls],
     tool_alerts: [...state.tool_alerts, ...out.alerts],
     tool_state_events: [...state.tool_state_events, ...out.state_events],
     tool_decisions: [
@@ -994,7 +985,13 @@ function finish(
       config.tool_calls === null
         ? null
         : {
-            emitted: [...state.tool_emitted],
+            emitted: state.emitted_calls.map(({ attempt_index, call }) => ({
+              attempt_index,
+              id: call.id,
+              name: call.name,
+              arguments_bytes: utf8Length(call.arguments),
+              arguments_digest: sha256(call.arguments),
+            })),
             decisions: [...state.tool_decisions],
             dropped: text === null ? [] : [...state.dropped],
             retries: state.tool_ledger.total,
@@ -1002,7 +999,7 @@ function finish(
     tool_alerts: [...state.tool_alerts],
     tool_state_events: [...state.tool_state_events],
     tool_sandbox: [...state.tool_sandbox],
-    emitted_calls: [...state.emitted_calls],
+    emitted_calls: state.emitted_calls.map((e) => e.call),
   };
   if (message !== undefined) outcome.message = message;
   return {
