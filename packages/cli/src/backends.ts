@@ -1,7 +1,7 @@
 import { type Plan, type SandboxBackend, trustedBackend } from '@wardwright/core';
 import { quickjsSandbox } from '@wardwright/sandbox-quickjs';
 import { type OptionSpec, type ParsedArgs, suggestion } from './args.ts';
-import { UsageError } from './errors.ts';
+import { SetupError, UsageError } from './errors.ts';
 import type { Io } from './output.ts';
 
 /**
@@ -29,14 +29,37 @@ type Factory = () => SandboxBackend;
 let isolatedVm: Promise<Factory | undefined> | undefined;
 let starlark: Promise<Factory | undefined> | undefined;
 
-async function optional(load: () => Promise<unknown>, name: string): Promise<Factory | undefined> {
+/**
+ * A package that is not installed is simply absent; one that is installed but does not load (a
+ * checkout that was never built, a broken install) is an error that says so, rather than a
+ * later "no sandbox backend" that hides the cause.
+ */
+export async function optional(
+  load: () => Promise<unknown>,
+  pkg: string,
+  name: string,
+): Promise<Factory | undefined> {
+  let mod: Record<string, unknown>;
   try {
-    const mod = (await load()) as Record<string, unknown>;
-    const factory = mod[name];
-    return typeof factory === 'function' ? (factory as Factory) : undefined;
-  } catch {
-    return undefined;
+    mod = (await load()) as Record<string, unknown>;
+  } catch (error) {
+    if (notInstalled(error, pkg)) return undefined;
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new SetupError(
+      `${pkg} is installed but does not load (${reason}); in a checkout of the repository run \`npm run build\`, otherwise reinstall it`,
+    );
   }
+  const factory = mod[name];
+  return typeof factory === 'function' ? (factory as Factory) : undefined;
+}
+
+function notInstalled(error: unknown, pkg: string): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') return false;
+  // Node names the missing package itself ("Cannot find package '@wardwright/starlark'");
+  // a missing file inside an installed package names a path instead.
+  const message = error instanceof Error ? error.message : '';
+  return message.includes(`'${pkg}'`);
 }
 
 export function jsBackendOf(args: ParsedArgs): JsBackendName {
@@ -94,10 +117,18 @@ export async function backendFactory(name: SandboxBackendName): Promise<Factory 
     case 'trusted':
       return trustedBackend;
     case 'isolated-vm':
-      isolatedVm ??= optional(() => import('@wardwright/sandbox-isolated-vm'), 'isolatedVmSandbox');
+      isolatedVm ??= optional(
+        () => import('@wardwright/sandbox-isolated-vm'),
+        '@wardwright/sandbox-isolated-vm',
+        'isolatedVmSandbox',
+      );
       return isolatedVm;
     case 'starlark':
-      starlark ??= optional(() => import('@wardwright/starlark'), 'starlarkSandbox');
+      starlark ??= optional(
+        () => import('@wardwright/starlark'),
+        '@wardwright/starlark',
+        'starlarkSandbox',
+      );
       return starlark;
   }
 }

@@ -16,6 +16,11 @@ export class ReportedError extends Error {
   override readonly name = 'ReportedError';
 }
 
+/** The installation is broken (a package that does not load): exit code 1, no usage hint. */
+export class SetupError extends Error {
+  override readonly name = 'SetupError';
+}
+
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;

@@ -14,6 +14,7 @@ import {
   EXIT_OK,
   EXIT_USAGE,
   ReportedError,
+  SetupError,
   UsageError,
 } from './errors.ts';
 import { type Io, stylesFor } from './output.ts';
@@ -110,6 +111,10 @@ export async function main(
   } catch (error) {
     if (error instanceof UsageError) return usage(error.message, command.spec.name);
     if (error instanceof ReportedError) return EXIT_FAILED;
+    if (error instanceof SetupError) {
+      io.err(`wardwright ${command.spec.name}: ${error.message}\n`);
+      return EXIT_FAILED;
+    }
     io.err(
       `wardwright: internal error, please report it with the command that caused it:\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
     );

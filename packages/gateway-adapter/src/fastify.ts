@@ -91,5 +91,3 @@ export const wardwrightPlugin = fastifyPlugin(plugin, {
   fastify: '5.x',
   name: '@wardwright/gateway',
 });
-
-export default wardwrightPlugin;

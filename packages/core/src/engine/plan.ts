@@ -640,7 +640,7 @@ async function loadScripts(
           ? {
               path: joinPath(at, 'language'),
               message: `has no sandbox backend for ${script.language}`,
-              hint: 'pass one in `compileArtifact(artifact, { backends })`',
+              hint: BACKEND_HINTS[script.language],
             }
           : unknownName(joinPath(at, 'backend'), named, 'sandbox backend', known),
       );
@@ -701,6 +701,14 @@ async function loadScripts(
   });
   return scripts;
 }
+
+// Which package serves each language, so the hint names what to install, not only where to pass it.
+const BACKEND_HINTS: Record<PolicyLanguage, string> = {
+  javascript:
+    'install @wardwright/sandbox-quickjs and pass `{ backends: { quickjs: quickjsSandbox() } }` to compileArtifact (the CLI and gateway register it themselves)',
+  starlark:
+    'install @wardwright/starlark and pass `{ backends: { starlark: starlarkSandbox() } }` to compileArtifact (the CLI and gateway use it when it is installed)',
+};
 
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
