@@ -418,6 +418,7 @@ export {
   type ScriptedReplyOptions,
   ScriptedReplySchema,
   scriptedReply,
+  upstreamErrorStatus,
 } from './engine/scripted-reply.ts';
 export {
   checkExpectation,

@@ -176,7 +176,11 @@ describe('GET /v1/wardwright/runtime', () => {
     expect(guarded).toMatchObject({
       version: '1',
       requests: 2,
-      failures: 1,
+      completed: 1,
+      // The block is a rule's decision, not a failure.
+      policy_outcomes: { total: 1, by_status: { policy_blocked: 1 } },
+      failures: 0,
+      last_failure: null,
       in_flight: 0,
       by_status: { completed: 1, policy_blocked: 1 },
       alert_queues: [{ sink: 'memory', depth: 0 }],

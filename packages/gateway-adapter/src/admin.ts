@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { simulate, WardwrightError } from '@wardwright/core';
+import { bodyTooLargeMessage } from './bridge/errors.ts';
 import type { GatewayContext } from './context.ts';
 import { readBody } from './http/body.ts';
 import { unauthorized } from './openai/chat.ts';
@@ -33,7 +35,7 @@ export function listModels(ctx: GatewayContext, request: Request): Response {
 export async function simulateRoute(ctx: GatewayContext, request: Request): Promise<Response> {
   const read = await readBody(request, ctx.maxBodyBytes);
   if (read.kind === 'too_large') {
-    return errorResponse(413, `the request body is over ${read.limit} bytes`, 'body_too_large');
+    return errorResponse(413, bodyTooLargeMessage(read.limit), 'request_too_large');
   }
   if (read.kind === 'unreadable') {
     return errorResponse(400, `the body could not be read: ${read.message}`, 'invalid_body');
@@ -79,6 +81,7 @@ const QUERY_PARAMS = new Set(['model', 'session', 'status', 'since', 'until', 'l
 
 export async function listReceipts(ctx: GatewayContext, url: URL): Promise<Response> {
   const query: Record<string, string | number> = {};
+  let cursor: string | undefined;
   for (const [key, value] of url.searchParams) {
     if (!QUERY_PARAMS.has(key)) {
       return errorResponse(
@@ -99,7 +102,7 @@ export async function listReceipts(ctx: GatewayContext, url: URL): Promise<Respo
         query.status = value;
         break;
       case 'cursor':
-        query.cursor = value;
+        cursor = value;
         break;
       case 'limit': {
         const limit = Number(value);
@@ -127,9 +130,28 @@ export async function listReceipts(ctx: GatewayContext, url: URL): Promise<Respo
       }
     }
   }
+  const filters = filterDigest(query);
+  if (cursor !== undefined) {
+    const dot = cursor.lastIndexOf('.');
+    if (dot === -1) {
+      return badCursor(
+        'cursor is not a cursor returned by this gateway (pass `next_cursor` as is)',
+      );
+    }
+    if (cursor.slice(dot + 1) !== filters) {
+      return badCursor(
+        'cursor was issued for different filters: page on with the model, session, status, since and until it was issued with, or start again without a cursor',
+      );
+    }
+    query.cursor = cursor.slice(0, dot);
+  }
   try {
     const page = await ctx.receipts.list(query);
-    return jsonResponse({ object: 'list', data: page.receipts, next_cursor: page.next_cursor });
+    return jsonResponse({
+      object: 'list',
+      data: page.receipts,
+      next_cursor: page.next_cursor === null ? null : `${page.next_cursor}.${filters}`,
+    });
   } catch (error) {
     // The store checks the query (limit range, a cursor it did not issue): its words are the 400.
     if (WardwrightError.isInstance(error) && error.code === 'invalid_argument') {
@@ -139,18 +161,51 @@ export async function listReceipts(ctx: GatewayContext, url: URL): Promise<Respo
   }
 }
 
+/**
+ * The filters a cursor is bound to, as a short digest: the store's position plus this digest is
+ * the cursor a client sees, so a cursor passed with other filters (another model's receipts) is
+ * refused instead of paging them from the wrong place. `limit` may change from page to page.
+ * Times are bound as milliseconds, so an ISO date and its epoch value are the same filter.
+ */
+function filterDigest(query: Readonly<Record<string, string | number>>): string {
+  const filters = ['model_id', 'session_id', 'status', 'since_ms', 'until_ms'].map(
+    (key) => query[key] ?? null,
+  );
+  return createHash('sha256').update(JSON.stringify(filters)).digest('base64url').slice(0, 16);
+}
+
+function badCursor(message: string): Response {
+  return errorResponse(400, message, 'invalid_request', { param: 'cursor' });
+}
+
 function timeOf(value: string): number | undefined {
   if (/^-?\d+(\.\d+)?$/.test(value)) return Number(value);
   const ms = Date.parse(value);
   return Number.isFinite(ms) ? ms : undefined;
 }
 
+/** `id` is the path segment as sent, still percent-encoded. */
 export async function getReceipt(ctx: GatewayContext, id: string): Promise<Response> {
-  const receipt = await ctx.receipts.get(decodeURIComponent(id));
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(id);
+  } catch {
+    return errorResponse(
+      400,
+      `the receipt id in the path is not valid percent-encoding: \`${shown(id)}\``,
+      'invalid_request',
+    );
+  }
+  const receipt = await ctx.receipts.get(decoded);
   if (receipt === undefined) {
-    return errorResponse(404, `no receipt \`${id}\` in the store`, 'receipt_not_found');
+    return errorResponse(404, `no receipt \`${shown(decoded)}\` in the store`, 'receipt_not_found');
   }
   return jsonResponse(receipt);
+}
+
+/** An id as a message quotes it: at most 200 characters. */
+function shown(id: string): string {
+  return id.length > 200 ? `${id.slice(0, 200)}…` : id;
 }
 
 export function runtimeSnapshot(ctx: GatewayContext): RuntimeSnapshot {

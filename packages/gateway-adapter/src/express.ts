@@ -5,7 +5,7 @@
  */
 import type { Request as ExpressRequest, Response as ExpressResponse, NextFunction } from 'express';
 import { type DispatchOptions, dispatch, type NodeAdapterOptions } from './bridge/dispatch.ts';
-import type { FetchHandler } from './bridge/fetch-handler.ts';
+import { bodyLimitOf, type FetchHandler } from './bridge/fetch-handler.ts';
 
 export type { FetchHandler } from './bridge/fetch-handler.ts';
 
@@ -47,7 +47,7 @@ export function wardwright(
   const forward = options.errors === 'next';
   const shared: DispatchOptions = {
     baseURL: options.baseURL,
-    maxBodyBytes: options.maxBodyBytes,
+    maxBodyBytes: bodyLimitOf(handler, options.maxBodyBytes),
     onError: options.onError,
   };
   const perRequest = mount !== '' || fallthrough || forward;

@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import { type DispatchOptions, dispatch, type NodeAdapterOptions } from './bridge/dispatch.ts';
-import type { FetchHandler } from './bridge/fetch-handler.ts';
+import { bodyLimitOf, type FetchHandler } from './bridge/fetch-handler.ts';
 
 export type { FetchHandler } from './bridge/fetch-handler.ts';
 
@@ -42,7 +42,7 @@ function routes(
   const prefix = instance.prefix;
   const shared = {
     baseURL: options.baseURL,
-    maxBodyBytes: options.maxBodyBytes,
+    maxBodyBytes: bodyLimitOf(handler, options.maxBodyBytes),
     onError: options.onError,
   };
   instance.all('/v1/*', (request: FastifyRequest, reply: FastifyReply) => {

@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_BODY_BYTES } from './bridge/errors.ts';
 import { acceptanceModels, type Served, serveGateway, sseData } from './testing/fixtures.ts';
 
 let served: Served;
@@ -99,10 +100,10 @@ describe('bad input', () => {
 
   it('answers 413 for a body over maxBodyBytes', async () => {
     const response = await post(
-      JSON.stringify({ model: 'guarded', messages: ask('x'.repeat(1024 * 1024 + 10)) }),
+      JSON.stringify({ model: 'guarded', messages: ask('x'.repeat(DEFAULT_MAX_BODY_BYTES + 10)) }),
     );
     expect(response.status).toBe(413);
-    expect((await errorJson(response)).error.code).toBe('body_too_large');
+    expect((await errorJson(response)).error.code).toBe('request_too_large');
   });
 
   it('answers 405 with Allow for a known route and a wrong method, 404 for an unknown route', async () => {

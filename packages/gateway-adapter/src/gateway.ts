@@ -24,9 +24,10 @@ import {
   simulateRoute,
 } from './admin.ts';
 import { type AuthOptions, createAuthenticator } from './auth.ts';
+import { DEFAULT_MAX_BODY_BYTES, newRequestId, REQUEST_ID_HEADER } from './bridge/errors.ts';
 import { type GatewayContext, RECEIPT_HEADER } from './context.ts';
 import { GatewayError } from './errors.ts';
-import { EventBus } from './events.ts';
+import { EventBus, ModelEvents } from './events.ts';
 import { chatCompletions, unauthorized } from './openai/chat.ts';
 import { errorResponse, jsonResponse } from './openai/errors.ts';
 import { ModelRegistry } from './registry.ts';
@@ -77,7 +78,10 @@ export interface GatewayOptions {
   clock?: Clock;
   /** A path prefix every route lives under, e.g. `/llm`. Default `''`. */
   basePath?: string;
-  /** Request bodies over this many bytes are refused with 413. Default 1 MiB. */
+  /**
+   * Request bodies over this many bytes are refused with 413 `request_too_large`. Default
+   * 10 MiB. The adapters (`/node`, `/express`, `/fastify`, `/hono`) take it as their limit too.
+   */
   maxBodyBytes?: number;
   /** Default `x-wardwright-session-id`. */
   sessionHeader?: string;
@@ -119,12 +123,13 @@ export interface GatewayRuntime {
 
 export interface Gateway {
   fetch(request: Request): Promise<Response>;
+  /** The request body limit; the adapters serving this gateway use it as theirs. */
+  readonly maxBodyBytes: number;
   readonly runtime: GatewayRuntime;
   /** Stop alert workers, end event streams, dispose plans the gateway compiled. */
   close(): Promise<void>;
 }
 
-export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const DEFAULT_SESSION_HEADER = 'x-wardwright-session-id';
 
 const OPTION_KEYS = [
@@ -289,13 +294,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   return {
     runtime,
+    maxBodyBytes,
     async fetch(request) {
+      let response: Response;
       try {
-        return await route(ctx, basePath, request);
+        response = await route(ctx, basePath, request);
       } catch (error) {
         onError(error, `${request.method} ${pathOf(request.url)}`);
-        return errorResponse(500, 'internal gateway error', 'internal_error');
+        response = errorResponse(500, 'internal gateway error', 'internal_error');
       }
+      return withRequestId(response);
     },
     close() {
       closed ??= (async () => {
@@ -378,26 +386,14 @@ async function startModel(
   }
   const { generation, counters, previous } = line;
   const { id, version } = plan.model;
-  const modelRef = { id, version };
-  const { events, sessions, clock } = shared;
-  const report =
-    (sink: string) =>
-    (phase: 'delivered' | 'delivery_failed', rule_id: string, key: string, message?: string) => {
-      events.emit({
-        type: 'alert',
-        data: {
-          phase,
-          model: modelRef,
-          sink,
-          rule_id,
-          idempotency_key: key,
-          ...(message === undefined ? {} : { message }),
-        },
-      });
-    };
+  const { sessions, clock } = shared;
+  // Receipt and alert events in request order (a sink may deliver before the receipt is out).
+  const published = new ModelEvents(shared.events, { id, version });
   const sinks: Record<string, AlertSink> = {};
   for (const [name, sink] of Object.entries(model.alertSinks ?? { memory: memoryAlertSink() })) {
-    sinks[name] = observedSink(sink, report(name));
+    sinks[name] = observedSink(sink, (phase, rule_id, key, message) =>
+      published.delivery(name, phase, rule_id, key, message),
+    );
   }
   let engine: ModelRuntime['engine'];
   try {
@@ -423,33 +419,7 @@ async function startModel(
         if (domain !== null) {
           countFailure(counters, sessions, domain, receipt.created_at_ms, receipt.receipt_id);
         }
-        if (events.size === 0) return;
-        events.emit({
-          type: 'receipt',
-          data: {
-            receipt_id: receipt.receipt_id,
-            model: receipt.model,
-            session_id: receipt.session_id,
-            status: receipt.final.status,
-            http_status: receipt.final.http_status,
-            created_at_ms: receipt.created_at_ms,
-            duration_ms: receipt.timings.duration_ms,
-            failure_domain: domain,
-          },
-        });
-        for (const alert of receipt.alerts) {
-          events.emit({
-            type: 'alert',
-            data: {
-              phase: alert.decision.outcome,
-              model: receipt.model,
-              sink: alert.sink,
-              rule_id: alert.rule_id,
-              idempotency_key: alert.idempotency_key,
-              receipt_id: receipt.receipt_id,
-            },
-          });
-        }
+        published.decided(receipt, domain);
       },
     });
   } catch (error) {
@@ -575,3 +545,12 @@ export function pathOf(url: string): string {
 }
 
 export { RECEIPT_HEADER };
+
+/** Every answer names itself, errors included: by its receipt id where it has one. */
+function withRequestId(response: Response): Response {
+  const headers = response.headers;
+  if (!headers.has(REQUEST_ID_HEADER)) {
+    headers.set(REQUEST_ID_HEADER, headers.get(RECEIPT_HEADER) ?? newRequestId());
+  }
+  return response;
+}

@@ -5,19 +5,13 @@
  */
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { basePath } from 'hono/route';
-import {
-  bodyTooLarge,
-  DEFAULT_MAX_BODY_BYTES,
-  errorResponse,
-  INTERNAL_ERROR,
-  logError,
-} from './bridge/errors.ts';
-import type { FetchHandler } from './bridge/fetch-handler.ts';
+import { bodyTooLarge, errorResponse, INTERNAL_ERROR, logError } from './bridge/errors.ts';
+import { bodyLimitOf, type FetchHandler } from './bridge/fetch-handler.ts';
 
 export type { FetchHandler } from './bridge/fetch-handler.ts';
 
 export interface HonoAdapterOptions {
-  /** Request body limit in bytes, answered with 413 (default 10 MiB; `Infinity` disables). */
+  /** Request body limit in bytes, answered with 413 (default: the handler's `maxBodyBytes`, else 10 MiB; `Infinity` disables). */
   readonly maxBodyBytes?: number | undefined;
   /** Called with what the handler threw (answered 500 without details). Default: console.error. */
   readonly onError?: ((error: unknown) => void) | undefined;
@@ -73,7 +67,7 @@ async function forward(
   options: HonoAdapterOptions,
 ): Promise<Response> {
   const raw = c.req.raw;
-  const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const limit = bodyLimitOf(handler, options.maxBodyBytes);
   const declared = raw.headers.get('content-length');
   if (declared !== null && Number(declared) > limit) return errorResponse(bodyTooLarge(limit));
   let request = raw;

@@ -6,6 +6,7 @@
 
 export type { AuthOptions } from './auth.ts';
 export { sha256Hex } from './auth.ts';
+export { DEFAULT_MAX_BODY_BYTES } from './bridge/errors.ts';
 export {
   DEFAULT_HOST,
   DEFAULT_PORT,
@@ -29,7 +30,6 @@ export { GatewayError, type GatewayErrorCode } from './errors.ts';
 export type { AlertEvent, GatewayEvent, ReceiptEvent, RuntimeEvent } from './events.ts';
 export {
   createGateway,
-  DEFAULT_MAX_BODY_BYTES,
   DEFAULT_SESSION_HEADER,
   type Gateway,
   type GatewayModel,
@@ -65,6 +65,10 @@ export {
   type ModelCounters,
   type ModelFailureCause,
   type ModelRuntime,
+  type Outcome,
+  outcomeOf,
+  outcomeOfReceipt,
+  type PolicyOutcomes,
   type RuntimeSnapshot,
   type SessionFailureCause,
   type SessionSnapshot,

@@ -4,9 +4,16 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { answerClientErrors, type RequestTimeouts } from './bridge/client-errors.ts';
 import { dispatch, type NodeAdapterOptions } from './bridge/dispatch.ts';
-import type { FetchHandler } from './bridge/fetch-handler.ts';
+import { bodyLimitOf, type FetchHandler } from './bridge/fetch-handler.ts';
 
+export {
+  answerClientErrors,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  type RequestTimeouts,
+} from './bridge/client-errors.ts';
 export type { NodeAdapterOptions } from './bridge/dispatch.ts';
 export { BodyTooLargeError } from './bridge/errors.ts';
 export type { FetchHandler } from './bridge/fetch-handler.ts';
@@ -21,13 +28,13 @@ export function toNodeListener(
   options: NodeAdapterOptions = {},
 ): NodeListener {
   // One options object for every request: the hot path allocates nothing for configuration.
-  const shared = { ...options };
+  const shared = { ...options, maxBodyBytes: bodyLimitOf(handler, options.maxBodyBytes) };
   return (req, res) => {
     void dispatch(handler, req, res, shared);
   };
 }
 
-export interface ServeOptions extends NodeAdapterOptions {
+export interface ServeOptions extends NodeAdapterOptions, RequestTimeouts {
   /** 0 picks a free port (read it from `url`). */
   readonly port: number;
   /** Loopback by default: exposing the gateway is an explicit decision. */
@@ -48,9 +55,21 @@ export interface Served {
 
 /** Starts an HTTP server for the handler on `hostname` (default 127.0.0.1) and `port`. */
 export async function serve(handler: FetchHandler, options: ServeOptions): Promise<Served> {
-  const { port, hostname = '127.0.0.1', signal, ...adapterOptions } = options;
+  const {
+    port,
+    hostname = '127.0.0.1',
+    signal,
+    headersTimeoutMs,
+    requestTimeoutMs,
+    ...adapterOptions
+  } = options;
   signal?.throwIfAborted();
-  const server = createServer(toNodeListener(handler, adapterOptions));
+  // Node checks its timeouts every 30 s by default: a 30 s limit could take a minute.
+  const server = createServer(
+    { connectionsCheckingInterval: 1000 },
+    toNodeListener(handler, adapterOptions),
+  );
+  answerClientErrors(server, { headersTimeoutMs, requestTimeoutMs });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, hostname, () => {

@@ -31,10 +31,19 @@ export interface ModelRuntime {
 export interface ModelCounters {
   requests: number;
   in_flight: number;
-  /** Requests that ended with an HTTP status of 400 or above (client disconnects included). */
+  /** Requests answered (`completed`, `completed_after_guard`). */
+  completed: number;
+  /** Requests a rule decided against: blocked, a budget exhausted, a stream or tool-call rule. */
+  policy_outcomes: PolicyOutcomes;
+  /**
+   * Requests that failed: the upstream, the alert sink, a script or its sandbox, or the engine
+   * itself. Never a rule's decision, the client's input or the client leaving.
+   */
   failures: number;
-  /** Requests rejected before the engine (400 bad body, 401). */
+  /** The client's input, refused: a body the engine rejected, a bad key (401), a prompt too long. */
   rejected: number;
+  /** Requests whose client went away before the answer (`client_disconnected`). */
+  disconnected: number;
   by_status: Partial<Record<FinalStatus, number>>;
   /** Versions loaded after the first (`runtime.load`). */
   restarts: number;
@@ -78,6 +87,93 @@ export interface FailureDomainCounts {
 
 export type LastFailure = FailureDomain & { at_ms: number; receipt_id: string | null };
 
+export interface PolicyOutcomes {
+  total: number;
+  by_status: Partial<Record<FinalStatus, number>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outcomes: what a finished request counts as
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * How a finished request counts on `/runtime`. `policy` is a rule's decision (the gateway did
+ * its job), `failure` is something broken, `rejected` is the client's input, `disconnected` the
+ * client leaving. Each request counts as exactly one.
+ */
+export type Outcome = 'completed' | 'policy' | 'failure' | 'rejected' | 'disconnected';
+
+/**
+ * The outcome a final status stands for: the one place statuses are classified. A status added
+ * to the core fails the typecheck here until it is given an outcome.
+ */
+export function outcomeOf(status: FinalStatus): Outcome {
+  switch (status) {
+    case 'completed':
+    case 'completed_after_guard':
+    case 'simulated':
+      return 'completed';
+    case 'policy_blocked':
+    case 'route_blocked':
+    case 'exhausted_guard_budget':
+    case 'exhausted_rule_budget':
+    case 'stream_policy_blocked':
+    case 'stream_policy_latency_exceeded':
+    case 'stream_policy_retry_required':
+    case 'stream_policy_retry_skipped_after_release':
+    case 'stream_policy_retry_context_exceeded':
+    case 'tool_call_blocked':
+    case 'tool_call_retry_exhausted':
+    case 'tool_call_retry_skipped_after_release':
+      return 'policy';
+    case 'provider_error':
+    case 'alert_failed_closed':
+      return 'failure';
+    case 'context_length_exceeded':
+      return 'rejected';
+    case 'client_disconnected':
+      return 'disconnected';
+    default:
+      return unclassified(status);
+  }
+}
+
+/**
+ * A status without an outcome: the typecheck fails at the call (`status` is not `never`) until
+ * `outcomeOf` gives it one. At run time only a newer core than this gateway was built against
+ * gets here; such a status counts as a failure, to be looked at.
+ */
+function unclassified(_status: never): Outcome {
+  return 'failure';
+}
+
+/**
+ * Whether a failure domain is a failure of the gateway's side (the model, its upstream, its
+ * sinks, its scripts) rather than the client leaving.
+ */
+function isFailure(domain: FailureDomain | Receipt['final']['failure_domain']): boolean {
+  if (domain === null) return false;
+  switch (domain.cause) {
+    case 'sandbox':
+    case 'plan':
+    case 'alert_sink':
+    case 'provider':
+    case 'script':
+      return true;
+    case 'client':
+      return false;
+  }
+}
+
+/**
+ * What a finished request counts as: a failure when anything failed on the gateway's side (a
+ * script that failed counts even when its rule failed closed into a block, or open into an
+ * answer: the policy did not run), else its final status's outcome.
+ */
+export function outcomeOfReceipt(receipt: Receipt): Outcome {
+  return isFailure(receipt.final.failure_domain) ? 'failure' : outcomeOf(receipt.final.status);
+}
+
 /**
  * The failure domain of a finished request (the engine attributes it in the receipt's
  * `final.failure_domain`), with the model and session it belongs to; null when nothing failed.
@@ -88,7 +184,12 @@ export function failureDomainOf(receipt: Receipt): FailureDomain | null {
   return { ...domain, model: receipt.model, session_id: receipt.session_id } as FailureDomain;
 }
 
-/** Counts a failure against its model (and, for a session failure, its session). */
+/**
+ * Counts a failure domain against its model (and a session failure against its session), and
+ * keeps it as `last_failure`, unless it is the client leaving (counted as `disconnected` by
+ * `countResult`). A request with a receipt is counted in `failures` by `countResult`; one
+ * without (`receipt_id` null: the engine threw) never reaches it, so it is counted here.
+ */
 export function countFailure(
   counters: ModelCounters,
   sessions: SessionTracker,
@@ -97,10 +198,10 @@ export function countFailure(
   receipt_id: string | null,
 ): void {
   if (domain.scope === 'model') counters.failure_domains.model[domain.cause]++;
-  else {
-    counters.failure_domains.session[domain.cause]++;
-    if (domain.session_id !== null) sessions.fail(domain.session_id);
-  }
+  else counters.failure_domains.session[domain.cause]++;
+  if (!isFailure(domain)) return;
+  if (domain.scope === 'session' && domain.session_id !== null) sessions.fail(domain.session_id);
+  if (receipt_id === null) counters.failures++;
   counters.last_failure = { ...domain, at_ms, receipt_id };
 }
 
@@ -119,7 +220,10 @@ export interface SessionSnapshot {
   session_id: string;
   model: string;
   requests: number;
-  /** Requests of this session that failed in the session's own domain (see `FailureDomain`). */
+  /**
+   * Requests of this session that failed in the session's own domain (see `FailureDomain`): a
+   * script failing on its input. The client leaving is not counted.
+   */
   failures: number;
   last_seen_ms: number;
 }
@@ -145,8 +249,12 @@ export interface RuntimeSnapshot {
     artifact_hash: string;
     requests: number;
     in_flight: number;
+    completed: number;
+    policy_outcomes: PolicyOutcomes;
     failures: number;
     rejected: number;
+    disconnected: number;
+    /** Every final status, whatever its outcome. */
     by_status: Partial<Record<FinalStatus, number>>;
     /** The serving version's queues. */
     alert_queues: { sink: string; depth: number }[];
@@ -213,8 +321,11 @@ export function newCounters(): ModelCounters {
   return {
     requests: 0,
     in_flight: 0,
+    completed: 0,
+    policy_outcomes: { total: 0, by_status: {} },
     failures: 0,
     rejected: 0,
+    disconnected: 0,
     by_status: {},
     restarts: 0,
     failure_domains: {
@@ -225,10 +336,30 @@ export function newCounters(): ModelCounters {
   };
 }
 
+/** Counts a request the engine finished, once, under its outcome and its final status. */
 export function countResult(counters: ModelCounters, receipt: Receipt): void {
   const status = receipt.final.status;
   counters.by_status[status] = (counters.by_status[status] ?? 0) + 1;
-  if (receipt.final.http_status >= 400) counters.failures++;
+  switch (outcomeOfReceipt(receipt)) {
+    case 'completed':
+      counters.completed++;
+      break;
+    case 'policy': {
+      const policy = counters.policy_outcomes;
+      policy.total++;
+      policy.by_status[status] = (policy.by_status[status] ?? 0) + 1;
+      break;
+    }
+    case 'failure':
+      counters.failures++;
+      break;
+    case 'rejected':
+      counters.rejected++;
+      break;
+    case 'disconnected':
+      counters.disconnected++;
+      break;
+  }
 }
 
 function queueDepths(queues: ReadonlyMap<string, AlertQueue>): { sink: string; depth: number }[] {
@@ -263,8 +394,14 @@ export function modelSnapshot(
     artifact_hash: runtime.plan.artifact_hash,
     requests: c.requests,
     in_flight: c.in_flight,
+    completed: c.completed,
+    policy_outcomes: {
+      total: c.policy_outcomes.total,
+      by_status: { ...c.policy_outcomes.by_status },
+    },
     failures: c.failures,
     rejected: c.rejected,
+    disconnected: c.disconnected,
     by_status: { ...c.by_status },
     alert_queues: versions[0]!.alert_queues,
     restarts: c.restarts,

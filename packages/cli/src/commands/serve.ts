@@ -45,7 +45,12 @@ Exit codes: 0 stopped by a signal, 1 the config is invalid or cannot be read, 2 
     try {
       gateway = await createGateway(loaded.gateway);
       const host = typeof args.values.host === 'string' ? args.values.host : loaded.listen.host;
-      const served = await listen(gateway, { port: port ?? loaded.listen.port, hostname: host });
+      const served = await listen(gateway, {
+        port: port ?? loaded.listen.port,
+        hostname: host,
+        headersTimeoutMs: loaded.listen.headersTimeoutMs,
+        requestTimeoutMs: loaded.listen.requestTimeoutMs,
+      });
       printBanner(
         context,
         served.url,

@@ -791,7 +791,11 @@ describe('engine: scripts', () => {
       rule_id: 'policy',
       action: 'restrict_routes',
     });
-    expect(private_.status).toBe('route_blocked');
+    // The only allowed target is too small for the prompt: the client's error, as OpenAI says it.
+    expect(private_).toMatchObject({ status: 'context_length_exceeded', http_status: 400 });
+    expect(private_.message).toMatch(
+      /^the prompt \(about \d+ tokens\) is longer than the context window of every model allowed to serve it \(largest: \d+ tokens\)$/,
+    );
     expect((await engine.handle(userRequest('public'))).status).toBe('completed');
   });
 

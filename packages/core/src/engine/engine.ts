@@ -464,6 +464,11 @@ export function createEngine(options: EngineOptions): Engine {
         'alert_failed_closed',
         'an alert could not be queued and its queue fails closed; retry later',
       );
+    } else if (route?.kind === 'blocked' && route.reason === 'no_target_fits') {
+      outcome = failure(
+        'context_length_exceeded',
+        `the prompt (about ${evaluation.estimated_prompt_tokens} tokens) is longer than the context window of every model allowed to serve it (largest: ${largestWindow(plan, route)} tokens)`,
+      );
     } else if (route === null || route.kind === 'blocked') {
       outcome = failure(
         'route_blocked',
@@ -688,6 +693,16 @@ function engineAnswer(
     finish_reason: outcome.answer.finish_reason,
     usage: record.usage,
   };
+}
+
+/** The largest window among the targets skipped as too small: what the client must fit in. */
+function largestWindow(plan: Plan, route: RouteDecision): number {
+  let largest = 0;
+  for (const skip of route.skipped) {
+    if (skip.reason !== 'context_window_too_small') continue;
+    largest = Math.max(largest, plan.routing.by_model.get(skip.model)?.context_window ?? 0);
+  }
+  return largest;
 }
 
 function failure(status: FinalStatus, message: string): ResponseOutcome {

@@ -32,6 +32,7 @@ export const FinalStatusSchema = StringEnum(
     'simulated',
     'policy_blocked',
     'route_blocked',
+    'context_length_exceeded',
     'alert_failed_closed',
     'exhausted_guard_budget',
     'exhausted_rule_budget',
@@ -520,6 +521,9 @@ export function httpStatusOf(status: FinalStatus, onExhausted: 'block' | 'allow_
     case 'policy_blocked':
     case 'route_blocked':
       return 403;
+    case 'context_length_exceeded':
+      // The client's prompt is too long for every allowed target: its error, as OpenAI says it.
+      return 400;
     case 'alert_failed_closed':
       return 503;
     case 'exhausted_guard_budget':

@@ -104,7 +104,26 @@ export const ScriptedReplySchema = Type.Union([
   Type.Object(
     {
       error: Type.Object(
-        { status: Type.String({ minLength: 1 }), message: Type.Optional(Type.String()) },
+        {
+          status: Type.Union(
+            [
+              Type.Integer({
+                minimum: 100,
+                maximum: 599,
+                description:
+                  'The HTTP status the upstream answered; recorded as `upstream_<status>`.',
+              }),
+              Type.String({
+                minLength: 1,
+                description: 'A provider error status as recorded, e.g. `upstream_timeout`.',
+              }),
+            ],
+            {
+              description: 'An HTTP status (500) or a provider error status (`upstream_timeout`).',
+            },
+          ),
+          message: Type.Optional(Type.String()),
+        },
         { additionalProperties: false },
       ),
     },
@@ -113,6 +132,11 @@ export const ScriptedReplySchema = Type.Union([
 ]);
 export type ScriptedReply = Static<typeof ScriptedReplySchema>;
 export type ScriptedChunk = Extract<ScriptedReply, { chunks: unknown }>['chunks'][number];
+
+/** How an upstream's HTTP error status is recorded in receipts: `upstream_503`. */
+export function upstreamErrorStatus(httpStatus: number): string {
+  return `upstream_${httpStatus}`;
+}
 
 export interface ScriptedReplyOptions {
   /** The call streams: a whole answer is sent as events, chunks as they are. Default: as scripted. */
@@ -130,9 +154,11 @@ export function scriptedReply(
   options: ScriptedReplyOptions = {},
 ): ModelReply {
   if ('error' in reply) {
+    const given = reply.error.status;
+    const status = typeof given === 'number' ? upstreamErrorStatus(given) : given;
     return reply.error.message === undefined
-      ? { kind: 'error', status: reply.error.status }
-      : { kind: 'error', status: reply.error.status, message: reply.error.message };
+      ? { kind: 'error', status }
+      : { kind: 'error', status, message: reply.error.message };
   }
   const advance = options.advance;
   if ('chunks' in reply) {

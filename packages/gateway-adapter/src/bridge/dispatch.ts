@@ -20,7 +20,7 @@ import { writeError, writeResponse } from './write-response.ts';
 export interface NodeAdapterOptions {
   /** Origin for `request.url` (default: socket scheme + Host header). */
   readonly baseURL?: string | undefined;
-  /** Request body limit in bytes, answered with 413 (default 10 MiB; `Infinity` disables). */
+  /** Request body limit in bytes, answered with 413 (default: the handler's `maxBodyBytes`, else 10 MiB; `Infinity` disables). */
   readonly maxBodyBytes?: number | undefined;
   /**
    * Called with what the handler threw (answered 500 without details) or a body stream that

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { AdapterError } from './errors.ts';
+import { type AdapterError, newRequestId, REQUEST_ID_HEADER } from './errors.ts';
 import { knownBody } from './known-body.ts';
 
 /** Hop-by-hop headers of whoever built the Response (often copied from an upstream). */
@@ -165,6 +165,11 @@ export function writeError(res: ServerResponse, error: AdapterError): void {
     'application/json',
     'content-length',
     String(Buffer.byteLength(error.body)),
+    // Never worth a client retry (see `x-should-retry` in openai/errors.ts).
+    'x-should-retry',
+    'false',
+    REQUEST_ID_HEADER,
+    newRequestId(),
   ]);
   res.end(error.body);
 }

@@ -93,7 +93,7 @@ describe('loadServeConfig', () => {
       auth: { admin_token_env: 'ADMIN', api_keys: { demo: ['a'.repeat(64)] } },
     });
     const loaded = await loadServeConfig(file, {
-      env: { UP_KEY: 'sk-test', ADMIN: 'a-long-admin-token-123' },
+      env: { UP_KEY: 'sk-test-key', ADMIN: 'a-long-admin-token-123' },
     });
     expect(loaded.gateway.auth).toEqual({
       adminToken: 'a-long-admin-token-123',
@@ -104,9 +104,11 @@ describe('loadServeConfig', () => {
       '$.providers.up.api_key_env: names UP_KEY, which is not set in the environment',
       '$.auth.admin_token_env: names ADMIN, which is not set in the environment',
     ]);
-    // A token too short to be safe is a config error, not a crash of the server.
+    // A token too short to be safe, or a key too short to be real (scrubbing it from upstream
+    // errors would mangle text), is a config error, not a crash of the server.
     expect(await issuesOf(loadServeConfig(file, { env: { UP_KEY: 'k', ADMIN: 'short' } }))).toEqual(
       [
+        '$.providers.up.api_key_env: names UP_KEY, whose value is 1 character: an API key must be at least 8 (is it the real key?)',
         '$.auth.admin_token_env: names ADMIN, whose value is 5 characters: an admin token must be at least 16',
       ],
     );

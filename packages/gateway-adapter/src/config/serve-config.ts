@@ -28,7 +28,7 @@ import {
 import Type, { type Static } from 'typebox';
 import { openSqliteStore, type SqliteStore } from '../durable/sqlite-store.ts';
 import type { GatewayOptions } from '../gateway.ts';
-import { openAICompatible } from '../providers/openai-compatible.ts';
+import { MIN_API_KEY_LENGTH, openAICompatible } from '../providers/openai-compatible.ts';
 import { scriptedProvider } from '../providers/scripted.ts';
 
 /**
@@ -104,6 +104,20 @@ export const ServeConfigSchema = Type.Object(
           port: Type.Optional(
             Type.Integer({ minimum: 0, maximum: 65535, description: 'Default 8787.' }),
           ),
+          headers_timeout_ms: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              description:
+                'Milliseconds for request headers to arrive; later is answered 408 request_timeout. Default 30000.',
+            }),
+          ),
+          request_timeout_ms: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              description:
+                'Milliseconds for the whole request (headers and body) to arrive; later is answered 408 request_timeout. Default 60000.',
+            }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -174,7 +188,7 @@ export const DEFAULT_STORE_FILE = 'wardwright.db';
 export interface LoadedServeConfig {
   /** Ready for `createGateway`. */
   gateway: GatewayOptions;
-  listen: { host: string; port: number };
+  listen: { host: string; port: number; headersTimeoutMs?: number; requestTimeoutMs?: number };
   /** The durable store, when the config has one (the default); close it after the gateway. */
   store: SqliteStore<Receipt> | undefined;
   /** The compiled plans: dispose them after the gateway is closed. */
@@ -342,10 +356,17 @@ export async function loadServeConfig(
             path: `${at}.api_key_env`,
             message: `names ${provider.api_key_env}, which is not set in the environment`,
           });
+        } else if (key !== undefined && key.length < MIN_API_KEY_LENGTH) {
+          // openAICompatible refuses it too; said here, it names where the value came from.
+          issues.push({
+            path: `${at}.api_key_env`,
+            message: `names ${provider.api_key_env}, whose value is ${key.length} character${key.length === 1 ? '' : 's'}: an API key must be at least ${MIN_API_KEY_LENGTH} (is it the real key?)`,
+          });
         }
+        const usable = key !== undefined && key.length >= MIN_API_KEY_LENGTH ? key : undefined;
         providers[name] = openAICompatible({
           baseURL: provider.base_url,
-          ...(key === undefined ? {} : { apiKey: key }),
+          ...(usable === undefined ? {} : { apiKey: usable }),
           ...(provider.timeout_ms === undefined ? {} : { timeoutMs: provider.timeout_ms }),
           ...(provider.max_retries === undefined ? {} : { maxRetries: provider.max_retries }),
           ...(provider.stream_usage === undefined ? {} : { streamUsage: provider.stream_usage }),
@@ -463,6 +484,12 @@ export async function loadServeConfig(
     listen: {
       host: config.listen?.host ?? DEFAULT_HOST,
       port: config.listen?.port ?? DEFAULT_PORT,
+      ...(config.listen?.headers_timeout_ms === undefined
+        ? {}
+        : { headersTimeoutMs: config.listen.headers_timeout_ms }),
+      ...(config.listen?.request_timeout_ms === undefined
+        ? {}
+        : { requestTimeoutMs: config.listen.request_timeout_ms }),
     },
     store,
     plans,

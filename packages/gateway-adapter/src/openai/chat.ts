@@ -1,4 +1,5 @@
 import { type EngineResult, type HandleOptions, InvalidRequestError } from '@wardwright/core';
+import { bodyTooLargeMessage } from '../bridge/errors.ts';
 import { type GatewayContext, RECEIPT_HEADER } from '../context.ts';
 import { readBody } from '../http/body.ts';
 import {
@@ -99,9 +100,7 @@ async function parseChat(ctx: GatewayContext, request: Request): Promise<Parsed>
   const read = await readBody(request, ctx.maxBodyBytes);
   switch (read.kind) {
     case 'too_large':
-      return rejected(
-        errorResponse(413, `the request body is over ${read.limit} bytes`, 'body_too_large'),
-      );
+      return rejected(errorResponse(413, bodyTooLargeMessage(read.limit), 'request_too_large'));
     case 'unreadable':
       return rejected(
         errorResponse(400, `the body could not be read: ${read.message}`, 'invalid_body'),
@@ -187,6 +186,15 @@ function failureHeaders(result: EngineResult, retryAfter: string): Record<string
   return headers;
 }
 
+/** A request that ended without an answer, before any byte was sent: an OpenAI error. */
+function failureResponse(ctx: GatewayContext, result: EngineResult): Response {
+  return errorResponse(result.http_status, failureMessage(result), result.status, {
+    headers: failureHeaders(result, ctx.retryAfter),
+    // Where OpenAI names the field at fault, so do we: the prompt is in `messages`.
+    param: result.status === 'context_length_exceeded' ? 'messages' : null,
+  });
+}
+
 function failureMessage(result: EngineResult): string {
   return result.message ?? `the request ended with status ${result.status}`;
 }
@@ -212,11 +220,7 @@ async function wholeChat(
     throw error;
   }
   countResult(runtime.counters, result.receipt);
-  if (result.http_status !== 200) {
-    return errorResponse(result.http_status, failureMessage(result), result.status, {
-      headers: failureHeaders(result, ctx.retryAfter),
-    });
-  }
+  if (result.http_status !== 200) return failureResponse(ctx, result);
   const text = result.text ?? '';
   return jsonResponse(
     completionBody(
@@ -384,11 +388,7 @@ function unstartedStream(
   includeUsage: boolean,
 ): Response {
   const receipt_id = result.receipt.receipt_id;
-  if (result.http_status !== 200) {
-    return errorResponse(result.http_status, failureMessage(result), result.status, {
-      headers: failureHeaders(result, ctx.retryAfter),
-    });
-  }
+  if (result.http_status !== 200) return failureResponse(ctx, result);
   // A complete answer that released nothing (an empty one): still a well-formed stream.
   const text = result.text ?? '';
   let out = frames.role();

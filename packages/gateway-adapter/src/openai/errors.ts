@@ -39,6 +39,18 @@ export function errorTypeOf(status: number): OpenAIErrorType {
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 
+/**
+ * The official OpenAI clients retry 408, 409, 429 and 5xx twice by default, and read
+ * `x-should-retry` to decide. Only a 429 or 503 (with `retry-after`) can go better on a retry;
+ * anything else — a policy decision, an upstream the gateway already retried, bad input —
+ * would only multiply the calls, so the header says not to.
+ */
+export function shouldRetry(status: number): boolean {
+  return status === 429 || status === 503;
+}
+
+const NO_RETRY_HEADERS = { ...JSON_HEADERS, 'x-should-retry': 'false' } as const;
+
 export function errorResponse(
   status: number,
   message: string,
@@ -46,9 +58,10 @@ export function errorResponse(
   options: { param?: string | null; headers?: Record<string, string>; type?: OpenAIErrorType } = {},
 ): Response {
   const body = errorBody(message, options.type ?? errorTypeOf(status), code, options.param ?? null);
+  const base = shouldRetry(status) ? JSON_HEADERS : NO_RETRY_HEADERS;
   return textResponse(JSON.stringify(body), {
     status,
-    headers: options.headers === undefined ? JSON_HEADERS : { ...JSON_HEADERS, ...options.headers },
+    headers: options.headers === undefined ? base : { ...base, ...options.headers },
   });
 }
 

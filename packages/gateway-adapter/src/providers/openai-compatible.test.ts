@@ -5,7 +5,7 @@ import {
   type ReplyEvent,
 } from '@wardwright/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openAICompatible, retryDelay } from './openai-compatible.ts';
+import { openAICompatible, redactToken, retryDelay } from './openai-compatible.ts';
 import { type ScriptedUpstream, startScriptedUpstream, type UpstreamReply } from './scripted.ts';
 
 const KEY = 'sk-very-secret-key-42';
@@ -91,6 +91,28 @@ describe('openAICompatible', () => {
     expect(JSON.stringify(reply)).not.toContain(KEY);
     expect(JSON.stringify(reply)).toContain('[redacted]');
     expect(reply).toMatchObject({ status: 'upstream_401' });
+  });
+
+  it('scrubs the key only where it stands as a whole token, and refuses a key too short to be real', async () => {
+    const key = 'sk-abc12345';
+    const u = await up([
+      {
+        kind: 'status',
+        status: 401,
+        message: `bad key ${key}; "${key}" (${key}x is not it, nor x${key}) exploded`,
+      },
+    ]);
+    const reply = await openAICompatible({ baseURL: u.url, apiKey: key }).call(call(false));
+    expect(reply).toMatchObject({
+      kind: 'error',
+      status: 'upstream_401',
+      message: `the upstream answered 401: bad key [redacted]; "[redacted]" (${key}x is not it, nor x${key}) exploded`,
+    });
+    expect(redactToken('exploded', 'x')).toBe('exploded');
+    expect(redactToken('x x-x', 'x')).toBe('[redacted] x-x');
+    expect(() => openAICompatible({ baseURL: u.url, apiKey: 'x' })).toThrow(
+      'openAICompatible: apiKey must be a string of at least 8 characters, not 1 (is it the real key?); leave it out for an upstream that needs none',
+    );
   });
 
   it('does not retry a 4xx other than 429', async () => {

@@ -1,6 +1,12 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { ModelProvider, ModelReply, ProviderCall, ReplyEvent } from '@wardwright/core';
+import {
+  type ModelProvider,
+  type ModelReply,
+  type ProviderCall,
+  type ReplyEvent,
+  upstreamErrorStatus,
+} from '@wardwright/core';
 import { GatewayError } from '../errors.ts';
 import { chunkEvents, completionReply, MalformedAnswer } from './openai-wire.ts';
 import { SseDecoder, type SseEvent } from './sse.ts';
@@ -57,6 +63,29 @@ class MalformedStream extends Error {
   }
 }
 
+/** Shorter than any real provider key: such a value is a mistake, and scrubbing it would mangle text. */
+export const MIN_API_KEY_LENGTH = 8;
+
+const TOKEN_CHAR = /[A-Za-z0-9_-]/;
+
+/**
+ * Replaces whole-token occurrences of `secret` with `[redacted]`: one not preceded or followed
+ * by a character a key could continue with, so text that merely contains the key's letters
+ * inside a longer word is left alone.
+ */
+export function redactToken(text: string, secret: string): string {
+  let out = '';
+  let from = 0;
+  for (let at = text.indexOf(secret); at !== -1; at = text.indexOf(secret, at + 1)) {
+    const end = at + secret.length;
+    if (at < from) continue;
+    if (TOKEN_CHAR.test(text[at - 1] ?? '') || TOKEN_CHAR.test(text[end] ?? '')) continue;
+    out += `${text.slice(from, at)}[redacted]`;
+    from = end;
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
 export function openAICompatible(options: OpenAICompatibleOptions): ModelProvider {
   const known = [
     'baseURL',
@@ -92,14 +121,19 @@ export function openAICompatible(options: OpenAICompatibleOptions): ModelProvide
   const streamUsage = options.streamUsage ?? true;
   const url = `${options.baseURL.replace(/\/+$/, '')}/chat/completions`;
   const apiKey = options.apiKey;
+  if (apiKey !== undefined && (typeof apiKey !== 'string' || apiKey.length < MIN_API_KEY_LENGTH)) {
+    throw new GatewayError(
+      'invalid_option',
+      `openAICompatible: apiKey must be a string of at least ${MIN_API_KEY_LENGTH} characters, not ${typeof apiKey === 'string' ? `${apiKey.length} (is it the real key?)` : typeof apiKey}; leave it out for an upstream that needs none`,
+    );
+  }
   const headers: Record<string, string> = {
     ...options.headers,
     'content-type': 'application/json',
   };
   if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`;
   // Whatever an upstream echoes back (some echo the request headers in errors) is scrubbed.
-  const scrub = (text: string): string =>
-    apiKey === undefined || apiKey === '' ? text : text.split(apiKey).join('[redacted]');
+  const scrub = (text: string): string => (apiKey === undefined ? text : redactToken(text, apiKey));
 
   const send: Send =
     options.fetch !== undefined ? fetchSend(options.fetch, url, headers) : nodeSend(url, headers);
@@ -142,7 +176,7 @@ export function openAICompatible(options: OpenAICompatibleOptions): ModelProvide
         timer.clear();
         return {
           kind: 'error',
-          status: `upstream_${status}`,
+          status: upstreamErrorStatus(status),
           message: scrub(
             `the upstream answered ${status}${retry > 0 ? ` after ${retry} retr${retry === 1 ? 'y' : 'ies'}` : ''}: ${errorMessageOf(text)}`,
           ),
