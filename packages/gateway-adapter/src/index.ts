@@ -66,8 +66,6 @@ export {
   type ModelFailureCause,
   type ModelRuntime,
   type Outcome,
-  outcomeOf,
-  outcomeOfReceipt,
   type PolicyOutcomes,
   type RuntimeSnapshot,
   type SessionFailureCause,
