@@ -280,6 +280,7 @@ export {
   type StreamRule,
   StreamRuleSchema,
 } from './decisions/stream-rules.ts';
+export type { AlertOutbox, OutboxChange, OutboxEntry } from './engine/alert-outbox.ts';
 export {
   type AlertEnqueueDecision,
   type AlertQueue,

@@ -214,7 +214,7 @@ export function runtimeSnapshot(ctx: GatewayContext): RuntimeSnapshot {
     started_at_ms: ctx.startedAt,
     uptime_ms: now - ctx.startedAt,
     models: [...ctx.models.values()].map((runtime) =>
-      modelSnapshot(runtime, ctx.registry.draining(runtime.id)),
+      modelSnapshot(runtime, ctx.registry.draining(runtime.id), ctx.clock.now()),
     ),
     sessions: ctx.sessions.snapshot(),
     events: { subscribers: ctx.events.size },

@@ -1,5 +1,6 @@
 import type { Clock, Receipt, ReceiptStore } from '@wardwright/core';
 import type { Authenticator } from './auth.ts';
+import type { GatewayAlertStore } from './durable/alert-records.ts';
 import type { EventBus } from './events.ts';
 import type { ModelRegistry } from './registry.ts';
 import type { ModelRuntime, SessionTracker } from './runtime.ts';
@@ -18,6 +19,8 @@ export interface GatewayContext {
   readonly clock: Clock;
   readonly sessions: SessionTracker;
   readonly receipts: ReceiptStore<Receipt>;
+  /** The durable alert records, when the store keeps them. */
+  readonly alerts: GatewayAlertStore | undefined;
   readonly events: EventBus;
   /** `Retry-After` seconds on a 503. */
   readonly retryAfter: string;

@@ -33,7 +33,10 @@ export interface RuntimeEvent {
 }
 
 export interface AlertEvent {
-  /** The enqueue outcome (`queued`, `duplicate_suppressed`, `dropped`, …), then `delivered`/`delivery_failed`. */
+  /**
+   * The enqueue outcome (`queued`, `duplicate_suppressed`, `dropped`, …), then each attempt's
+   * `delivered` / `delivery_failed`, and `dead_lettered` when the queue gives up on it.
+   */
   phase: string;
   model: { id: string; version: string };
   sink: string;
@@ -41,6 +44,9 @@ export interface AlertEvent {
   idempotency_key: string;
   receipt_id?: string;
   message?: string;
+  /** `dead_lettered`: why (`delivery_failed` after the last retry) and after how many attempts. */
+  reason?: string;
+  attempts?: number;
 }
 
 export type Listener = (frame: string) => void;
@@ -103,17 +109,29 @@ export class ModelEvents {
     this.#model = model;
   }
 
-  /** A sink's delivery attempt ended (reported by `observedSink`). */
+  /** The queue gave up on an alert after its last retry: an event, like a delivery's. */
+  deadLettered(
+    sink: string,
+    decision: { key: string; rule_id: string; attempts: number; error?: string },
+  ): void {
+    this.delivery(sink, 'dead_lettered', decision.rule_id, decision.key, decision.error, {
+      reason: 'delivery_failed',
+      attempts: decision.attempts,
+    });
+  }
+
+  /** A sink's delivery attempt ended (reported by `observedSink`), or the queue gave up. */
   delivery(
     sink: string,
-    phase: 'delivered' | 'delivery_failed',
+    phase: 'delivered' | 'delivery_failed' | 'dead_lettered',
     rule_id: string,
     idempotency_key: string,
     message?: string,
+    extra: { reason?: string; attempts?: number } = {},
   ): void {
     const id = `${sink}\n${idempotency_key}`;
     const announced = this.#announced.has(id);
-    if (announced && phase === 'delivered') this.#announced.delete(id);
+    if (announced && phase !== 'delivery_failed') this.#announced.delete(id);
     // Nobody listening: nothing to publish or hold (a subscriber arriving later starts fresh).
     if (this.#bus.size === 0) return;
     const event: AlertEvent = {
@@ -123,6 +141,7 @@ export class ModelEvents {
       rule_id,
       idempotency_key,
       ...(message === undefined ? {} : { message }),
+      ...extra,
     };
     if (announced) {
       this.#bus.emit({ type: 'alert', data: event });
@@ -182,7 +201,7 @@ export class ModelEvents {
       let delivered = false;
       for (const data of held ?? []) {
         if (listening) this.#bus.emit({ type: 'alert', data });
-        if (data.phase === 'delivered') delivered = true;
+        if (data.phase === 'delivered' || data.phase === 'dead_lettered') delivered = true;
       }
       if (delivered) continue;
       this.#announced.add(id);

@@ -23,9 +23,11 @@ import {
   runtimeSnapshot,
   simulateRoute,
 } from './admin.ts';
+import { handOver, listDeadLetters, receiptAlerts, redrive, restoreOwed } from './alerts.ts';
 import { type AuthOptions, createAuthenticator } from './auth.ts';
 import { DEFAULT_MAX_BODY_BYTES, newRequestId, REQUEST_ID_HEADER } from './bridge/errors.ts';
 import { type GatewayContext, RECEIPT_HEADER } from './context.ts';
+import type { GatewayAlertStore } from './durable/alert-records.ts';
 import { GatewayError } from './errors.ts';
 import { EventBus, ModelEvents } from './events.ts';
 import { chatCompletions, unauthorized } from './openai/chat.ts';
@@ -99,6 +101,11 @@ export interface GatewayStore {
   readonly receipts: ReceiptStore<Receipt>;
   historyFor(model_id: string, config: Plan['history']): HistoryStore;
   statesFor(model_id: string): StateStore;
+  /**
+   * A durable alert outbox and its records: queued alerts survive a restart, dead letters are
+   * listed and redriven. Without it alert queues live in memory.
+   */
+  readonly alerts?: GatewayAlertStore;
 }
 
 export interface GatewayRuntime {
@@ -203,6 +210,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     } catch (error) {
       onError(error, `closing model ${runtime.id} version ${runtime.version}`);
     }
+    // Alerts the replaced version still held go on with the serving one.
+    const serving = models.get(runtime.id);
+    if (serving !== undefined && serving !== runtime) handOver(runtime, serving, clock.now());
     emitRuntime(events, 'closed', runtime);
   });
   const models = registry.serving;
@@ -222,6 +232,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }
       registry.swap(runtime);
     }
+    // What a previous process acknowledged and did not deliver is owed still.
+    const alertStore = options.store?.alerts;
+    if (alertStore !== undefined) {
+      for (const runtime of models.values()) await restoreOwed(runtime, alertStore, clock.now());
+    }
   } catch (error) {
     await registry.closeAll();
     throw error;
@@ -238,6 +253,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     registry,
     sessions,
     receipts,
+    alerts: options.store?.alerts,
     events,
     retryAfter: String(options.retryAfterSeconds ?? 1),
     heartbeatMs: options.heartbeatMs ?? 15_000,
@@ -413,6 +429,14 @@ async function startModel(
       // Versions of one model share the receipt store: distinct instances keep ids distinct.
       ...(generation === 0 ? {} : { instance: `g${generation}` }),
       alert_sinks: sinks,
+      ...(shared.store?.alerts === undefined
+        ? {}
+        : { alert_outbox: shared.store.alerts.outboxFor(plan.model.id) }),
+      onAlertDecision: (sink, decision) => {
+        if (decision.kind === 'delivery_result' && decision.outcome === 'dead_lettered') {
+          published.deadLettered(sink, decision);
+        }
+      },
       onError: shared.onError,
       onDecision: (receipt) => {
         const domain = failureDomainOf(receipt);
@@ -484,6 +508,11 @@ const ROUTES: ReadonlyMap<string, Readonly<Partial<Record<string, Handler>>>> = 
   ['/v1/wardwright/receipts', { GET: admin((ctx, r) => listReceipts(ctx, new URL(r.url))) }],
   ['/v1/wardwright/runtime', { GET: admin((ctx) => jsonResponse(runtimeSnapshot(ctx))) }],
   ['/v1/wardwright/events', { GET: admin(eventStream) }],
+  [
+    '/v1/wardwright/alerts/dead-letters',
+    { GET: admin((ctx, r) => listDeadLetters(ctx, new URL(r.url))) },
+  ],
+  ['/v1/wardwright/alerts/redrive', { POST: admin(redrive) }],
 ]);
 
 function admin(handler: Handler): Handler {
@@ -494,6 +523,23 @@ function admin(handler: Handler): Handler {
 const receiptById = admin((ctx, request) => {
   const path = pathOf(request.url);
   return getReceipt(ctx, path.slice(path.indexOf(RECEIPTS_PREFIX) + RECEIPTS_PREFIX.length));
+});
+
+const ALERTS_SUFFIX = '/alerts';
+
+const alertsByReceipt = admin((ctx, request) => {
+  const path = pathOf(request.url);
+  const id = path.slice(
+    path.indexOf(RECEIPTS_PREFIX) + RECEIPTS_PREFIX.length,
+    path.length - ALERTS_SUFFIX.length,
+  );
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(id);
+  } catch {
+    return errorResponse(400, 'the receipt id is not a valid URL path segment', 'invalid_request');
+  }
+  return receiptAlerts(ctx, decoded);
 });
 
 function route(
@@ -512,7 +558,13 @@ function route(
     return handler === undefined ? methodNotAllowed(methods) : handler(ctx, request);
   }
   if (path.startsWith(RECEIPTS_PREFIX) && path.length > RECEIPTS_PREFIX.length) {
-    if (path.indexOf('/', RECEIPTS_PREFIX.length) !== -1) return notFound(path);
+    const slash = path.indexOf('/', RECEIPTS_PREFIX.length);
+    if (slash !== -1 && slash > RECEIPTS_PREFIX.length && path.slice(slash) === ALERTS_SUFFIX) {
+      return request.method === 'GET'
+        ? alertsByReceipt(ctx, request)
+        : methodNotAllowed({ GET: alertsByReceipt });
+    }
+    if (slash !== -1) return notFound(path);
     return request.method === 'GET'
       ? receiptById(ctx, request)
       : methodNotAllowed({ GET: receiptById });

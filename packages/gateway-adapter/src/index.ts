@@ -20,6 +20,12 @@ export {
   sandboxModules,
 } from './config/serve-config.ts';
 export { RECEIPT_HEADER } from './context.ts';
+export type {
+  AlertRecord,
+  AlertRecordQuery,
+  AlertRecordStatus,
+  GatewayAlertStore,
+} from './durable/alert-records.ts';
 export type { SqliteDriverName } from './durable/sqlite-driver.ts';
 export {
   openSqliteStore,
@@ -57,6 +63,7 @@ export {
   type UpstreamRequest,
 } from './providers/scripted.ts';
 export {
+  type AlertQueueSnapshot,
   FAILURE_DOMAIN_HEADER,
   type FailureDomain,
   type FailureDomainCounts,

@@ -236,7 +236,7 @@ export interface VersionSnapshot {
   loaded_at_ms: number;
   requests: number;
   in_flight: number;
-  alert_queues: { sink: string; depth: number }[];
+  alert_queues: AlertQueueSnapshot[];
 }
 
 export interface RuntimeSnapshot {
@@ -257,7 +257,7 @@ export interface RuntimeSnapshot {
     /** Every final status, whatever its outcome. */
     by_status: Partial<Record<FinalStatus, number>>;
     /** The serving version's queues. */
-    alert_queues: { sink: string; depth: number }[];
+    alert_queues: AlertQueueSnapshot[];
     restarts: number;
     /** The serving version first, then those still draining. */
     versions: VersionSnapshot[];
@@ -362,13 +362,46 @@ export function countResult(counters: ModelCounters, receipt: Receipt): void {
   }
 }
 
-function queueDepths(queues: ReadonlyMap<string, AlertQueue>): { sink: string; depth: number }[] {
-  const depths: { sink: string; depth: number }[] = [];
-  for (const [sink, queue] of queues) depths.push({ sink, depth: queue.depth() });
-  return depths;
+export interface AlertQueueSnapshot {
+  sink: string;
+  /** Alerts waiting for delivery (retries included). */
+  depth: number;
+  /** Delivery lag: how long the oldest waiting alert has waited; null when none waits. */
+  oldest_queued_age_ms: number | null;
+  delivered: number;
+  retried: number;
+  /** Since this version started: refused by a full queue, or given up on after retries. */
+  dead_lettered: number;
+  dropped: number;
+  /** Taken back from the durable outbox, a replaced version, or a redrive. */
+  restored: number;
 }
 
-function versionSnapshot(runtime: ModelRuntime): VersionSnapshot {
+function queueSnapshots(
+  queues: ReadonlyMap<string, AlertQueue>,
+  now_ms: number,
+): AlertQueueSnapshot[] {
+  const snapshots: AlertQueueSnapshot[] = [];
+  for (const [sink, queue] of queues) {
+    const state = queue.snapshot();
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const item of state.queue) oldest = Math.min(oldest, item.enqueued_at_ms);
+    const c = state.counters;
+    snapshots.push({
+      sink,
+      depth: state.queue.length,
+      oldest_queued_age_ms: state.queue.length === 0 ? null : Math.max(0, now_ms - oldest),
+      delivered: c.delivered,
+      retried: c.retried,
+      dead_lettered: c.dead_lettered,
+      dropped: c.dropped,
+      restored: c.restored,
+    });
+  }
+  return snapshots;
+}
+
+function versionSnapshot(runtime: ModelRuntime, now_ms: number): VersionSnapshot {
   return {
     version: runtime.version,
     generation: runtime.generation,
@@ -377,17 +410,18 @@ function versionSnapshot(runtime: ModelRuntime): VersionSnapshot {
     loaded_at_ms: runtime.loaded_at_ms,
     requests: runtime.requests,
     in_flight: runtime.in_flight,
-    alert_queues: queueDepths(runtime.engine.alert_queues),
+    alert_queues: queueSnapshots(runtime.engine.alert_queues, now_ms),
   };
 }
 
 export function modelSnapshot(
   runtime: ModelRuntime,
   draining: Iterable<ModelRuntime>,
+  now_ms: number,
 ): RuntimeSnapshot['models'][number] {
   const c = runtime.counters;
-  const versions = [versionSnapshot(runtime)];
-  for (const old of draining) versions.push(versionSnapshot(old));
+  const versions = [versionSnapshot(runtime, now_ms)];
+  for (const old of draining) versions.push(versionSnapshot(old, now_ms));
   return {
     id: runtime.id,
     version: runtime.version,

@@ -383,6 +383,7 @@ describe('delivery worker', () => {
       dropped: 0,
       failed_closed: 0,
       retried: 0,
+      restored: 0,
     });
   });
 
@@ -663,7 +664,9 @@ type Step =
   | { op: 'enqueue'; key: string; severity: Alert['severity']; dt: number }
   | { op: 'poll'; dt: number }
   /** `key: null` reports on the key the last `deliver` handed out, as a worker would. */
-  | { op: 'result'; key: string | null; ok: boolean; error: string | null; dt: number };
+  | { op: 'result'; key: string | null; ok: boolean; error: string | null; dt: number }
+  /** An alert a durable outbox still owes, with the attempts it already made. */
+  | { op: 'restore'; key: string; attempts: number; dt: number };
 
 const dtArb = fc.integer({ min: 0, max: 3000 });
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
@@ -679,6 +682,12 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     key: fc.option(keyArb),
     ok: fc.boolean(),
     error: fc.option(fc.string({ maxLength: 4 })),
+    dt: dtArb,
+  }),
+  fc.record({
+    op: fc.constant('restore' as const),
+    key: keyArb,
+    attempts: fc.integer({ min: 0, max: 3 }),
     dt: dtArb,
   }),
 );
@@ -746,6 +755,19 @@ function run(
       case 'poll':
         event = { type: 'poll', now_ms: now };
         break;
+      case 'restore':
+        event = {
+          type: 'restore',
+          item: {
+            key: step.key,
+            alert: alert(step.key),
+            enqueued_at_ms: Math.max(0, now - 100),
+            attempts: step.attempts,
+            next_attempt_at_ms: now,
+          },
+          now_ms: now,
+        };
+        break;
       case 'result': {
         const key = step.key ?? handedOut ?? 'a';
         event =
@@ -772,10 +794,12 @@ function run(
 function model(config: CompiledAlertQueue, events: readonly AlertQueueEvent[]): string[] {
   const queue: { key: string; attempts: number; next: number }[] = [];
   const remembered: string[] = [];
+  /** Remembered keys whose last status is dead-lettered: a redrive may restore them. */
+  const dead = new Set<string>();
   const summaries: string[] = [];
   const remember = (key: string) => {
     remembered.push(key);
-    if (remembered.length > config.dedupe_capacity) remembered.shift();
+    if (remembered.length > config.dedupe_capacity) dead.delete(remembered.shift()!);
   };
   for (const event of events) {
     if (event.type === 'enqueue') {
@@ -784,6 +808,7 @@ function model(config: CompiledAlertQueue, events: readonly AlertQueueEvent[]): 
         summaries.push('duplicate_suppressed');
       } else if (queue.length >= config.capacity) {
         if (config.on_full !== 'fail_closed') remember(key);
+        if (config.on_full === 'dead_letter') dead.add(key);
         summaries.push(
           { dead_letter: 'dead_lettered', drop: 'dropped', fail_closed: 'failed_closed' }[
             config.on_full
@@ -793,6 +818,16 @@ function model(config: CompiledAlertQueue, events: readonly AlertQueueEvent[]): 
         remember(key);
         queue.push({ key, attempts: 0, next: event.now_ms });
         summaries.push('queued');
+      }
+    } else if (event.type === 'restore') {
+      const key = event.item.key;
+      if ((remembered.includes(key) && !dead.has(key)) || queue.some((i) => i.key === key)) {
+        summaries.push('restore already_known');
+      } else {
+        if (!remembered.includes(key)) remember(key);
+        dead.delete(key);
+        queue.push({ key, attempts: event.item.attempts, next: event.item.next_attempt_at_ms });
+        summaries.push('restore restored');
       }
     } else if (event.type === 'poll') {
       const due = queue.find((i) => i.next <= event.now_ms);
@@ -814,6 +849,7 @@ function model(config: CompiledAlertQueue, events: readonly AlertQueueEvent[]): 
         summaries.push(`retry_scheduled ${item.next}`);
       } else {
         queue.splice(at, 1);
+        if (remembered.includes(event.key)) dead.add(event.key);
         summaries.push('dead_lettered');
       }
     }
@@ -832,6 +868,8 @@ function summary(decision: AlertQueueDecision): string {
     case 'idle':
     case 'unknown_key':
       return decision.kind;
+    case 'restore':
+      return `restore ${decision.outcome}`;
     case 'delivery_result':
       return decision.outcome === 'retry_scheduled'
         ? `retry_scheduled ${decision.next_attempt_at_ms}`
@@ -858,8 +896,14 @@ describe('alert queue properties', () => {
   it('keeps depth within capacity, no key queued twice, and the key memory bounded and exact', () => {
     fc.assert(
       fc.property(configArb, stepsArb, (config, steps) => {
-        for (const { after } of run(config, steps).trace) {
-          expect(after.queue.length).toBeLessThanOrEqual(config.capacity);
+        for (const { before, event, after } of run(config, steps).trace) {
+          // Restored alerts were acknowledged before: they join whatever the depth.
+          expect(after.queue.length).toBeLessThanOrEqual(
+            Math.max(config.capacity, before.queue.length + 1),
+          );
+          if (event.type !== 'restore' && after.queue.length > before.queue.length) {
+            expect(after.queue.length).toBeLessThanOrEqual(config.capacity);
+          }
           const keys = after.queue.map((i) => i.key);
           expect(new Set(keys).size).toBe(keys.length);
           const remembered = rememberedKeys(after);
@@ -912,7 +956,8 @@ describe('alert queue properties', () => {
           const { trace, state: start, now: t0 } = run(config, steps);
           const queued = new Set(
             trace.flatMap((t) =>
-              t.decision.kind === 'enqueue' && t.decision.outcome === 'queued'
+              (t.decision.kind === 'enqueue' && t.decision.outcome === 'queued') ||
+              (t.decision.kind === 'restore' && t.decision.outcome === 'restored')
                 ? [t.decision.key]
                 : [],
             ),
@@ -943,11 +988,14 @@ describe('alert queue properties', () => {
             if (d.kind === 'delivery_result' && d.outcome !== 'retry_scheduled') settled.add(d.key);
           }
           for (const key of queued) expect(settled.has(key)).toBe(true);
-          // Every alert ever queued left the queue exactly once, delivered or given up on.
+          // Every alert ever queued or restored left the queue exactly once, delivered or given up on.
           const gaveUp = decisions.filter(
             (d) => d.kind === 'delivery_result' && d.outcome === 'dead_lettered',
           ).length;
-          expect(count('queued')).toBe(count('delivered') + gaveUp);
+          const restored = decisions.filter(
+            (d) => d.kind === 'restore' && d.outcome === 'restored',
+          ).length;
+          expect(count('queued') + restored).toBe(count('delivered') + gaveUp);
         },
       ),
     );
@@ -1110,6 +1158,8 @@ describe('output schemas', () => {
         'enqueue failed_closed',
         'enqueue queued',
         'idle',
+        'restore already_known',
+        'restore restored',
         'unknown_key',
         'wait',
       ].sort(),

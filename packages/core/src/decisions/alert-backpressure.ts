@@ -461,6 +461,7 @@ export const AlertQueueCountersSchema = Type.Object(
     dropped: counter(),
     failed_closed: counter(),
     retried: counter('Retries scheduled after a failed delivery.'),
+    restored: counter('Alerts taken back from a durable outbox (after a restart, or a redrive).'),
   },
   { additionalProperties: false },
 );
@@ -497,6 +498,18 @@ export const AlertQueueEventSchema = TaggedUnion('type', [
     { additionalProperties: false },
   ),
   Type.Object({ type: Type.Literal('poll'), now_ms: nowMs }, { additionalProperties: false }),
+  Type.Object(
+    {
+      type: Type.Literal('restore'),
+      item: AlertQueueItemSchema,
+      now_ms: nowMs,
+    },
+    {
+      additionalProperties: false,
+      description:
+        'An alert a durable outbox still owes (queued before a restart, or redriven from the dead letters): it joins the queue whatever its depth, since it was already acknowledged.',
+    },
+  ),
   Type.Object(
     {
       type: Type.Literal('delivery_result'),
@@ -599,6 +612,18 @@ export const AlertQueueDecisionSchema = TaggedUnion('kind', [
   DeliveryDecisionSchema,
   Type.Object(
     {
+      kind: Type.Literal('restore'),
+      key: Type.String(),
+      outcome: StringEnum(['restored', 'already_known'], {
+        description:
+          '`already_known`: the queue holds or remembers the key already, so it is not taken twice.',
+      }),
+      queue_depth: Type.Integer({ minimum: 0, description: 'Queue depth after the decision.' }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
       kind: Type.Literal('unknown_key'),
       key: Type.String(),
       status: Type.Union([RememberedStatusSchema, Type.Null()], {
@@ -627,6 +652,7 @@ export function initialAlertQueue(): AlertQueueState {
       dropped: 0,
       failed_closed: 0,
       retried: 0,
+      restored: 0,
     },
   };
 }
@@ -645,6 +671,8 @@ export function stepAlertQueue(
       return enqueue(config, state, event.alert, event.now_ms);
     case 'poll':
       return { state, decision: poll(state, event.now_ms) };
+    case 'restore':
+      return restore(config, state, event.item);
     case 'delivery_result':
       return deliveryResult(config, state, event);
     default:
@@ -716,6 +744,46 @@ function enqueue(
       return assertNever(decision, 'enqueue decision');
   }
   return { state: next, decision: { kind: 'enqueue', ...decision } };
+}
+
+/**
+ * Take back an alert a durable outbox still owes. Capacity does not apply: the alert was
+ * acknowledged (its receipt says queued) before the process that held it went away, so refusing
+ * it now would lose it; new alerts meet the full queue instead. A key the queue holds or
+ * remembers is not taken twice — except a dead letter, which a redrive takes back (it leaves
+ * the dead letters).
+ */
+function restore(
+  config: CompiledAlertQueue,
+  state: AlertQueueState,
+  item: AlertQueueItem,
+): { state: AlertQueueState; decision: AlertQueueDecision } {
+  const key = item.key;
+  const existing = recall(state.remembered, key) ?? queuedStatus(state.queue, key);
+  if (existing !== undefined && existing !== 'dead_lettered') {
+    return {
+      state,
+      decision: { kind: 'restore', key, outcome: 'already_known', queue_depth: state.queue.length },
+    };
+  }
+  const c = state.counters;
+  const queue = [...state.queue, item];
+  const status = item.attempts === 0 ? 'queued' : 'retry_scheduled';
+  return {
+    state: {
+      queue,
+      remembered:
+        existing === undefined
+          ? remember(state.remembered, key, status, config.dedupe_capacity)
+          : restatus(state.remembered, key, status),
+      dead_letters:
+        existing === undefined
+          ? state.dead_letters
+          : state.dead_letters.filter((letter) => letter.key !== key),
+      counters: { ...c, restored: c.restored + 1 },
+    },
+    decision: { kind: 'restore', key, outcome: 'restored', queue_depth: queue.length },
+  };
 }
 
 function poll(state: AlertQueueState, now: number): AlertQueueDecision {

@@ -6,6 +6,7 @@ import {
   retryDelayMs,
 } from '../decisions/alert-backpressure.ts';
 import { WardwrightError } from '../errors/wardwright-error.ts';
+import type { AlertOutbox, OutboxChange } from './alert-outbox.ts';
 import { type AlertQueueOptions, createAlertQueue } from './alert-queue.ts';
 import { type AlertDelivery, type AlertSink, memoryAlertSink } from './alert-sinks.ts';
 
@@ -372,5 +373,175 @@ describe('createAlertQueue: background worker', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(sink.delivered).toHaveLength(1);
     await queue.stop();
+  });
+});
+
+describe('createAlertQueue: a durable outbox', () => {
+  /** An outbox that keeps every change in order: what a durable store would be told. */
+  function recordingOutbox(options: { async?: boolean; failOn?: OutboxChange['kind'] } = {}) {
+    const changes: OutboxChange[] = [];
+    let settle: (() => void) | undefined;
+    const outbox: AlertOutbox = {
+      record(change) {
+        if (change.kind === options.failOn) throw new Error('disk full');
+        if (!options.async) {
+          changes.push(change);
+          return;
+        }
+        return new Promise<void>((resolve) => {
+          settle = () => {
+            changes.push(change);
+            resolve();
+          };
+        });
+      },
+      pending: () => [],
+    };
+    return { outbox, changes, settle: () => settle?.() };
+  }
+
+  it('writes what it accepts with its receipt, then each result: retry, delivered, dead letter', async () => {
+    const { outbox, changes } = recordingOutbox();
+    const sink = memoryAlertSink();
+    const { queue } = queueWith(
+      { capacity: 1, retry: { max_attempts: 2, base_delay_ms: 10 } },
+      sink,
+      { outbox },
+    );
+    queue.enqueue(alert('a'), 100, 'rcpt_1');
+    // The queue is full: the refused alert is a dead letter on record too.
+    queue.enqueue(alert('b'), 100, 'rcpt_2');
+    sink.failNext(1, 'sink down');
+    await queue.drain(100);
+    await queue.drain(110);
+    expect(changes).toEqual([
+      {
+        kind: 'queued',
+        entry: {
+          sink: 'memory',
+          key: 'a',
+          alert: alert('a'),
+          receipt_id: 'rcpt_1',
+          enqueued_at_ms: 100,
+          attempts: 0,
+          next_attempt_at_ms: 100,
+        },
+      },
+      {
+        kind: 'dead_lettered',
+        reason: 'queue_full',
+        entry: expect.objectContaining({ key: 'b', receipt_id: 'rcpt_2', attempts: 0 }),
+        at_ms: 100,
+      },
+      expect.objectContaining({
+        kind: 'retry_scheduled',
+        key: 'a',
+        attempts: 1,
+        next_attempt_at_ms: 110,
+        error: 'sink down',
+      }),
+      expect.objectContaining({ kind: 'delivered', key: 'a', attempts: 2 }),
+    ]);
+  });
+
+  it('records a dead letter after the last retry, with its request, attempts and error', async () => {
+    const { outbox, changes } = recordingOutbox();
+    const sink = memoryAlertSink();
+    const { queue } = queueWith({ retry: { max_attempts: 1 } }, sink, { outbox });
+    queue.enqueue(alert('a'), 5, 'rcpt_9');
+    sink.failNext(1, 'gone');
+    await queue.drain(5);
+    expect(changes.at(-1)).toMatchObject({
+      kind: 'dead_lettered',
+      reason: 'delivery_failed',
+      entry: { key: 'a', receipt_id: 'rcpt_9', attempts: 1, alert: alert('a') },
+      error: 'gone',
+    });
+  });
+
+  it('restores owed alerts over capacity, keeps their attempts, and never takes a key twice', async () => {
+    const sink = memoryAlertSink();
+    const { queue, decisions } = queueWith({ capacity: 1, retry: { max_attempts: 3 } }, sink);
+    queue.enqueue(alert('live'), 0);
+    const owed = (key: string, attempts: number) => ({
+      sink: 'memory',
+      key,
+      alert: alert(key),
+      receipt_id: `rcpt_${key}`,
+      enqueued_at_ms: 0,
+      attempts,
+      next_attempt_at_ms: 50,
+    });
+    const restored = queue.restore([owed('x', 0), owed('y', 2), owed('live', 0)], 60);
+    expect(kinds(restored)).toEqual([
+      'restore:restored',
+      'restore:restored',
+      'restore:already_known',
+    ]);
+    expect(queue.depth()).toBe(3);
+    await queue.drain(60);
+    // The restored alert that had failed twice makes its third attempt, not its first.
+    expect(sink.delivered.map((d) => [d.alert.idempotency_key, d.attempt])).toEqual([
+      ['live', 1],
+      ['x', 1],
+      ['y', 3],
+    ]);
+    expect(queue.snapshot().counters.restored).toBe(2);
+    expect(kinds(decisions).filter((k) => k.startsWith('restore'))).toHaveLength(3);
+  });
+
+  it('takes a dead letter back on a redrive: it leaves the dead letters and is delivered', async () => {
+    const sink = memoryAlertSink();
+    const { queue } = queueWith({ retry: { max_attempts: 1 } }, sink);
+    queue.enqueue(alert('a'), 0);
+    sink.failNext(1, 'down');
+    await queue.drain(0);
+    expect(queue.snapshot().dead_letters.map((l) => l.key)).toEqual(['a']);
+    const [decision] = queue.restore(
+      [
+        {
+          sink: 'memory',
+          key: 'a',
+          alert: alert('a'),
+          receipt_id: null,
+          enqueued_at_ms: 0,
+          attempts: 0,
+          next_attempt_at_ms: 10,
+        },
+      ],
+      10,
+    );
+    expect(decision).toMatchObject({ kind: 'restore', outcome: 'restored', queue_depth: 1 });
+    expect(queue.snapshot().dead_letters).toEqual([]);
+    await queue.drain(10);
+    expect(sink.delivered.map((d) => [d.alert.idempotency_key, d.attempt])).toEqual([['a', 1]]);
+  });
+
+  it('flush waits for an asynchronous outbox; a failed write is reported and delivery goes on', async () => {
+    const slow = recordingOutbox({ async: true });
+    const { queue } = queueWith({}, memoryAlertSink(), { outbox: slow.outbox });
+    queue.enqueue(alert('a'), 0, 'rcpt_1');
+    let flushed = false;
+    const flushing = queue.flush().then(() => {
+      flushed = true;
+    });
+    await Promise.resolve();
+    expect(flushed).toBe(false);
+    slow.settle();
+    await flushing;
+    expect(slow.changes.map((c) => c.kind)).toEqual(['queued']);
+
+    const errors: unknown[] = [];
+    const broken = recordingOutbox({ failOn: 'queued' });
+    const sink = memoryAlertSink();
+    const { queue: second } = queueWith({}, sink, {
+      outbox: broken.outbox,
+      onOutboxError: (error) => errors.push(error),
+    });
+    second.enqueue(alert('b'), 0);
+    await second.drain(0);
+    expect(errors).toEqual([new Error('disk full')]);
+    expect(sink.delivered).toHaveLength(1);
+    expect(broken.changes.map((c) => c.kind)).toEqual(['delivered']);
   });
 });

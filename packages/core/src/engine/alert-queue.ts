@@ -2,12 +2,14 @@ import {
   type Alert,
   type AlertQueueDecision,
   type AlertQueueEvent,
+  type AlertQueueItem,
   type AlertQueueState,
   type CompiledAlertQueue,
   initialAlertQueue,
   stepAlertQueue,
 } from '../decisions/alert-backpressure.ts';
 import { WardwrightError } from '../errors/wardwright-error.ts';
+import type { AlertOutbox, OutboxChange, OutboxEntry } from './alert-outbox.ts';
 import { type AlertSink, abortedError } from './alert-sinks.ts';
 import { checkOptions, describeValue } from './receipt-store.ts';
 
@@ -29,14 +31,31 @@ export interface AlertQueueOptions {
   onDecision?: (decision: AlertQueueDecision) => void;
   /** How long `stop` lets an in-flight delivery finish before aborting it; default 1000. */
   stop_grace_ms?: number;
+  /**
+   * Where accepted alerts and their fates are written down, so they survive the process
+   * (see `AlertOutbox`). Without one the queue lives in memory only.
+   */
+  outbox?: AlertOutbox;
+  /** A failed outbox write (the alert stays queued in memory); default: ignored. */
+  onOutboxError?: (error: unknown) => void;
 }
 
 export type AlertEnqueueDecision = Extract<AlertQueueDecision, { kind: 'enqueue' }>;
 
 export interface AlertQueue {
   readonly sink_name: string;
-  /** Decide on one alert now (never waits for delivery). */
-  enqueue(alert: Alert, now_ms: number): AlertEnqueueDecision;
+  /**
+   * Decide on one alert now (never waits for delivery). `receipt_id` names the request that
+   * raised it, for the outbox.
+   */
+  enqueue(alert: Alert, now_ms: number, receipt_id?: string | null): AlertEnqueueDecision;
+  /**
+   * Take back alerts an outbox still owes (after a restart, or redriven dead letters): each
+   * joins the queue whatever its depth, unless the queue holds or remembers its key.
+   */
+  restore(entries: readonly OutboxEntry[], now_ms: number): AlertQueueDecision[];
+  /** Resolves when every outbox write so far is durable (at once for a synchronous outbox). */
+  flush(): Promise<void>;
   depth(): number;
   /** The current core state; immutable, so it is returned as is. */
   snapshot(): AlertQueueState;
@@ -63,10 +82,21 @@ type DeliverDecision = Extract<AlertQueueDecision, { kind: 'deliver' }>;
 export function createAlertQueue(options: AlertQueueOptions): AlertQueue {
   checkOptions(
     options,
-    ['config', 'sink', 'model_id', 'model_version', 'now', 'onDecision', 'stop_grace_ms'],
+    [
+      'config',
+      'sink',
+      'model_id',
+      'model_version',
+      'now',
+      'onDecision',
+      'stop_grace_ms',
+      'outbox',
+      'onOutboxError',
+    ],
     'createAlertQueue',
   );
-  const { config, sink, model_id, model_version, now, onDecision } = options;
+  const { config, sink, model_id, model_version, now, onDecision, outbox } = options;
+  const onOutboxError = options.onOutboxError ?? (() => {});
   const stop_grace_ms = options.stop_grace_ms ?? DEFAULT_STOP_GRACE_MS;
   validate(options, stop_grace_ms);
 
@@ -80,6 +110,85 @@ export function createAlertQueue(options: AlertQueueOptions): AlertQueue {
   /** Bumped by every queued alert, so a worker about to sleep sees what it just missed. */
   let generation = 0;
   let wake: (() => void) | undefined;
+
+  /** Outbox writes still in flight (an asynchronous outbox); `flush` waits for them. */
+  const writing = new Set<Promise<void>>();
+  /** The request of each alert still queued, for the outbox's dead letters. */
+  const receipts = new Map<string, string | null>();
+
+  function write(change: OutboxChange): void {
+    if (outbox === undefined) return;
+    try {
+      const done = outbox.record(change);
+      if (done !== undefined) {
+        const tracked: Promise<void> = Promise.resolve(done).then(
+          () => {
+            writing.delete(tracked);
+          },
+          (error: unknown) => {
+            writing.delete(tracked);
+            onOutboxError(error);
+          },
+        );
+        writing.add(tracked);
+      }
+    } catch (error) {
+      onOutboxError(error);
+    }
+  }
+
+  function entryOf(item: AlertQueueItem): OutboxEntry {
+    return {
+      sink: sink.name,
+      key: item.key,
+      alert: item.alert,
+      receipt_id: receipts.get(item.key) ?? null,
+      enqueued_at_ms: item.enqueued_at_ms,
+      attempts: item.attempts,
+      next_attempt_at_ms: item.next_attempt_at_ms,
+    };
+  }
+
+  /** What the outbox must know of a delivery result, from the item before and the decision. */
+  function recordResult(item: AlertQueueItem | undefined, decision: AlertQueueDecision): void {
+    if (decision.kind !== 'delivery_result' || item === undefined) return;
+    const at_ms = now();
+    switch (decision.outcome) {
+      case 'delivered':
+        receipts.delete(decision.key);
+        write({
+          kind: 'delivered',
+          sink: sink.name,
+          key: decision.key,
+          attempts: decision.attempts,
+          at_ms,
+        });
+        return;
+      case 'retry_scheduled':
+        write({
+          kind: 'retry_scheduled',
+          sink: sink.name,
+          key: decision.key,
+          attempts: decision.attempts,
+          next_attempt_at_ms: decision.next_attempt_at_ms,
+          ...(decision.error === undefined ? {} : { error: decision.error }),
+          at_ms,
+        });
+        return;
+      case 'dead_lettered':
+        write({
+          kind: 'dead_lettered',
+          reason: 'delivery_failed',
+          entry: { ...entryOf(item), attempts: decision.attempts },
+          ...(decision.error === undefined ? {} : { error: decision.error }),
+          at_ms,
+        });
+        receipts.delete(decision.key);
+        return;
+      default:
+        assertNeverOutcome(decision);
+    }
+  }
 
   function step(event: AlertQueueEvent): AlertQueueDecision {
     const result = stepAlertQueue(config, state, event);
@@ -141,11 +250,14 @@ export function createAlertQueue(options: AlertQueueOptions): AlertQueue {
     resultAt: () => number,
   ): Promise<AlertQueueDecision> {
     const error = await attempt(decision);
-    return step(
+    const item = state.queue.find((queued) => queued.key === decision.key);
+    const result = step(
       error === undefined
         ? { type: 'delivery_result', key: decision.key, ok: true, now_ms: resultAt() }
         : { type: 'delivery_result', key: decision.key, ok: false, now_ms: resultAt(), error },
     );
+    recordResult(item, result);
+    return result;
   }
 
   function sleep(ms: number | undefined): Promise<void> {
@@ -187,14 +299,63 @@ export function createAlertQueue(options: AlertQueueOptions): AlertQueue {
   return {
     sink_name: sink.name,
 
-    enqueue(alert, now_ms) {
+    enqueue(alert, now_ms, receipt_id = null) {
       checkTime(now_ms, 'enqueue');
       const decision = step({ type: 'enqueue', alert, now_ms }) as AlertEnqueueDecision;
       if (decision.outcome === 'queued') {
+        if (outbox !== undefined) {
+          receipts.set(decision.key, receipt_id);
+          const item = state.queue[state.queue.length - 1]!;
+          write({ kind: 'queued', entry: entryOf(item) });
+        }
         generation++;
         wake?.();
+      } else if (decision.outcome === 'dead_lettered') {
+        write({
+          kind: 'dead_lettered',
+          reason: 'queue_full',
+          entry: {
+            sink: sink.name,
+            key: decision.key,
+            alert,
+            receipt_id,
+            enqueued_at_ms: now_ms,
+            attempts: 0,
+            next_attempt_at_ms: now_ms,
+          },
+          at_ms: now_ms,
+        });
       }
       return decision;
+    },
+
+    restore(entries, now_ms) {
+      checkTime(now_ms, 'restore');
+      const decisions: AlertQueueDecision[] = [];
+      for (const entry of entries) {
+        const decision = step({
+          type: 'restore',
+          item: {
+            key: entry.key,
+            alert: entry.alert,
+            enqueued_at_ms: entry.enqueued_at_ms,
+            attempts: entry.attempts,
+            next_attempt_at_ms: entry.next_attempt_at_ms,
+          },
+          now_ms,
+        });
+        if (decision.kind === 'restore' && decision.outcome === 'restored') {
+          receipts.set(entry.key, entry.receipt_id);
+        }
+        decisions.push(decision);
+      }
+      generation++;
+      wake?.();
+      return decisions;
+    },
+
+    async flush() {
+      while (writing.size > 0) await Promise.all(writing);
     },
 
     depth: () => state.queue.length,
@@ -266,6 +427,16 @@ function validate(options: AlertQueueOptions, stop_grace_ms: number): void {
     }
   }
   if (typeof now !== 'function') throw invalid('createAlertQueue: now must be a function');
+  const outbox = options.outbox as Partial<AlertOutbox> | undefined;
+  if (
+    outbox !== undefined &&
+    (typeof outbox !== 'object' ||
+      outbox === null ||
+      typeof outbox.record !== 'function' ||
+      typeof outbox.pending !== 'function')
+  ) {
+    throw invalid('createAlertQueue: outbox must be an AlertOutbox (record and pending functions)');
+  }
   if (onDecision !== undefined && typeof onDecision !== 'function') {
     throw invalid('createAlertQueue: onDecision must be a function');
   }
@@ -274,6 +445,10 @@ function validate(options: AlertQueueOptions, stop_grace_ms: number): void {
       `createAlertQueue: stop_grace_ms must be an integer from 0 to ${MAX_TIMER_MS}, got ${describeValue(stop_grace_ms)}`,
     );
   }
+}
+
+function assertNeverOutcome(decision: never): never {
+  throw new Error(`unhandled delivery outcome ${JSON.stringify(decision)}`);
 }
 
 function checkTime(now_ms: unknown, method: string): void {

@@ -1,5 +1,5 @@
 import type { AlertSeverity } from '../decisions/actions.ts';
-import { defaultIdempotencyKey } from '../decisions/alert-backpressure.ts';
+import { type AlertQueueDecision, defaultIdempotencyKey } from '../decisions/alert-backpressure.ts';
 import type { RouteDecision } from '../decisions/routes.ts';
 import { nextTransition } from '../decisions/state-machine.ts';
 import { declaredTools } from '../decisions/tool-call-policy.ts';
@@ -10,6 +10,7 @@ import { checkJsonValue } from '../sandbox/json-value.ts';
 import { schemaIssues } from '../schema/validator.ts';
 import { utf8Length } from '../text/utf8.ts';
 import { digestJson, hash64Hex, sha256 } from '../util/hash.ts';
+import type { AlertOutbox } from './alert-outbox.ts';
 import { type AlertQueue, createAlertQueue } from './alert-queue.ts';
 import type { AlertSink } from './alert-sinks.ts';
 import { memoryAlertSink } from './alert-sinks.ts';
@@ -92,6 +93,14 @@ export interface EngineOptions {
   receipts?: ReceiptStore<Receipt>;
   /** Sinks by name; the artifact's `alerts.sinks` picks among them. Default: a memory sink. */
   alert_sinks?: Readonly<Record<string, AlertSink>>;
+  /**
+   * Writes every alert the queues accept, and what became of it, before the receipt is stored,
+   * so queued alerts survive the process (restore them with `alert_queues[…].restore`).
+   * Default: none, the queues live in memory.
+   */
+  alert_outbox?: AlertOutbox;
+  /** Every decision of every alert queue (queued, delivered, retried, dead-lettered…). */
+  onAlertDecision?: (sink: string, decision: AlertQueueDecision) => void;
   /**
    * Called with every finalized receipt (the object the store holds: do not mutate it); a
    * throw or a rejected promise is reported to `onError`, never propagated.
@@ -248,6 +257,15 @@ export function createEngine(options: EngineOptions): Engine {
         model_id: plan.model.id,
         model_version: plan.model.version,
         now: () => clock.now(),
+        ...(options.alert_outbox === undefined
+          ? {}
+          : {
+              outbox: options.alert_outbox,
+              onOutboxError: (error: unknown) => onError(error, `alert outbox (sink ${name})`),
+            }),
+        ...(options.onAlertDecision === undefined
+          ? {}
+          : { onDecision: (decision) => options.onAlertDecision?.(name, decision) }),
       }),
     );
   }
@@ -378,6 +396,7 @@ export function createEngine(options: EngineOptions): Engine {
               ...(caller.session_id === undefined ? {} : { session_id: caller.session_id }),
             },
             at,
+            receipt_id,
           );
           records.push({ sink, rule_id: alert.rule_id, idempotency_key, decision });
         }
@@ -607,6 +626,10 @@ export function createEngine(options: EngineOptions): Engine {
         response_phase_ms: finished - routed,
       },
     };
+    // What the receipt says was queued is durable first (at once for a synchronous outbox).
+    if (options.alert_outbox !== undefined) {
+      await Promise.all([...queues.values()].map((queue) => queue.flush()));
+    }
     if (options.receipts !== undefined) await options.receipts.append(receipt);
     if (options.onDecision !== undefined) {
       try {

@@ -18,6 +18,13 @@ import {
   systemClock,
   WardwrightError,
 } from '@wardwright/core';
+import {
+  type AlertRecord,
+  type AlertRecordQuery,
+  DEFAULT_ALERT_LIST_LIMIT,
+  type GatewayAlertStore,
+  MAX_ALERT_LIST_LIMIT,
+} from './alert-records.ts';
 import { openSqlite, type SqliteDatabase, type SqliteDriverName } from './sqlite-driver.ts';
 
 /**
@@ -57,6 +64,8 @@ export interface SqliteStore<R extends StoredReceipt = StoredReceipt> {
   historyFor(model_id: string, config: CompiledHistoryStore): HistoryStore;
   /** The state-machine records of one model. */
   statesFor(model_id: string): StateStore;
+  /** The alert outbox and its records (dead letters, redrive, an alert's fate by receipt). */
+  readonly alerts: GatewayAlertStore;
   /** Run retention now; resolves to the number of receipts deleted. */
   prune(): number;
   close(): Promise<void>;
@@ -89,6 +98,24 @@ const MIGRATIONS: readonly string[] = [
      body TEXT NOT NULL,
      PRIMARY KEY (model_id, machine_id, scope_value)
    );`,
+  // The alert outbox: one row per alert a queue accepted (or refused into a dead letter).
+  `CREATE TABLE alerts (
+     model_id TEXT NOT NULL,
+     sink TEXT NOT NULL,
+     idempotency_key TEXT NOT NULL,
+     status TEXT NOT NULL,
+     receipt_id TEXT,
+     alert TEXT NOT NULL,
+     enqueued_at_ms REAL NOT NULL,
+     attempts INTEGER NOT NULL,
+     next_attempt_at_ms REAL NOT NULL,
+     reason TEXT,
+     error TEXT,
+     updated_at_ms REAL NOT NULL,
+     PRIMARY KEY (model_id, sink, idempotency_key)
+   );
+   CREATE INDEX alerts_by_status ON alerts (status, model_id, enqueued_at_ms);
+   CREATE INDEX alerts_by_receipt ON alerts (receipt_id);`,
 ];
 
 const PRUNE_EVERY = 256;
@@ -136,6 +163,8 @@ function createStore<R extends StoredReceipt>(
     'INSERT OR REPLACE INTO states (model_id, machine_id, scope_value, body) VALUES (?, ?, ?, ?)',
   );
 
+  const alerts = alertStore(db, open, clock);
+
   const prune = (): number => {
     let deleted = 0;
     if (retention.max_age_ms !== undefined) {
@@ -152,6 +181,7 @@ function createStore<R extends StoredReceipt>(
           .run(retention.max_receipts),
       );
     }
+    alerts.prune();
     sincePrune = 0;
     return deleted;
   };
@@ -226,6 +256,7 @@ function createStore<R extends StoredReceipt>(
   const store: SqliteStore<R> = {
     driver: db.driver,
     receipts,
+    alerts,
     historyFor(model_id, config) {
       open();
       const memory = memoryHistoryStore(config);
@@ -300,6 +331,201 @@ function createStore<R extends StoredReceipt>(
     },
   };
   return store;
+}
+
+/** Delivered rows stay while their receipt does (the alert's fate, read by receipt id). */
+const DELIVERED_GRACE_MS = 60_000;
+
+function alertStore(
+  db: SqliteDatabase,
+  open: () => void,
+  clock: Clock,
+): GatewayAlertStore & { prune(): void } {
+  const upsert = db.prepare(
+    `INSERT INTO alerts (model_id, sink, idempotency_key, status, receipt_id, alert, enqueued_at_ms,
+       attempts, next_attempt_at_ms, reason, error, updated_at_ms)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (model_id, sink, idempotency_key) DO UPDATE SET
+       status = excluded.status, receipt_id = COALESCE(excluded.receipt_id, alerts.receipt_id),
+       alert = excluded.alert,
+       enqueued_at_ms = excluded.enqueued_at_ms, attempts = excluded.attempts,
+       next_attempt_at_ms = excluded.next_attempt_at_ms, reason = excluded.reason,
+       error = excluded.error, updated_at_ms = excluded.updated_at_ms`,
+  );
+  const retry = db.prepare(
+    `UPDATE alerts SET status = 'retry_scheduled', attempts = ?, next_attempt_at_ms = ?, error = ?,
+       updated_at_ms = ? WHERE model_id = ? AND sink = ? AND idempotency_key = ?`,
+  );
+  const delivered = db.prepare(
+    `UPDATE alerts SET status = 'delivered', attempts = ?, updated_at_ms = ?
+     WHERE model_id = ? AND sink = ? AND idempotency_key = ?`,
+  );
+  const pending = db.prepare(
+    `SELECT * FROM alerts WHERE model_id = ? AND sink = ? AND status IN ('queued', 'retry_scheduled')
+     ORDER BY enqueued_at_ms, rowid`,
+  );
+  const byReceipt = db.prepare(
+    'SELECT * FROM alerts WHERE receipt_id = ? ORDER BY enqueued_at_ms, rowid',
+  );
+
+  const select = (status: string, query: AlertRecordQuery): AlertRecord[] => {
+    const where = ['status = ?'];
+    const params: (string | number)[] = [status];
+    if (query.model_id !== undefined) {
+      where.push('model_id = ?');
+      params.push(query.model_id);
+    }
+    if (query.sink !== undefined) {
+      where.push('sink = ?');
+      params.push(query.sink);
+    }
+    if (query.keys !== undefined) {
+      where.push(`idempotency_key IN (${query.keys.map(() => '?').join(', ') || 'NULL'})`);
+      params.push(...query.keys);
+    }
+    const limit = Math.min(query.limit ?? DEFAULT_ALERT_LIST_LIMIT, MAX_ALERT_LIST_LIMIT);
+    return db
+      .prepare(
+        `SELECT * FROM alerts WHERE ${where.join(' AND ')} ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?`,
+      )
+      .all(...params, limit)
+      .map(recordOf);
+  };
+
+  return {
+    outboxFor(model_id) {
+      return {
+        record(change) {
+          open();
+          switch (change.kind) {
+            case 'queued': {
+              const e = change.entry;
+              upsert.run(
+                model_id,
+                e.sink,
+                e.key,
+                'queued',
+                e.receipt_id,
+                JSON.stringify(e.alert),
+                e.enqueued_at_ms,
+                e.attempts,
+                e.next_attempt_at_ms,
+                null,
+                null,
+                e.enqueued_at_ms,
+              );
+              return;
+            }
+            case 'retry_scheduled':
+              retry.run(
+                change.attempts,
+                change.next_attempt_at_ms,
+                change.error ?? null,
+                change.at_ms,
+                model_id,
+                change.sink,
+                change.key,
+              );
+              return;
+            case 'delivered':
+              delivered.run(change.attempts, change.at_ms, model_id, change.sink, change.key);
+              return;
+            case 'dead_lettered': {
+              const e = change.entry;
+              upsert.run(
+                model_id,
+                e.sink,
+                e.key,
+                'dead_lettered',
+                e.receipt_id,
+                JSON.stringify(e.alert),
+                e.enqueued_at_ms,
+                e.attempts,
+                e.next_attempt_at_ms,
+                change.reason,
+                change.error ?? null,
+                change.at_ms,
+              );
+              return;
+            }
+          }
+        },
+        pending(sink) {
+          open();
+          return pending.all(model_id, sink).map((row) => {
+            const record = recordOf(row);
+            return {
+              sink: record.sink,
+              key: record.idempotency_key,
+              alert: record.alert,
+              receipt_id: record.receipt_id,
+              enqueued_at_ms: record.enqueued_at_ms,
+              attempts: record.attempts,
+              next_attempt_at_ms: record.next_attempt_at_ms,
+            };
+          });
+        },
+      };
+    },
+    async deadLetters(query = {}) {
+      open();
+      return select('dead_lettered', query);
+    },
+    async redrive(query, now_ms) {
+      open();
+      db.exec('BEGIN');
+      try {
+        const letters = select('dead_lettered', { ...query, limit: MAX_ALERT_LIST_LIMIT });
+        const requeue = db.prepare(
+          `UPDATE alerts SET status = 'queued', attempts = 0, next_attempt_at_ms = ?, reason = NULL,
+             error = NULL, updated_at_ms = ? WHERE model_id = ? AND sink = ? AND idempotency_key = ?`,
+        );
+        for (const letter of letters) {
+          requeue.run(now_ms, now_ms, letter.model_id, letter.sink, letter.idempotency_key);
+        }
+        db.exec('COMMIT');
+        return letters.map((letter) => ({
+          ...letter,
+          status: 'queued' as const,
+          attempts: 0,
+          next_attempt_at_ms: now_ms,
+          reason: null,
+          error: null,
+          updated_at_ms: now_ms,
+        }));
+      } catch (error) {
+        db.exec('ROLLBACK');
+        throw error;
+      }
+    },
+    async ofReceipt(receipt_id) {
+      open();
+      return byReceipt.all(receipt_id).map(recordOf);
+    },
+    prune() {
+      db.prepare(
+        `DELETE FROM alerts WHERE status = 'delivered' AND updated_at_ms < ?
+           AND (receipt_id IS NULL OR receipt_id NOT IN (SELECT receipt_id FROM receipts))`,
+      ).run(clock.now() - DELIVERED_GRACE_MS);
+    },
+  };
+}
+
+function recordOf(row: Record<string, unknown>): AlertRecord {
+  return {
+    model_id: row.model_id as string,
+    sink: row.sink as string,
+    idempotency_key: row.idempotency_key as string,
+    status: row.status as AlertRecord['status'],
+    receipt_id: (row.receipt_id as string | null) ?? null,
+    alert: JSON.parse(row.alert as string) as AlertRecord['alert'],
+    enqueued_at_ms: Number(row.enqueued_at_ms),
+    attempts: Number(row.attempts),
+    next_attempt_at_ms: Number(row.next_attempt_at_ms),
+    reason: (row.reason as AlertRecord['reason']) ?? null,
+    error: (row.error as string | null) ?? null,
+    updated_at_ms: Number(row.updated_at_ms),
+  };
 }
 
 function changes(result: unknown): number {
