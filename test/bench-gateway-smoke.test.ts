@@ -50,7 +50,15 @@ describe('gateway benchmark runner', () => {
 
     const rows = report.rows as Row[];
     const ids = new Set(rows.map((r) => r.id));
-    for (const id of ['direct', 'ww-none', 'ww-rules', 'portkey', 'direct-sse', 'ww-ttsr']) {
+    for (const id of [
+      'direct',
+      'ww-none',
+      'ww-rules',
+      'ww-alerts',
+      'portkey',
+      'direct-sse',
+      'ww-ttsr',
+    ]) {
       expect(ids, id).toContain(id);
     }
     // Portkey's streaming path either ran or says why it did not.
@@ -80,8 +88,18 @@ describe('gateway benchmark runner', () => {
       true,
     );
 
+    // The alert target queued one alert per answered request and accounted for every one.
+    const alerts = report.alerts.final;
+    expect(alerts.queued).toBeGreaterThan(0);
+    expect(alerts.delivered + alerts.depth).toBeLessThanOrEqual(alerts.queued);
+    expect(report.alerts.samples).toBeGreaterThan(0);
+    expect(report.alerts.dropped).toBe(
+      alerts.dead_lettered + alerts.dropped + alerts.failed_closed,
+    );
+
     const md = readFileSync(join(out, 'gateway.md'), 'utf8');
     expect(md).toContain('| load | target | req/s (min–max) |');
     expect(md).toContain('Isolation:');
+    expect(md).toContain('Alerts (d):');
   }, 60_000);
 });

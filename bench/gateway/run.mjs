@@ -17,6 +17,8 @@ import { killAllNow, portkeyVersion, startPortkey, startTarget, stopAll } from '
 import { ANSWER, LOOPING_MODEL, MODEL, requestBody, SESSIONS } from './workload.mjs';
 
 const started = Date.now();
+/** How often the alert target's queue is sampled. */
+const ALERT_SAMPLE_MS = 200;
 const { mode, outDir } = runnerArgs();
 const argv = process.argv.slice(2);
 const profileIndex = argv.indexOf('--profile');
@@ -227,7 +229,7 @@ try {
       ? []
       : ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${name}.cpuprofile`];
   const upstream = await startTarget('upstream', ['upstream']);
-  const [none, rules, stream, isolation, portkey] = await Promise.all([
+  const [none, rules, stream, isolation, alerting, portkey] = await Promise.all([
     startTarget('wardwright-none', ['none', upstream.url], {
       execArgv: execArgv('wardwright-none'),
     }),
@@ -238,6 +240,7 @@ try {
       execArgv: execArgv('wardwright-stream'),
     }),
     startTarget('wardwright-isolation', ['isolation', upstream.url]),
+    startTarget('wardwright-alerts', ['alerts', upstream.url]),
     startPortkey(),
   ]);
   log(`targets up after ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -268,6 +271,13 @@ try {
       label: '(b) Wardwright, 10 rules + history',
       group: 'json',
       url: rules.url,
+      stream: false,
+    },
+    {
+      id: 'ww-alerts',
+      label: '(d) Wardwright, (b) + an alert per request → file sink',
+      group: 'json',
+      url: alerting.url,
       stream: false,
     },
     {
@@ -313,6 +323,9 @@ try {
       log(`skipping ${c.label}: ${check.why}`);
     } else throw new Error(`${c.label} does not answer correctly: ${check.why}`);
   }
+
+  // Alert delivery under load: the (d) target's queue, sampled all along (depth, lag).
+  const alertSampler = sampleAlerts(alerting.url);
 
   /** @type {Record<string, Record<string, Round[]>>} */
   const rounds = {};
@@ -389,9 +402,13 @@ try {
     );
   }
 
+  const alerts = await alertSampler.finish();
+  log(
+    `alerts: ${alerts.final?.queued ?? '?'} queued, ${alerts.final?.delivered ?? '?'} delivered, ${alerts.dropped} dropped; max depth ${alerts.max_depth}, max lag ${alerts.max_lag_ms} ms`,
+  );
   log('stopping the targets');
   await stopAll();
-  const report = summarise({ targets, skipped, rounds, profiles, iso, isoRounds });
+  const report = summarise({ targets, skipped, rounds, profiles, iso, isoRounds, alerts });
   writeOut(report);
 } catch (error) {
   await stopAll();
@@ -437,7 +454,7 @@ function answered(xs) {
 }
 
 /**
- * @param {{ targets: { id: string, label: string, group: string }[], skipped: Record<string, string>, rounds: Record<string, Record<string, Round[]>>, profiles: { key: string, connections: number, rate: number | null }[], iso: { b_rate: number, b_connections: number, a_connections: number }, isoRounds: Record<string, Round[]> }} r
+ * @param {{ targets: { id: string, label: string, group: string }[], skipped: Record<string, string>, rounds: Record<string, Record<string, Round[]>>, profiles: { key: string, connections: number, rate: number | null }[], iso: { b_rate: number, b_connections: number, a_connections: number }, isoRounds: Record<string, Round[]>, alerts: AlertSamples }} r
  */
 function summarise(r) {
   /**
@@ -547,6 +564,7 @@ function summarise(r) {
     targets_met: targets,
     rows,
     isolation,
+    alerts: r.alerts,
     rounds: r.rounds,
   };
 }
@@ -576,6 +594,8 @@ function writeOut(report) {
     '',
     `Isolation: ${iso.setup}. B's p99 alone ${iso.b_p99_alone_ms} ms, while A loops ${iso.b_p99_with_looping_ms} ms: ratio **${f(iso.p99_ratio)}×** (target ≤ 2× ${mark(iso.met)}); B's p50 ${iso.b_p50_alone_ms} → ${iso.b_p50_with_looping_ms} ms; B errors while A loops: ${iso.b_errors_with_looping}; A refused (403, as it should be): ${iso.a_refused}.`,
     '',
+    `Alerts (d): every request raises one toward a file sink (fsync'd), default queue (capacity ${report.alerts.capacity}). Over the whole run: ${f(report.alerts.final?.queued)} queued, ${f(report.alerts.final?.delivered)} delivered, **${report.alerts.dropped} dropped** (dead-lettered, dropped or failed closed at a full queue); depth at most ${report.alerts.max_depth}, delivery lag (oldest waiting alert) at most ${report.alerts.max_lag_ms} ms, median sample ${report.alerts.median_lag_ms} ms; ${report.alerts.samples} samples every ${ALERT_SAMPLE_MS} ms. Goal: no drops at the default capacity ${mark(report.alerts.final === null ? null : report.alerts.dropped === 0)}.`,
+    '',
     `Targets: (b) req/s ≥ Portkey at ${t.closed_loop_profile}: ${mark(t.b_rps_ge_portkey)} (${f(t.b_over_portkey_rps)}×). Added p50 ≤ 1 ms — closed loop ${t.closed_loop_profile}: (a) ${mark(t.added_p50_a_le_1ms_closed)}, (b) ${mark(t.added_p50_b_le_1ms_closed)}; open loop ${t.open_loop_profile}: (a) ${mark(t.added_p50_a_le_1ms_open)}, (b) ${mark(t.added_p50_b_le_1ms_open)}.`,
   ];
   writeFiles(outDir, {
@@ -583,6 +603,81 @@ function writeOut(report) {
     'gateway.md': `${lines.join('\n')}\n`,
   });
   console.log(lines.join('\n'));
+}
+
+/**
+ * @typedef {{ sink: string, depth: number, capacity: number, oldest_queued_age_ms: number | null, queued: number, delivered: number, dead_lettered: number, dropped: number, failed_closed: number }} QueueView
+ * @typedef {{ capacity: number, samples: number, max_depth: number, max_lag_ms: number, median_lag_ms: number, dropped: number, final: { queued: number, delivered: number, dead_lettered: number, dropped: number, failed_closed: number, depth: number } | null }} AlertSamples
+ */
+
+/**
+ * Polls the alert target's `/v1/wardwright/runtime` while the benchmark runs; `finish` waits (up
+ * to 15 s) for the queue to drain and returns the maxima and the final counters.
+ * @param {string} url
+ */
+function sampleAlerts(url) {
+  /** @type {number[]} */
+  const lags = [];
+  let maxDepth = 0;
+  /** @type {number | undefined} */
+  let capacity;
+  let stopped = false;
+  const read = async () => {
+    const response = await fetch(`${new URL(url).origin}/v1/wardwright/runtime`);
+    const runtime = /** @type {{ models: { alert_queues: QueueView[] }[] }} */ (
+      await response.json()
+    );
+    return runtime.models[0]?.alert_queues[0];
+  };
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        const queue = await read();
+        if (queue !== undefined) {
+          capacity = queue.capacity;
+          maxDepth = Math.max(maxDepth, queue.depth);
+          lags.push(queue.oldest_queued_age_ms ?? 0);
+        }
+      } catch {
+        // A sample lost under load is a sample lost, not a failed run.
+      }
+      await new Promise((r) => setTimeout(r, ALERT_SAMPLE_MS));
+    }
+  })();
+  return {
+    /** @returns {Promise<AlertSamples>} */
+    async finish() {
+      stopped = true;
+      await loop;
+      /** @type {AlertSamples['final']} */
+      let final = null;
+      const until = Date.now() + 15_000;
+      for (;;) {
+        const queue = await read().catch(() => undefined);
+        if (queue !== undefined) {
+          final = {
+            queued: queue.queued,
+            delivered: queue.delivered,
+            dead_lettered: queue.dead_lettered,
+            dropped: queue.dropped,
+            failed_closed: queue.failed_closed,
+            depth: queue.depth,
+          };
+        }
+        if ((queue?.depth ?? 0) === 0 || Date.now() > until) break;
+        await new Promise((r) => setTimeout(r, ALERT_SAMPLE_MS));
+      }
+      return {
+        capacity: capacity ?? 0,
+        samples: lags.length,
+        max_depth: maxDepth,
+        max_lag_ms: Math.round(Math.max(0, ...lags)),
+        median_lag_ms: Math.round(median(lags)),
+        dropped: final === null ? 0 : final.dead_lettered + final.dropped + final.failed_closed,
+        final,
+      };
+    },
+  };
 }
 
 /** @param {boolean | null} x */

@@ -4,12 +4,26 @@
 //   none|rules|stream    Wardwright (`serve` from @wardwright/gateway/node) → the upstream
 //   isolation            Wardwright with two models: the typical rules, and a looping QuickJS
 //                        script policy in worker mode
+//   alerts               Wardwright, the typical rules plus an alert on every request toward a
+//                        file sink (fsync'd) with the default queue
 // It listens on 127.0.0.1 (port 0), sends `{ url }` over IPC when ready, and closes and exits
 // on a `stop` message or when the parent goes away (so a crashed bench leaves nothing behind).
 // Exiting normally matters: `node --cpu-prof` writes its profile at exit.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createGateway, openAICompatible, startScriptedUpstream } from '@wardwright/gateway';
 import { serve } from '@wardwright/gateway/node';
-import { CHUNKS, loopingArtifact, noRules, streamRules, typicalRules } from './workload.mjs';
+import {
+  ALERT_SINK,
+  alertsArtifact,
+  CHUNKS,
+  loopingArtifact,
+  noRules,
+  streamRules,
+  typicalRules,
+} from './workload.mjs';
 
 const [kind, upstreamUrl] = process.argv.slice(2);
 
@@ -37,6 +51,8 @@ if (kind === 'upstream') {
   let models;
   /** @type {{ dispose(): Promise<void> } | undefined} */
   let pool;
+  /** @type {string | undefined} */
+  let scratch;
   if (kind === 'none') models = [{ artifact: noRules, provider }];
   else if (kind === 'rules') models = [{ artifact: typicalRules, provider }];
   else if (kind === 'stream') models = [{ artifact: streamRules, provider }];
@@ -52,6 +68,11 @@ if (kind === 'upstream') {
       { artifact: typicalRules, provider },
       { artifact: loopingArtifact, provider, backends: { quickjs } },
     ];
+  } else if (kind === 'alerts') {
+    const { fileAlertSink } = await import('@wardwright/core/node');
+    scratch = await mkdtemp(join(tmpdir(), 'wardwright-bench-alerts-'));
+    const sink = fileAlertSink({ name: ALERT_SINK, path: join(scratch, 'alerts.jsonl') });
+    models = [{ artifact: alertsArtifact, provider, alertSinks: { [ALERT_SINK]: sink } }];
   } else throw new Error(`unknown target kind: ${kind}`);
   const gateway = await createGateway({
     models,
@@ -63,6 +84,7 @@ if (kind === 'upstream') {
     await served.close();
     await gateway.close();
     await pool?.dispose();
+    if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
   };
 }
 

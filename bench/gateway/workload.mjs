@@ -139,3 +139,23 @@ export const loopingArtifact = {
     },
   },
 };
+
+/**
+ * (d) alerts: the typical rules plus one that raises an alert on every request, toward a file
+ * sink (one JSON line per alert, fsync'd) with the default queue (DEFAULT_CAPACITY): does delivery
+ * keep up with the gateway at its maximum rate, or do alerts queue, lag and drop?
+ */
+export const ALERT_SINK = 'pager';
+export const alertsArtifact = {
+  ...typicalRules,
+  alerts: { sinks: [ALERT_SINK] },
+  request_rules: [
+    ...typicalRules.request_rules,
+    {
+      kind: 'match',
+      id: 'page-on-every-request',
+      contains: 'read a file',
+      actions: [{ action: 'alert', severity: 'info', message: 'a file question' }],
+    },
+  ],
+};

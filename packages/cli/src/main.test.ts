@@ -63,7 +63,7 @@ describe('main', () => {
     const run = await runMain(['frobnicate']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(
-      'unknown command frobnicate (known: check, explain, simulate, test, serve, bench)',
+      'unknown command frobnicate (known: check, explain, simulate, test, serve, alerts, bench)',
     );
   });
 

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { commandHelp, parseCommandArgs, suggestion } from './args.ts';
 import { ScriptNote } from './backends.ts';
 import type { Command, Context } from './command.ts';
+import { alerts } from './commands/alerts.ts';
 import { bench } from './commands/bench.ts';
 import { check } from './commands/check.ts';
 import { explain } from './commands/explain.ts';
@@ -19,7 +20,7 @@ import {
 } from './errors.ts';
 import { type Io, stylesFor } from './output.ts';
 
-const COMMANDS: readonly Command[] = [check, explain, simulate, test, serve, bench];
+const COMMANDS: readonly Command[] = [check, explain, simulate, test, serve, alerts, bench];
 const NAMES = COMMANDS.map((c) => c.spec.name);
 
 function generalHelp(): string {

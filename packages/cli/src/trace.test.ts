@@ -83,8 +83,8 @@ describe('simulate trace, from real runs', () => {
       '  review  draft --submit--> pending  (sent by submit)',
     ]);
     expect(section(out, 'alerts')).toEqual([
-      '  remind -> memory: queued (queue 1/16)',
-      '  loop -> memory: queued (queue 2/16)',
+      '  remind -> memory: queued (queue 1/1024)',
+      '  loop -> memory: queued (queue 2/1024)',
     ]);
     expect(section(out, 'attempts')).toEqual(['  none (no attempts scripted: request phase only)']);
     expect(section(out, 'scripts')).toEqual(['  scripted  policy.decide on quickjs  ok']);

@@ -286,13 +286,17 @@ export {
   type AlertQueue,
   type AlertQueueOptions,
   createAlertQueue,
+  DEFAULT_BATCH_MAX,
   DEFAULT_STOP_GRACE_MS,
 } from './engine/alert-queue.ts';
 export {
+  ALERT_BATCH_SCHEMA,
   ALERT_PAYLOAD_SCHEMA,
+  type AlertBatchPayload,
   type AlertDelivery,
   type AlertPayload,
   type AlertSink,
+  alertBatchPayload,
   alertPayload,
   DEFAULT_WEBHOOK_TIMEOUT_MS,
   type MemoryAlertSink,

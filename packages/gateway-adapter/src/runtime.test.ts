@@ -1,6 +1,7 @@
+import type { AlertSink } from '@wardwright/core';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from './errors.ts';
-import { MAX_TRACKED_SESSIONS, SessionTracker } from './runtime.ts';
+import { MAX_TRACKED_SESSIONS, observedSink, SessionTracker } from './runtime.ts';
 
 describe('SessionTracker', () => {
   it('forgets the least recently seen session past the bound, and still counts it as seen', () => {
@@ -31,5 +32,33 @@ describe('GatewayError', () => {
     expect(GatewayError.isInstance(foreign)).toBe(true);
     expect(GatewayError.isInstance(new Error('x'))).toBe(false);
     expect(GatewayError.isInstance(null)).toBe(false);
+  });
+});
+
+describe('observedSink', () => {
+  it('keeps a batching sink batching, and reports each alert of a batch', async () => {
+    const batches: string[][] = [];
+    const sink: AlertSink = {
+      name: 'batcher',
+      deliver: async () => {},
+      deliverBatch: async (ds) => {
+        batches.push(ds.map((d) => d.alert.idempotency_key));
+      },
+    };
+    const reports: string[] = [];
+    const observed = observedSink(sink, (phase, _rule, key) => reports.push(`${phase} ${key}`));
+    const delivery = (key: string) => ({
+      alert: { idempotency_key: key, rule_id: 'r', severity: 'info' as const, message: '' },
+      model_id: 'm',
+      model_version: '1',
+      attempt: 1,
+      signal: new AbortController().signal,
+    });
+    await observed.deliverBatch!([delivery('a'), delivery('b')]);
+    expect(batches).toEqual([['a', 'b']]);
+    expect(reports).toEqual(['delivered a', 'delivered b']);
+    expect(observedSink({ name: 'one', deliver: async () => {} }, () => {}).deliverBatch).toBe(
+      undefined,
+    );
   });
 });

@@ -1,4 +1,12 @@
-import type { AlertQueue, AlertSink, Engine, FinalStatus, Plan, Receipt } from '@wardwright/core';
+import type {
+  AlertDelivery,
+  AlertQueue,
+  AlertSink,
+  Engine,
+  FinalStatus,
+  Plan,
+  Receipt,
+} from '@wardwright/core';
 
 /**
  * What `/v1/wardwright/runtime` shows: each governed model's runtimes (one per loaded artifact
@@ -366,13 +374,19 @@ export interface AlertQueueSnapshot {
   sink: string;
   /** Alerts waiting for delivery (retries included). */
   depth: number;
+  /** The queue's capacity: at this depth new alerts meet `on_full`. */
+  capacity: number;
   /** Delivery lag: how long the oldest waiting alert has waited; null when none waits. */
   oldest_queued_age_ms: number | null;
+  /** Accepted by the queue since this version started. */
+  queued: number;
   delivered: number;
   retried: number;
   /** Since this version started: refused by a full queue, or given up on after retries. */
   dead_lettered: number;
   dropped: number;
+  /** Refused at a full queue whose `on_full` is `fail_closed` (the request was answered 503). */
+  failed_closed: number;
   /** Taken back from the durable outbox, a replaced version, or a redrive. */
   restored: number;
 }
@@ -390,11 +404,14 @@ function queueSnapshots(
     snapshots.push({
       sink,
       depth: state.queue.length,
+      capacity: queue.capacity,
       oldest_queued_age_ms: state.queue.length === 0 ? null : Math.max(0, now_ms - oldest),
+      queued: c.queued,
       delivered: c.delivered,
       retried: c.retried,
       dead_lettered: c.dead_lettered,
       dropped: c.dropped,
+      failed_closed: c.failed_closed,
       restored: c.restored,
     });
   }
@@ -458,21 +475,29 @@ export function observedSink(
     message?: string,
   ) => void,
 ): AlertSink {
-  return {
-    name: sink.name,
-    async deliver(delivery) {
-      try {
-        await sink.deliver(delivery);
-      } catch (error) {
-        report(
-          'delivery_failed',
-          delivery.alert.rule_id,
-          delivery.alert.idempotency_key,
-          error instanceof Error ? error.message : String(error),
-        );
-        throw error;
+  const observed = async (
+    deliveries: readonly AlertDelivery[],
+    send: () => Promise<void>,
+  ): Promise<void> => {
+    try {
+      await send();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      for (const d of deliveries) {
+        report('delivery_failed', d.alert.rule_id, d.alert.idempotency_key, message);
       }
-      report('delivered', delivery.alert.rule_id, delivery.alert.idempotency_key);
-    },
+      throw error;
+    }
+    for (const d of deliveries) report('delivered', d.alert.rule_id, d.alert.idempotency_key);
   };
+  const wrapped: AlertSink = {
+    name: sink.name,
+    deliver: (delivery) => observed([delivery], () => sink.deliver(delivery)),
+  };
+  // A sink that takes batches keeps taking them: the wrapper must not turn it into one per call.
+  const batch = sink.deliverBatch?.bind(sink);
+  if (batch !== undefined) {
+    wrapped.deliverBatch = (deliveries) => observed(deliveries, () => batch(deliveries));
+  }
+  return wrapped;
 }

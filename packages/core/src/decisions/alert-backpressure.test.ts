@@ -91,10 +91,10 @@ describe('alert queue config', () => {
   it('resolves every default without touching the input', () => {
     const input = Object.freeze({});
     expect(compileAlertQueue(input)).toEqual({
-      capacity: 16,
+      capacity: 1024,
       on_full: 'dead_letter',
       dedupe_capacity: 1024,
-      dead_letter_capacity: 16,
+      dead_letter_capacity: 1024,
       retry: { max_attempts: 5, base_delay_ms: 1000, multiplier: 2, max_delay_ms: 60000 },
     });
     expect(input).toEqual({});
@@ -164,8 +164,8 @@ describe('alert queue config', () => {
     });
   });
 
-  it('differs from the original: a missing capacity means 16 (the sink default), not 0', () => {
-    expect(compileAlertQueue({}).capacity).toBe(16);
+  it('differs from the original: a missing capacity means 1024 (a drained queue), not 16 or 0', () => {
+    expect(compileAlertQueue({}).capacity).toBe(1024);
   });
 });
 
@@ -662,7 +662,8 @@ const keyArb = fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', '__proto__', 'const
 
 type Step =
   | { op: 'enqueue'; key: string; severity: Alert['severity']; dt: number }
-  | { op: 'poll'; dt: number }
+  /** `max` > 1: a worker whose sink takes batches. */
+  | { op: 'poll'; max: number; dt: number }
   /** `key: null` reports on the key the last `deliver` handed out, as a worker would. */
   | { op: 'result'; key: string | null; ok: boolean; error: string | null; dt: number }
   /** An alert a durable outbox still owes, with the attempts it already made. */
@@ -676,7 +677,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     severity: fc.constantFrom('info', 'warning', 'critical') as fc.Arbitrary<Alert['severity']>,
     dt: dtArb,
   }),
-  fc.record({ op: fc.constant('poll' as const), dt: dtArb }),
+  fc.record({ op: fc.constant('poll' as const), max: fc.integer({ min: 1, max: 3 }), dt: dtArb }),
   fc.record({
     op: fc.constant('result' as const),
     key: fc.option(keyArb),
@@ -753,7 +754,10 @@ function run(
         };
         break;
       case 'poll':
-        event = { type: 'poll', now_ms: now };
+        event =
+          step.max === 1
+            ? { type: 'poll', now_ms: now }
+            : { type: 'poll', now_ms: now, max: step.max };
         break;
       case 'restore':
         event = {
@@ -784,6 +788,7 @@ function run(
     }
     const out = stepAlertQueue(config, before, event);
     if (out.decision.kind === 'deliver') handedOut = out.decision.key;
+    if (out.decision.kind === 'deliver_batch') handedOut = out.decision.deliveries[0]!.key;
     trace.push({ before, event, after: out.state, decision: out.decision });
     state = out.state;
   }
@@ -830,9 +835,10 @@ function model(config: CompiledAlertQueue, events: readonly AlertQueueEvent[]): 
         summaries.push('restore restored');
       }
     } else if (event.type === 'poll') {
-      const due = queue.find((i) => i.next <= event.now_ms);
-      if (due) summaries.push(`deliver ${due.key} ${due.attempts + 1}`);
-      else if (queue.length === 0) summaries.push('idle');
+      const due = queue.filter((i) => i.next <= event.now_ms).slice(0, event.max ?? 1);
+      if (due.length > 0) {
+        summaries.push(`deliver ${due.map((i) => `${i.key} ${i.attempts + 1}`).join(', ')}`);
+      } else if (queue.length === 0) summaries.push('idle');
       else summaries.push(`wait ${Math.min(...queue.map((i) => i.next))}`);
     } else {
       const at = queue.findIndex((i) => i.key === event.key);
@@ -863,6 +869,8 @@ function summary(decision: AlertQueueDecision): string {
       return decision.outcome;
     case 'deliver':
       return `deliver ${decision.key} ${decision.attempt}`;
+    case 'deliver_batch':
+      return `deliver ${decision.deliveries.map((d) => `${d.key} ${d.attempt}`).join(', ')}`;
     case 'wait':
       return `wait ${decision.until_ms}`;
     case 'idle':
@@ -1149,6 +1157,7 @@ describe('output schemas', () => {
     expect([...seen].sort()).toEqual(
       [
         'deliver',
+        'deliver_batch',
         'delivery_result dead_lettered',
         'delivery_result delivered',
         'delivery_result retry_scheduled',

@@ -545,3 +545,60 @@ describe('createAlertQueue: a durable outbox', () => {
     expect(broken.changes.map((c) => c.kind)).toEqual(['delivered']);
   });
 });
+
+describe('createAlertQueue: a sink that takes batches', () => {
+  function batchingSink() {
+    const batches: string[][] = [];
+    let failures = 0;
+    const sink: AlertSink = {
+      name: 'batcher',
+      deliver: async (d) => {
+        batches.push([d.alert.idempotency_key]);
+      },
+      deliverBatch: async (ds) => {
+        if (failures > 0) {
+          failures--;
+          throw new Error('batch refused');
+        }
+        batches.push(ds.map((d) => d.alert.idempotency_key));
+      },
+    };
+    return { sink, batches, failNext: () => failures++ };
+  }
+
+  it('gets every due alert at once, up to batch_max, and each gets its own result', async () => {
+    const { sink, batches } = batchingSink();
+    const { queue, decisions } = queueWith({ capacity: 10 }, sink, { batch_max: 3 });
+    for (const key of ['a', 'b', 'c', 'd', 'e']) queue.enqueue(alert(key), 0);
+    await queue.drain(0);
+    expect(batches).toEqual([
+      ['a', 'b', 'c'],
+      ['d', 'e'],
+    ]);
+    expect(kinds(decisions).filter((k) => k === 'delivery_result:delivered')).toHaveLength(5);
+    expect(queue.depth()).toBe(0);
+  });
+
+  it('retries every alert of a failed batch on the schedule, as one attempt each', async () => {
+    const { sink, batches, failNext } = batchingSink();
+    const { queue } = queueWith({ retry: { max_attempts: 2, base_delay_ms: 100 } }, sink);
+    queue.enqueue(alert('a'), 0);
+    queue.enqueue(alert('b'), 0);
+    failNext();
+    const first = await queue.drain(0);
+    expect(kinds(first)).toEqual([
+      'deliver_batch',
+      'delivery_result:retry_scheduled',
+      'delivery_result:retry_scheduled',
+      'wait',
+    ]);
+    await queue.drain(100);
+    expect(batches).toEqual([['a', 'b']]);
+  });
+
+  it('refuses a batch_max that is not a positive integer', () => {
+    expect(() => queueWith({}, memoryAlertSink(), { batch_max: 0 })).toThrow(
+      'createAlertQueue: batch_max must be a positive integer, got 0',
+    );
+  });
+});

@@ -38,12 +38,19 @@ export interface AlertQueueOptions {
   outbox?: AlertOutbox;
   /** A failed outbox write (the alert stays queued in memory); default: ignored. */
   onOutboxError?: (error: unknown) => void;
+  /**
+   * A sink with `deliverBatch` gets up to this many due alerts per attempt; default
+   * `DEFAULT_BATCH_MAX` (1024: everything due, at the default capacity). 1 turns batching off.
+   */
+  batch_max?: number;
 }
 
 export type AlertEnqueueDecision = Extract<AlertQueueDecision, { kind: 'enqueue' }>;
 
 export interface AlertQueue {
   readonly sink_name: string;
+  /** Alerts waiting at most (the config's `capacity`); restored alerts may exceed it. */
+  readonly capacity: number;
   /**
    * Decide on one alert now (never waits for delivery). `receipt_id` names the request that
    * raised it, for the outbox.
@@ -78,6 +85,18 @@ const MAX_TIMER_MS = 2_147_483_647;
 const WORKER_BACKOFF_MS = 1000;
 
 type DeliverDecision = Extract<AlertQueueDecision, { kind: 'deliver' }>;
+type DeliverBatchDecision = Extract<AlertQueueDecision, { kind: 'deliver_batch' }>;
+
+/** One turn of the event loop (setImmediate where it exists: Node, Bun; else a timer). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => {
+    if (typeof setImmediate === 'function') setImmediate(resolve);
+    else setTimeout(resolve, 0);
+  });
+}
+
+/** Alerts handed to a batching sink at once, at most, by default. */
+export const DEFAULT_BATCH_MAX = 1024;
 
 export function createAlertQueue(options: AlertQueueOptions): AlertQueue {
   checkOptions(
@@ -92,11 +111,18 @@ export function createAlertQueue(options: AlertQueueOptions): AlertQueue {
       'stop_grace_ms',
       'outbox',
       'onOutboxError',
+      'batch_max',
     ],
     'createAlertQueue',
   );
   const { config, sink, model_id, model_version, now, onDecision, outbox } = options;
   const onOutboxError = options.onOutboxError ?? (() => {});
+  const batch_max = options.batch_max ?? DEFAULT_BATCH_MAX;
+  if (!Number.isSafeInteger(batch_max) || batch_max < 1) {
+    throw invalid(
+      `createAlertQueue: batch_max must be a positive integer, got ${describeValue(batch_max)}`,
+    );
+  }
   const stop_grace_ms = options.stop_grace_ms ?? DEFAULT_STOP_GRACE_MS;
   validate(options, stop_grace_ms);
 
@@ -209,20 +235,26 @@ export function createAlertQueue(options: AlertQueueOptions): AlertQueue {
     return run;
   }
 
-  /** One attempt; resolves to the error text of a failure, never rejects. */
-  async function attempt(decision: DeliverDecision): Promise<string | undefined> {
+  /** One attempt (one alert, or a batch); resolves to the error text of a failure, never rejects. */
+  async function attempt(
+    deliveries: readonly { alert: Alert; attempt: number }[],
+  ): Promise<string | undefined> {
     const controller = new AbortController();
     const signal = controller.signal;
     let onAbort: (() => void) | undefined;
     const run = (async () => {
       try {
-        const delivered = sink.deliver({
-          alert: decision.alert,
+        const of = (d: { alert: Alert; attempt: number }) => ({
+          alert: d.alert,
           model_id,
           model_version,
-          attempt: decision.attempt,
+          attempt: d.attempt,
           signal,
         });
+        const delivered =
+          deliveries.length === 1 || sink.deliverBatch === undefined
+            ? sink.deliver(of(deliveries[0]!))
+            : sink.deliverBatch(deliveries.map(of));
         // Stop must not wait on a sink that ignores its signal: an abort ends the attempt here,
         // one macrotask later, so a sink that does honour it reports its own error first.
         const aborted = new Promise<never>((_, reject) => {
@@ -245,20 +277,31 @@ export function createAlertQueue(options: AlertQueueOptions): AlertQueue {
     }
   }
 
+  /** Deliver one alert or a batch (one attempt for all), and feed back a result for each. */
   async function deliverAndRecord(
-    decision: DeliverDecision,
+    decision: DeliverDecision | DeliverBatchDecision,
     resultAt: () => number,
-  ): Promise<AlertQueueDecision> {
-    const error = await attempt(decision);
-    const item = state.queue.find((queued) => queued.key === decision.key);
-    const result = step(
-      error === undefined
-        ? { type: 'delivery_result', key: decision.key, ok: true, now_ms: resultAt() }
-        : { type: 'delivery_result', key: decision.key, ok: false, now_ms: resultAt(), error },
-    );
-    recordResult(item, result);
-    return result;
+  ): Promise<AlertQueueDecision[]> {
+    const deliveries = decision.kind === 'deliver' ? [decision] : decision.deliveries;
+    const error = await attempt(deliveries);
+    const results: AlertQueueDecision[] = [];
+    for (const delivery of deliveries) {
+      const item = state.queue.find((queued) => queued.key === delivery.key);
+      const result = step(
+        error === undefined
+          ? { type: 'delivery_result', key: delivery.key, ok: true, now_ms: resultAt() }
+          : { type: 'delivery_result', key: delivery.key, ok: false, now_ms: resultAt(), error },
+      );
+      recordResult(item, result);
+      results.push(result);
+    }
+    return results;
   }
+
+  /** A sink that takes batches gets up to `batch_max` due alerts per attempt. */
+  const pollMax = sink.deliverBatch === undefined ? 1 : batch_max;
+  const poll = (now_ms: number): AlertQueueDecision =>
+    step(pollMax === 1 ? { type: 'poll', now_ms } : { type: 'poll', now_ms, max: pollMax });
 
   function sleep(ms: number | undefined): Promise<void> {
     return new Promise((resolve) => {
@@ -283,11 +326,20 @@ export function createAlertQueue(options: AlertQueueOptions): AlertQueue {
         const seen = generation;
         const next = await exclusive(async () => {
           if (worker !== self) return undefined;
-          const decision = step({ type: 'poll', now_ms: now() });
-          if (decision.kind === 'deliver') await deliverAndRecord(decision, now);
+          const decision = poll(now());
+          if (decision.kind === 'deliver' || decision.kind === 'deliver_batch') {
+            await deliverAndRecord(decision, now);
+          }
           return decision;
         });
-        if (next === undefined || worker !== self || generation !== seen) continue;
+        if (next === undefined || worker !== self) continue;
+        if (next.kind === 'deliver' || next.kind === 'deliver_batch') {
+          // A sink that answers at once must not keep the event loop from requests and I/O:
+          // one turn per attempt (a batch makes up for it under load).
+          await nextTurn();
+          continue;
+        }
+        if (generation !== seen) continue;
         if (next.kind === 'wait') await sleep(next.until_ms - now());
         else if (next.kind === 'idle') await sleep(undefined);
       } catch {
@@ -298,6 +350,7 @@ export function createAlertQueue(options: AlertQueueOptions): AlertQueue {
 
   return {
     sink_name: sink.name,
+    capacity: config.capacity,
 
     enqueue(alert, now_ms, receipt_id = null) {
       checkTime(now_ms, 'enqueue');
@@ -367,10 +420,10 @@ export function createAlertQueue(options: AlertQueueOptions): AlertQueue {
       return exclusive(async () => {
         const decisions: AlertQueueDecision[] = [];
         for (;;) {
-          const decision = step({ type: 'poll', now_ms });
+          const decision = poll(now_ms);
           decisions.push(decision);
-          if (decision.kind !== 'deliver') return decisions;
-          decisions.push(await deliverAndRecord(decision, () => now_ms));
+          if (decision.kind !== 'deliver' && decision.kind !== 'deliver_batch') return decisions;
+          decisions.push(...(await deliverAndRecord(decision, () => now_ms)));
         }
       });
     },

@@ -153,6 +153,31 @@ describe('webhookAlertSink', () => {
     expect(JSON.parse(request!.body)).toEqual(alertPayload(delivery(2)));
   });
 
+  it('with batch: true, POSTs several alerts as one alert_batch document, all or none', async () => {
+    let status = 204;
+    const { url, seen } = await serve((res) => res.writeHead(status).end());
+    const other = { ...delivery(1), alert: { ...alert, idempotency_key: 'k2' } };
+    const sink = webhookAlertSink({ url, batch: true });
+    await sink.deliverBatch!([delivery(1), other]);
+    expect(seen).toHaveLength(1);
+    expect(JSON.parse(seen[0]!.body)).toEqual({
+      schema: 'wardwright.alert_batch.v1',
+      alerts: [alertPayload(delivery(1)), alertPayload(other)],
+    });
+    // One key per batch (a header holds no newline): the same alerts make the same key.
+    const key = seen[0]!.headers['idempotency-key'];
+    expect(key).toMatch(/^batch-[0-9a-f]{16}$/);
+    await sink.deliverBatch!([delivery(1), other]);
+    expect(seen[1]!.headers['idempotency-key']).toBe(key);
+    status = 503;
+    await expect(sink.deliverBatch!([delivery(2), other])).rejects.toThrow('answered 503');
+    // Without the option a webhook takes one alert per request.
+    expect(webhookAlertSink({ url }).deliverBatch).toBeUndefined();
+    expect(() => webhookAlertSink({ url, batch: 'yes' as unknown as boolean })).toThrow(
+      'webhookAlertSink: batch must be a boolean',
+    );
+  });
+
   it('always sends application/json, whatever content-type the headers name', async () => {
     const { url, seen } = await serve((res) => res.writeHead(200).end('ok'));
     await webhookAlertSink({ url, headers: { 'Content-Type': 'text/plain' } }).deliver(delivery());

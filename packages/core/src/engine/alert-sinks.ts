@@ -1,5 +1,6 @@
 import type { Alert } from '../decisions/alert-backpressure.ts';
 import { WardwrightError } from '../errors/wardwright-error.ts';
+import { hash64Hex } from '../util/hash.ts';
 import { checkOptions, describeValue } from './receipt-store.ts';
 
 /**
@@ -22,6 +23,12 @@ export interface AlertSink {
   readonly name: string;
   /** Resolve when delivered; throw or reject when this attempt failed. */
   deliver(delivery: AlertDelivery): Promise<void>;
+  /**
+   * Optional: deliver several alerts in one attempt (one write, one request), all or none —
+   * resolve when every one is delivered, reject when the attempt failed (each is retried).
+   * A queue hands a sink that has it every due alert at once, up to its `batch_max`.
+   */
+  deliverBatch?(deliveries: readonly AlertDelivery[]): Promise<void>;
 }
 
 export const ALERT_PAYLOAD_SCHEMA = 'wardwright.alert.v1';
@@ -41,6 +48,18 @@ export function alertPayload(delivery: AlertDelivery): AlertPayload {
     attempt: delivery.attempt,
     alert: delivery.alert,
   };
+}
+
+export const ALERT_BATCH_SCHEMA = 'wardwright.alert_batch.v1';
+
+/** What a batching webhook posts: the payload of each alert, in queue order. */
+export interface AlertBatchPayload {
+  schema: typeof ALERT_BATCH_SCHEMA;
+  alerts: AlertPayload[];
+}
+
+export function alertBatchPayload(deliveries: readonly AlertDelivery[]): AlertBatchPayload {
+  return { schema: ALERT_BATCH_SCHEMA, alerts: deliveries.map(alertPayload) };
 }
 
 /** The reason an aborted delivery gives. */
@@ -105,6 +124,12 @@ export interface WebhookAlertSinkOptions {
   timeout_ms?: number;
   /** For tests and custom agents; default the global `fetch`. */
   fetch?: typeof fetch;
+  /**
+   * POST due alerts together, as one `wardwright.alert_batch.v1` document
+   * (`{ schema, alerts: [payload…] }`), when several are waiting: fewer requests under load.
+   * Default false (one `wardwright.alert.v1` payload per request).
+   */
+  batch?: boolean;
 }
 
 export const DEFAULT_WEBHOOK_TIMEOUT_MS = 1000;
@@ -117,7 +142,11 @@ const ERROR_BODY_CHARS = 200;
  * address nobody configured (and turn the POST into a GET on 301/302).
  */
 export function webhookAlertSink(options: WebhookAlertSinkOptions): AlertSink {
-  checkOptions(options, ['url', 'name', 'headers', 'timeout_ms', 'fetch'], 'webhookAlertSink');
+  checkOptions(
+    options,
+    ['url', 'name', 'headers', 'timeout_ms', 'fetch', 'batch'],
+    'webhookAlertSink',
+  );
   const name = sinkName(options.name, 'webhook', 'webhookAlertSink');
   const url = webhookUrl(options.url);
   const headers = webhookHeaders(options.headers);
@@ -132,43 +161,61 @@ export function webhookAlertSink(options: WebhookAlertSinkOptions): AlertSink {
     throw invalid('webhookAlertSink: fetch must be a function (no global fetch is available)');
   }
 
-  return {
-    name,
-    async deliver(delivery) {
-      if (delivery.signal.aborted) throw abortedError(name, delivery.signal);
-      const timeout = AbortSignal.timeout(timeout_ms);
-      const signal = AbortSignal.any([delivery.signal, timeout]);
-      const request = new Headers(headers);
-      request.set('content-type', 'application/json');
-      // Receivers can drop the repeats a retry after a lost response produces.
-      request.set('idempotency-key', delivery.alert.idempotency_key);
-      let status: Error | undefined;
-      try {
-        const response = await doFetch(url, {
-          method: 'POST',
-          headers: request,
-          body: JSON.stringify(alertPayload(delivery)),
-          signal,
-          redirect: 'manual',
-        });
-        if (response.status >= 200 && response.status < 300) {
-          await response.body?.cancel();
-          return;
-        }
-        const body = await bodyPrefix(response);
-        status = new Error(
-          `${name}: POST ${url} answered ${response.status}${body === '' ? '' : `: ${body}`}`,
-        );
-      } catch (error) {
-        if (delivery.signal.aborted) throw abortedError(name, delivery.signal);
-        if (timeout.aborted) {
-          throw new Error(`${name}: timed out after ${timeout_ms} ms`, { cause: error });
-        }
-        throw new Error(`${name}: POST ${url} failed: ${causeText(error)}`, { cause: error });
+  if (options.batch !== undefined && typeof options.batch !== 'boolean') {
+    throw invalid(`webhookAlertSink: batch must be a boolean, got ${describeValue(options.batch)}`);
+  }
+
+  /** One POST: resolves on a 2xx, rejects with what went wrong otherwise. */
+  async function post(body: string, idempotencyKey: string, abort: AbortSignal): Promise<void> {
+    if (abort.aborted) throw abortedError(name, abort);
+    const timeout = AbortSignal.timeout(timeout_ms);
+    const signal = AbortSignal.any([abort, timeout]);
+    const request = new Headers(headers);
+    request.set('content-type', 'application/json');
+    // Receivers can drop the repeats a retry after a lost response produces.
+    request.set('idempotency-key', idempotencyKey);
+    let status: Error | undefined;
+    try {
+      const response = await doFetch(url, {
+        method: 'POST',
+        headers: request,
+        body,
+        signal,
+        redirect: 'manual',
+      });
+      if (response.status >= 200 && response.status < 300) {
+        await response.body?.cancel();
+        return;
       }
-      throw status;
-    },
+      const text = await bodyPrefix(response);
+      status = new Error(
+        `${name}: POST ${url} answered ${response.status}${text === '' ? '' : `: ${text}`}`,
+      );
+    } catch (error) {
+      if (abort.aborted) throw abortedError(name, abort);
+      if (timeout.aborted) {
+        throw new Error(`${name}: timed out after ${timeout_ms} ms`, { cause: error });
+      }
+      throw new Error(`${name}: POST ${url} failed: ${causeText(error)}`, { cause: error });
+    }
+    throw status;
+  }
+
+  const sink: AlertSink = {
+    name,
+    deliver: (delivery) =>
+      post(JSON.stringify(alertPayload(delivery)), delivery.alert.idempotency_key, delivery.signal),
   };
+  if (options.batch === true) {
+    sink.deliverBatch = (deliveries) =>
+      post(
+        JSON.stringify(alertBatchPayload(deliveries)),
+        // One key for the batch: the same alerts in the same order make the same key.
+        `batch-${hash64Hex(deliveries.map((d) => d.alert.idempotency_key).join('\n'))}`,
+        deliveries[0]!.signal,
+      );
+  }
+  return sink;
 }
 
 function webhookUrl(value: unknown): string {

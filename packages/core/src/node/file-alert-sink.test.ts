@@ -1,4 +1,6 @@
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import fs from 'node:fs';
+import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -56,12 +58,34 @@ describe('fileAlertSink', () => {
     expect(await readFile(path, 'utf8')).toBe(all.map(line).join(''));
   });
 
+  it('writes a batch as whole lines in one write, after what came before', async () => {
+    const sink = fileAlertSink({ path, fsync: false });
+    await sink.deliver(delivery('first'));
+    const batch = ['b1', 'b2', 'b3'].map((k) => delivery(k));
+    await sink.deliverBatch!(batch);
+    expect(await readFile(path, 'utf8')).toBe([delivery('first'), ...batch].map(line).join(''));
+    const aborted = new AbortController();
+    aborted.abort();
+    await expect(
+      sink.deliverBatch!([delivery('x'), delivery('y', 1, aborted.signal)]),
+    ).rejects.toThrow('file: delivery aborted');
+  });
+
   it('starts a fresh line after a torn one, so the new line stays readable', async () => {
     await mkdir(join(dir, 'logs'));
     await writeFile(path, '{"schema":"wardwright.al');
     await fileAlertSink({ path }).deliver(delivery('b'));
     const lines = (await readFile(path, 'utf8')).split('\n');
     expect(lines).toEqual(['{"schema":"wardwright.al', line(delivery('b')).trimEnd(), '']);
+  });
+
+  it('follows a rotated file: the next line goes to the file now at the path', async () => {
+    const sink = fileAlertSink({ path, fsync: false });
+    await sink.deliver(delivery('a'));
+    await rename(path, `${path}.1`);
+    await sink.deliver(delivery('b'));
+    expect(await readFile(`${path}.1`, 'utf8')).toBe(line(delivery('a')));
+    expect(await readFile(path, 'utf8')).toBe(line(delivery('b')));
   });
 
   it('recreates a directory removed while it runs', async () => {
@@ -75,12 +99,18 @@ describe('fileAlertSink', () => {
   it('fails the attempt and removes the partial line when the write fails', async () => {
     const sink = fileAlertSink({ path });
     await sink.deliver(delivery('a'));
-    const handle = await open(join(dir, 'probe'), 'w');
-    const proto = Object.getPrototypeOf(handle) as { datasync: () => Promise<void> };
-    await handle.close();
-    vi.spyOn(proto, 'datasync').mockRejectedValueOnce(new Error('EIO'));
-    expect((await rejection(sink.deliver(delivery('b')))).message).toBe('EIO');
-    await sink.deliver(delivery('c')); // the chain goes on after a failure
+    // The sink's named import of node:fs follows the module object once re-synced.
+    vi.spyOn(fs, 'fdatasyncSync').mockImplementationOnce(() => {
+      throw new Error('EIO');
+    });
+    syncBuiltinESMExports();
+    try {
+      expect((await rejection(sink.deliver(delivery('b')))).message).toBe('EIO');
+    } finally {
+      vi.restoreAllMocks();
+      syncBuiltinESMExports();
+    }
+    await sink.deliver(delivery('c')); // the sink goes on after a failure
     expect(await readFile(path, 'utf8')).toBe(line(delivery('a')) + line(delivery('c')));
   });
 

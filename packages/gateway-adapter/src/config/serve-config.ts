@@ -78,6 +78,12 @@ const AlertSinkConfigSchema = TaggedUnion('kind', [
       kind: Type.Literal('webhook'),
       url: Type.String({ pattern: '^https?://' }),
       timeout_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+      batch: Type.Optional(
+        Type.Boolean({
+          description:
+            'POST waiting alerts together as one wardwright.alert_batch.v1 document. Default false.',
+        }),
+      ),
     },
     { additionalProperties: false },
   ),
@@ -507,6 +513,7 @@ function alertSinkOf(name: string, sink: AlertSinkConfig, base: string): AlertSi
         name,
         url: sink.url,
         ...(sink.timeout_ms === undefined ? {} : { timeout_ms: sink.timeout_ms }),
+        ...(sink.batch === undefined ? {} : { batch: sink.batch }),
       });
     case 'file':
       return fileAlertSink({ name, path: resolve(base, sink.path) });
