@@ -31,6 +31,10 @@ export interface GatewayContext {
   readonly inflight: Set<Promise<unknown>>;
   /** Aborted when the gateway closes: long-lived streams end then. */
   readonly closing: AbortSignal;
+  /** Set by `drain` and `close`: new requests are refused with 503 `shutting_down`. */
+  draining: boolean;
+  /** Aborted when a drain's grace period is over: the engines end what is still running. */
+  readonly shutdown: AbortController;
 }
 
 export const RECEIPT_HEADER = 'x-wardwright-receipt-id';

@@ -165,6 +165,7 @@ describe('a script that fails on one request', () => {
     expect(snapshot.models[0]!.failure_domains).toEqual({
       model: { sandbox: 0, plan: 0, alert_sink: 0, provider: 0 },
       session: { script: 1, client: 0 },
+      gateway: { shutdown: 0 },
     });
     expect(snapshot.models[0]!.last_failure).toMatchObject({
       scope: 'session',

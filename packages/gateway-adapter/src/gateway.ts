@@ -133,9 +133,20 @@ export interface Gateway {
   /** The request body limit; the adapters serving this gateway use it as theirs. */
   readonly maxBodyBytes: number;
   readonly runtime: GatewayRuntime;
+  /**
+   * Stop taking requests (new ones are answered 503 `shutting_down`, a retry elsewhere can help)
+   * and let those in flight finish, streams included, for up to `graceMs` (default 10 000).
+   * Past it, the rest end where they are: a stream gets a terminal error frame, and every one a
+   * receipt with status `gateway_shutdown` (503, failure domain `gateway:shutdown`), never
+   * blamed on its client. Resolves when no request is in flight; `close()` after it.
+   */
+  drain(options?: { graceMs?: number }): Promise<{ finished: number; cut: number }>;
   /** Stop alert workers, end event streams, dispose plans the gateway compiled. */
   close(): Promise<void>;
 }
+
+/** How long `drain` lets requests in flight finish, by default. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 
 export const DEFAULT_SESSION_HEADER = 'x-wardwright-session-id';
 
@@ -261,6 +272,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     onError,
     inflight: new Set(),
     closing: closing.signal,
+    draining: false,
+    shutdown: new AbortController(),
   };
 
   let closed: Promise<void> | undefined;
@@ -321,8 +334,37 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }
       return withRequestId(response);
     },
+    async drain(drainOptions = {}) {
+      const graceMs = drainOptions.graceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+      if (!Number.isSafeInteger(graceMs) || graceMs < 0) {
+        throw new GatewayError(
+          'invalid_option',
+          `drain: graceMs must be a non-negative integer of milliseconds, not ${String(graceMs)}`,
+        );
+      }
+      ctx.draining = true;
+      const inFlight = ctx.inflight.size;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const graceOver = new Promise<'grace_over'>((resolve) => {
+        timer = setTimeout(() => resolve('grace_over'), graceMs);
+      });
+      const outcome = await Promise.race([
+        settled(ctx.inflight).then(() => 'done' as const),
+        graceOver,
+      ]);
+      clearTimeout(timer);
+      let cut = 0;
+      if (outcome === 'grace_over') {
+        cut = ctx.inflight.size;
+        // The engines end the rest where they are, each with its receipt.
+        ctx.shutdown.abort();
+        await settled(ctx.inflight);
+      }
+      return { finished: inFlight - cut, cut };
+    },
     close() {
       closed ??= (async () => {
+        ctx.draining = true;
         closing.abort();
         // In-flight requests finish on their engines (and write their receipts) first.
         await loading;
@@ -597,6 +639,11 @@ export function pathOf(url: string): string {
 }
 
 export { RECEIPT_HEADER };
+
+/** Resolves once the set is empty, including what joins it while waiting. */
+async function settled(set: ReadonlySet<Promise<unknown>>): Promise<void> {
+  while (set.size > 0) await Promise.allSettled([...set]);
+}
 
 /** Every answer names itself, errors included: by its receipt id where it has one. */
 function withRequestId(response: Response): Response {

@@ -37,6 +37,7 @@ export type { AlertEvent, GatewayEvent, ReceiptEvent, RuntimeEvent } from './eve
 export {
   createGateway,
   DEFAULT_SESSION_HEADER,
+  DEFAULT_SHUTDOWN_GRACE_MS,
   type Gateway,
   type GatewayModel,
   type GatewayOptions,

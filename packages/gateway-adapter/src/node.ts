@@ -49,8 +49,11 @@ export interface Served {
   /**
    * Stops listening and ends every connection, idle keep-alive sockets and in-flight streams
    * alike (their `request.signal` aborts), so a test or a shutdown never waits on a client.
+   * With `graceMs`, responses still being written get that long to finish first (idle
+   * connections close at once, busy ones as their response ends): for a graceful shutdown,
+   * call it, then the gateway's `drain`, and await both.
    */
-  close(): Promise<void>;
+  close(options?: { graceMs?: number }): Promise<void>;
 }
 
 /** Starts an HTTP server for the handler on `hostname` (default 127.0.0.1) and `port`. */
@@ -80,11 +83,18 @@ export async function serve(handler: FetchHandler, options: ServeOptions): Promi
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
+  const close = (closeOptions: { graceMs?: number } = {}): Promise<void> => {
+    const graceMs = closeOptions.graceMs ?? 0;
     closing ??= new Promise<void>((resolve) => {
       signal?.removeEventListener('abort', onAbort);
-      server.close(() => resolve());
-      server.closeAllConnections();
+      // Stops accepting; node then closes each keep-alive connection once it is idle.
+      server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      if (graceMs === 0) server.closeAllConnections();
     });
     return closing;
   };

@@ -226,6 +226,7 @@ describe('GET /v1/wardwright/runtime', () => {
       failure_domains: {
         model: { sandbox: 0, plan: 0, alert_sink: 0, provider: 1 },
         session: { script: 1, client: 1 },
+        gateway: { shutdown: 0 },
       },
     });
     expect(view.last_failure).toMatchObject({

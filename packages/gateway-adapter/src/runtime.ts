@@ -83,6 +83,13 @@ export type FailureDomain =
       model: { id: string; version: string };
       session_id: string | null;
       detail?: string;
+    }
+  | {
+      /** The gateway itself: it was stopping and the request's grace period ran out. */
+      scope: 'gateway';
+      cause: 'shutdown';
+      model: { id: string; version: string };
+      session_id: string | null;
     };
 
 export type ModelFailureCause = 'sandbox' | 'plan' | 'alert_sink' | 'provider';
@@ -91,6 +98,7 @@ export type SessionFailureCause = 'script' | 'client';
 export interface FailureDomainCounts {
   model: Record<ModelFailureCause, number>;
   session: Record<SessionFailureCause, number>;
+  gateway: { shutdown: number };
 }
 
 export type LastFailure = FailureDomain & { at_ms: number; receipt_id: string | null };
@@ -140,6 +148,7 @@ export function outcomeOf(status: FinalStatus): Outcome {
     case 'context_length_exceeded':
       return 'rejected';
     case 'client_disconnected':
+    case 'gateway_shutdown':
       return 'disconnected';
     default:
       return unclassified(status);
@@ -169,6 +178,7 @@ function isFailure(domain: FailureDomain | Receipt['final']['failure_domain']): 
     case 'script':
       return true;
     case 'client':
+    case 'shutdown':
       return false;
   }
 }
@@ -205,8 +215,17 @@ export function countFailure(
   at_ms: number,
   receipt_id: string | null,
 ): void {
-  if (domain.scope === 'model') counters.failure_domains.model[domain.cause]++;
-  else counters.failure_domains.session[domain.cause]++;
+  switch (domain.scope) {
+    case 'model':
+      counters.failure_domains.model[domain.cause]++;
+      break;
+    case 'session':
+      counters.failure_domains.session[domain.cause]++;
+      break;
+    case 'gateway':
+      counters.failure_domains.gateway[domain.cause]++;
+      break;
+  }
   if (!isFailure(domain)) return;
   if (domain.scope === 'session' && domain.session_id !== null) sessions.fail(domain.session_id);
   if (receipt_id === null) counters.failures++;
@@ -339,6 +358,7 @@ export function newCounters(): ModelCounters {
     failure_domains: {
       model: { sandbox: 0, plan: 0, alert_sink: 0, provider: 0 },
       session: { script: 0, client: 0 },
+      gateway: { shutdown: 0 },
     },
     last_failure: null,
   };
@@ -460,6 +480,7 @@ export function modelSnapshot(
     failure_domains: {
       model: { ...c.failure_domains.model },
       session: { ...c.failure_domains.session },
+      gateway: { ...c.failure_domains.gateway },
     },
     last_failure: c.last_failure === null ? null : { ...c.last_failure },
   };

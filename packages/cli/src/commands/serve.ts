@@ -1,4 +1,9 @@
-import { createGateway, loadServeConfig, sandboxModules } from '@wardwright/gateway';
+import {
+  createGateway,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  loadServeConfig,
+  sandboxModules,
+} from '@wardwright/gateway';
 import { serve as listen } from '@wardwright/gateway/node';
 import { BACKEND_OPTION, backendsFor } from '../backends.ts';
 import type { Command, Context } from '../command.ts';
@@ -58,8 +63,17 @@ Exit codes: 0 stopped by a signal, 1 the config is invalid or cannot be read, 2 
         loaded.store?.driver,
       );
       await stopped(context.signal);
-      context.io.err('wardwright: stopping\n');
-      await served.close();
+      const grace = loaded.listen.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+      context.io.err(
+        `wardwright: stopping: requests in flight may finish for up to ${grace} ms (Ctrl-C again stops at once)\n`,
+      );
+      // Stop accepting now; connections close as their responses end.
+      const closing = served.close({ graceMs: grace + 2000 });
+      const { finished, cut } = await gateway.drain({ graceMs: grace });
+      await closing;
+      context.io.err(
+        `wardwright: stopped (${finished} finished${cut === 0 ? '' : `, ${cut} ended at the end of the grace period`})\n`,
+      );
       return EXIT_OK;
     } finally {
       await gateway?.close();

@@ -132,7 +132,13 @@ export interface EngineOptions {
 
 export interface HandleOptions {
   caller?: Caller;
+  /** The client's: aborted when it went away (status `client_disconnected`). */
   signal?: AbortSignal;
+  /**
+   * The gateway's: aborted when it is stopping and this request's grace period is over. The
+   * request ends where it is, with status `gateway_shutdown` (503, its own failure domain).
+   */
+  shutdown?: AbortSignal;
   /** Streaming: called with each piece of text as the governor releases it. */
   onRelease?: (text: string) => void | Promise<void>;
   /** Simulation of the request phase only: no provider call (status `simulated`). */
@@ -779,7 +785,21 @@ async function respond(
           },
   };
   const signal = options.signal;
-  const aborted = () => signal?.aborted === true;
+  const shutdown = options.shutdown;
+  /** Why the request must end now, if it must: the gateway stopping, or the client gone. */
+  const gone = (): ResponseEvent | null =>
+    shutdown?.aborted === true
+      ? { type: 'shutdown', now_ms: clock.now() }
+      : signal?.aborted === true
+        ? { type: 'client_gone', now_ms: clock.now() }
+        : null;
+  // The upstream call is aborted by either.
+  const ending =
+    shutdown === undefined
+      ? signal
+      : signal === undefined
+        ? shutdown
+        : AbortSignal.any([signal, shutdown]);
   // A provider that stalls while the governor holds text must not hold the client past
   // max_hold_ms: while it is silent, the clock ticks at half that interval (real clocks only).
   const holdLimit = plan.stream?.max_hold_ms ?? null;
@@ -806,7 +826,7 @@ async function respond(
               const { name, content } = command.feedback;
               messages.push({ role: 'system', name, content });
             }
-            call = await AttemptCall.start(provider, signal, {
+            call = await AttemptCall.start(provider, ending, {
               model: command.model,
               messages,
               stream: config.streaming,
@@ -843,8 +863,8 @@ async function respond(
       if (event === null) {
         if (call === null) throw new Error('the response core is waiting for nothing');
         event = await (tickEvery === null
-          ? call.pull(aborted, clock)
-          : Promise.race([call.next(aborted, clock), tick(tickEvery)]));
+          ? call.pull(gone, clock)
+          : Promise.race([call.next(gone, clock), tick(tickEvery)]));
         if (event.type === 'reply_end' || event.type === 'reply_failed') call = null;
       }
       step = stepResponse(config, step.state, event);
@@ -856,7 +876,8 @@ async function respond(
 
   /** Sends text to the client; a client that cannot take it is gone. */
   async function deliver(text: string): Promise<ResponseEvent> {
-    if (aborted()) return { type: 'client_gone', now_ms: clock.now() };
+    const ended = gone();
+    if (ended !== null) return ended;
     if (options.onRelease !== undefined) {
       try {
         await options.onRelease(text);
@@ -927,9 +948,9 @@ class AttemptCall {
    * `pull` for a driver that races it against a timer: a pull still waiting (a tick came
    * first) is the one the next call returns, so no event is read twice or lost.
    */
-  next(aborted: () => boolean, clock: Clock): Promise<ResponseEvent> {
+  next(gone: () => ResponseEvent | null, clock: Clock): Promise<ResponseEvent> {
     if (this.inflight === null) {
-      this.inflight = this.pull(aborted, clock).then((event) => {
+      this.inflight = this.pull(gone, clock).then((event) => {
         this.inflight = null;
         return event;
       });
@@ -937,9 +958,10 @@ class AttemptCall {
     return this.inflight;
   }
 
-  /** The next event of the call; a client gone first is `client_gone`. */
-  async pull(aborted: () => boolean, clock: Clock): Promise<ResponseEvent> {
-    if (aborted()) return { type: 'client_gone', now_ms: clock.now() };
+  /** The next event of the call; a request ended first (client gone, shutdown) ends it. */
+  async pull(gone: () => ResponseEvent | null, clock: Clock): Promise<ResponseEvent> {
+    const before = gone();
+    if (before !== null) return before;
     if (this.failed !== null || this.events === null) {
       this.release();
       const failed = this.failed ?? { status: 'provider_exception' };
@@ -950,8 +972,9 @@ class AttemptCall {
       result = await this.events.next();
     } catch (error) {
       this.release();
-      // A provider whose stream fails because the client went away failed for that reason.
-      if (aborted()) return { type: 'client_gone', now_ms: clock.now() };
+      // A provider whose stream fails because the request was ended failed for that reason.
+      const ended = gone();
+      if (ended !== null) return ended;
       return {
         type: 'reply_failed',
         status: 'stream_error',
@@ -959,7 +982,8 @@ class AttemptCall {
         now_ms: clock.now(),
       };
     }
-    if (aborted()) return { type: 'client_gone', now_ms: clock.now() };
+    const after = gone();
+    if (after !== null) return after;
     if (result.done === true) {
       this.release();
       return { type: 'reply_end', now_ms: clock.now() };

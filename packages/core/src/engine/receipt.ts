@@ -46,6 +46,7 @@ export const FinalStatusSchema = StringEnum(
     'tool_call_retry_exhausted',
     'tool_call_retry_skipped_after_release',
     'client_disconnected',
+    'gateway_shutdown',
   ],
   { description: 'How the request ended; see the HTTP status mapping in the docs.' },
 );
@@ -160,9 +161,13 @@ export const AttemptRecordSchema = Type.Object(
   {
     index: Type.Integer({ minimum: 0 }),
     model: Type.String(),
-    status: StringEnum(['completed', 'provider_error', 'stream_halted', 'client_disconnected'], {
-      description: '`stream_halted`: the governor stopped the stream (see `stream`).',
-    }),
+    status: StringEnum(
+      ['completed', 'provider_error', 'stream_halted', 'client_disconnected', 'gateway_shutdown'],
+      {
+        description:
+          '`stream_halted`: the governor stopped the stream (see `stream`); `gateway_shutdown`: cut by a shutdown past its grace period.',
+      },
+    ),
     reminders: Type.Array(Type.String(), { description: 'System reminders sent with it.' }),
     guard_feedback: Type.Boolean({ description: 'Guard feedback was appended to the request.' }),
     started_at_ms: Type.Integer({ minimum: 0 }),
@@ -259,6 +264,15 @@ export const FailureDomainSchema = TaggedUnion('scope', [
     },
     { additionalProperties: false },
   ),
+  Type.Object(
+    {
+      scope: Type.Literal('gateway'),
+      cause: StringEnum(['shutdown'], {
+        description: 'The gateway was stopping and its grace period ran out.',
+      }),
+    },
+    { additionalProperties: false },
+  ),
 ]);
 export type FailureDomain = Static<typeof FailureDomainSchema>;
 
@@ -301,6 +315,8 @@ export function failureDomainOf(
       return { scope: 'model', cause: 'provider' };
     case 'client_disconnected':
       return { scope: 'session', cause: 'client' };
+    case 'gateway_shutdown':
+      return { scope: 'gateway', cause: 'shutdown' };
     default:
       return null;
   }
@@ -545,5 +561,8 @@ export function httpStatusOf(status: FinalStatus, onExhausted: 'block' | 'allow_
     case 'client_disconnected':
       // nginx's "client closed request": nobody reads it, but logs and metrics do.
       return 499;
+    case 'gateway_shutdown':
+      // Unavailable, for now: a client may retry elsewhere (or here, once restarted).
+      return 503;
   }
 }

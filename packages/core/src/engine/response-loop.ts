@@ -145,6 +145,8 @@ export type ResponseEvent =
   | { type: 'delivered'; now_ms: number }
   /** The client went away (its signal aborted, or a release could not reach it). */
   | { type: 'client_gone'; now_ms: number }
+  /** The gateway is stopping and this request's grace period is over. */
+  | { type: 'shutdown'; now_ms: number }
   /** Time passed without output: the stream governor's hold limit may expire. */
   | { type: 'tick'; now_ms: number }
   /** The tool-call scripts ran on the calls `decide_calls` named. */
@@ -275,7 +277,24 @@ export function stepResponse(
   event: ResponseEvent,
 ): ResponseStep {
   if (state.phase === 'done') return { state, commands: [] };
-  if (event.type === 'client_gone') return clientGone(config, state, event.now_ms);
+  if (event.type === 'client_gone') {
+    return endedEarly(
+      config,
+      state,
+      event.now_ms,
+      'client_disconnected',
+      'the client disconnected',
+    );
+  }
+  if (event.type === 'shutdown') {
+    return endedEarly(
+      config,
+      state,
+      event.now_ms,
+      'gateway_shutdown',
+      'the gateway is shutting down',
+    );
+  }
   if (state.phase === 'delivering') {
     return event.type === 'delivered' ? delivered(config, state, event.now_ms) : idle(state);
   }
@@ -541,22 +560,25 @@ function delivered(
   return pending.after === 'end_attempt' ? endAttempt(config, next, now_ms) : idle(next);
 }
 
-function clientGone(
+/** The client went away, or the gateway is shutting down: the request ends where it is. */
+function endedEarly(
   config: ResponseLoopConfig,
   state: ResponseLoopState,
   now_ms: number,
+  status: 'client_disconnected' | 'gateway_shutdown',
+  why: string,
 ): ResponseStep {
   const attempt = state.current;
   const commands: ResponseCommand[] = [];
   let attempts = state.attempts;
   const last = attempts[attempts.length - 1];
   if (last !== undefined) {
-    const record: AttemptRecord = { ...last, status: 'client_disconnected' };
+    const record: AttemptRecord = { ...last, status };
     // An attempt still in progress (reading, or releasing its text) is cut short here.
     if (attempt !== null) {
       record.duration_ms = now_ms - record.started_at_ms;
       record.output_bytes = utf8Length(attempt.produced);
-      commands.push({ type: 'abort_provider', reason: 'the client disconnected' });
+      commands.push({ type: 'abort_provider', reason: why });
     }
     attempts = [...attempts.slice(0, -1), record];
   }
@@ -564,10 +586,10 @@ function clientGone(
   const ended = finish(
     config,
     withState(state, { attempts, pending: null }),
-    'client_disconnected',
+    status,
     null,
     null,
-    'the client disconnected',
+    why,
   );
   return { state: ended.state, commands: [...commands, ...ended.commands] };
 }

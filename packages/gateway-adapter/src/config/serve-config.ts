@@ -124,6 +124,13 @@ export const ServeConfigSchema = Type.Object(
                 'Milliseconds for the whole request (headers and body) to arrive; later is answered 408 request_timeout. Default 60000.',
             }),
           ),
+          shutdown_grace_ms: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              description:
+                'On SIGTERM/SIGINT, how long requests in flight may finish before the rest are ended (receipt status gateway_shutdown). Default 10000.',
+            }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -194,7 +201,13 @@ export const DEFAULT_STORE_FILE = 'wardwright.db';
 export interface LoadedServeConfig {
   /** Ready for `createGateway`. */
   gateway: GatewayOptions;
-  listen: { host: string; port: number; headersTimeoutMs?: number; requestTimeoutMs?: number };
+  listen: {
+    host: string;
+    port: number;
+    headersTimeoutMs?: number;
+    requestTimeoutMs?: number;
+    shutdownGraceMs?: number;
+  };
   /** The durable store, when the config has one (the default); close it after the gateway. */
   store: SqliteStore<Receipt> | undefined;
   /** The compiled plans: dispose them after the gateway is closed. */
@@ -496,6 +509,9 @@ export async function loadServeConfig(
       ...(config.listen?.request_timeout_ms === undefined
         ? {}
         : { requestTimeoutMs: config.listen.request_timeout_ms }),
+      ...(config.listen?.shutdown_grace_ms === undefined
+        ? {}
+        : { shutdownGraceMs: config.listen.shutdown_grace_ms }),
     },
     store,
     plans,

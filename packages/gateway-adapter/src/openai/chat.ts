@@ -39,6 +39,7 @@ type Parsed =
   | { kind: 'rejected'; response: Response };
 
 export async function chatCompletions(ctx: GatewayContext, request: Request): Promise<Response> {
+  if (ctx.draining) return shuttingDown(ctx);
   const parsed = await parseChat(ctx, request);
   if (parsed.kind === 'rejected') return parsed.response;
   const { body } = parsed;
@@ -54,6 +55,18 @@ export async function chatCompletions(ctx: GatewayContext, request: Request): Pr
   return body.stream === true
     ? streamChat(ctx, request, runtime, body, caller)
     : wholeChat(ctx, request, runtime, body, caller);
+}
+
+/** The gateway is stopping: this one is not started (a retry, elsewhere or later, can help). */
+function shuttingDown(ctx: GatewayContext): Response {
+  return errorResponse(
+    503,
+    'the gateway is shutting down; retry on another instance or later',
+    'shutting_down',
+    {
+      headers: { 'retry-after': ctx.retryAfter, connection: 'close' },
+    },
+  );
 }
 
 /**
@@ -209,7 +222,11 @@ async function wholeChat(
   let result: EngineResult;
   try {
     result = await track(ctx, runtime, () =>
-      runtime.engine.handle(body, { caller, signal: request.signal }),
+      runtime.engine.handle(body, {
+        caller,
+        signal: request.signal,
+        shutdown: ctx.shutdown.signal,
+      }),
     );
   } catch (error) {
     if (InvalidRequestError.isInstance(error)) {
@@ -371,6 +388,7 @@ async function streamChat(
     runtime.engine.handle(body, {
       caller,
       signal: abort.signal,
+      shutdown: ctx.shutdown.signal,
       onRelease,
       onReceiptId: (id) => {
         receiptId = id;
