@@ -225,43 +225,69 @@ const encoder = new TextEncoder();
 const HEARTBEAT = encoder.encode(': heartbeat\n\n');
 
 /** SSE of `receipt`, `alert` and `runtime` events until the client leaves or the gateway closes. */
+/**
+ * Bytes an events subscriber may leave unread before it is dropped: a client that stops reading
+ * must not make the gateway buffer without limit (the socket's own buffers come on top).
+ */
+export const MAX_UNREAD_EVENT_BYTES = 1024 * 1024;
+/** A dropped subscriber gets this long to read what it was sent, then its stream is ended. */
+const DROPPED_GRACE_MS = 2000;
+
 export function eventStream(ctx: GatewayContext, request: Request): Response {
   let stop: (() => void) | undefined;
-  const stream = new ReadableStream<Uint8Array>({
-    start(controller) {
-      const unsubscribe = ctx.events.subscribe((frame) => {
-        controller.enqueue(encoder.encode(frame));
-      });
-      const heartbeat = setInterval(() => {
-        try {
-          controller.enqueue(HEARTBEAT);
-        } catch {
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        const unsubscribe = ctx.events.subscribe((frame) => {
+          controller.enqueue(encoder.encode(frame));
+          if ((controller.desiredSize ?? 0) > 0) return;
+          // Too far behind: say why, stop sending, and free what it never read soon after.
+          controller.enqueue(
+            encoder.encode(
+              `event: dropped\ndata: ${JSON.stringify({ reason: 'slow_subscriber', unread_bytes: MAX_UNREAD_EVENT_BYTES - (controller.desiredSize ?? 0), limit_bytes: MAX_UNREAD_EVENT_BYTES })}\n\n`,
+            ),
+          );
           stop?.();
-        }
-      }, ctx.heartbeatMs);
-      heartbeat.unref?.();
-      stop = () => {
-        stop = undefined;
-        unsubscribe();
-        clearInterval(heartbeat);
-        request.signal.removeEventListener('abort', onAbort);
-        ctx.closing.removeEventListener('abort', onAbort);
-        try {
-          controller.close();
-        } catch {
-          // Already cancelled by the client.
-        }
-      };
-      const onAbort = () => stop?.();
-      request.signal.addEventListener('abort', onAbort, { once: true });
-      ctx.closing.addEventListener('abort', onAbort, { once: true });
-      // A comment first, so proxies and clients see the stream open at once.
-      controller.enqueue(encoder.encode(': wardwright events\n\n'));
-      if (request.signal.aborted || ctx.closing.aborted) stop();
+          setTimeout(() => {
+            try {
+              controller.error(new Error('events subscriber dropped: too slow'));
+            } catch {
+              // Read to the end in time: nothing left to free.
+            }
+          }, DROPPED_GRACE_MS).unref?.();
+        });
+        const heartbeat = setInterval(() => {
+          try {
+            controller.enqueue(HEARTBEAT);
+          } catch {
+            stop?.();
+          }
+        }, ctx.heartbeatMs);
+        heartbeat.unref?.();
+        stop = () => {
+          stop = undefined;
+          unsubscribe();
+          clearInterval(heartbeat);
+          request.signal.removeEventListener('abort', onAbort);
+          ctx.closing.removeEventListener('abort', onAbort);
+          try {
+            controller.close();
+          } catch {
+            // Already cancelled by the client.
+          }
+        };
+        const onAbort = () => stop?.();
+        request.signal.addEventListener('abort', onAbort, { once: true });
+        ctx.closing.addEventListener('abort', onAbort, { once: true });
+        // A comment first, so proxies and clients see the stream open at once.
+        controller.enqueue(encoder.encode(': wardwright events\n\n'));
+        if (request.signal.aborted || ctx.closing.aborted) stop();
+      },
+      cancel() {
+        stop?.();
+      },
     },
-    cancel() {
-      stop?.();
-    },
-  });
+    new ByteLengthQueuingStrategy({ highWaterMark: MAX_UNREAD_EVENT_BYTES }),
+  );
   return new Response(stream, { status: 200, headers: SSE_HEADERS });
 }

@@ -121,6 +121,36 @@ function parseRaw(text: string): {
   return { status: Number(statusLine.split(' ')[1]), headers, body: JSON.parse(body) };
 }
 
+describe('client-chosen ids', () => {
+  it('a session id over 256 characters is a 400 naming where it came from; 256 is fine', async () => {
+    const ask = (headers: Record<string, string>, extra: object = {}) =>
+      fetch(`${served.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({
+          model: 'guarded',
+          messages: [{ role: 'user', content: 'hi' }],
+          ...extra,
+        }),
+      });
+    const long = 's'.repeat(8 * 1024);
+    const header = await ask({ 'x-wardwright-session-id': long });
+    expect(header.status).toBe(400);
+    expect(await header.json()).toEqual({
+      error: {
+        message: 'x-wardwright-session-id: the session id is 8192 characters; at most 256',
+        type: 'invalid_request_error',
+        param: 'x-wardwright-session-id',
+        code: 'invalid_request',
+      },
+    });
+    const user = await ask({}, { user: long });
+    expect(user.status).toBe(400);
+    expect(((await user.json()) as { error: { param: string } }).error.param).toBe('user');
+    expect((await ask({ 'x-wardwright-session-id': 's'.repeat(256) })).status).toBe(200);
+  });
+});
+
 describe('limits and failures through the real server', () => {
   let upstreamCalls = 0;
   let limits: Served;

@@ -4,6 +4,7 @@
  * `/hono` subpaths.
  */
 
+export { MAX_UNREAD_EVENT_BYTES } from './admin.ts';
 export type { AuthOptions } from './auth.ts';
 export { sha256Hex } from './auth.ts';
 export { DEFAULT_MAX_BODY_BYTES } from './bridge/errors.ts';
@@ -80,4 +81,4 @@ export {
   type SessionSnapshot,
   type VersionSnapshot,
 } from './runtime.ts';
-export { callerOf } from './session.ts';
+export { callerOf, MAX_SESSION_ID_LENGTH } from './session.ts';

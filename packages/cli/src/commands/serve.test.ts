@@ -4,6 +4,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BUILT_CLI, captureIo, goodArtifact, runMain, TempDir } from '../cli.fixtures.ts';
 import { main } from '../main.ts';
+import { isLoopback } from './serve.ts';
 
 let dir: TempDir;
 let config: string;
@@ -103,6 +104,33 @@ describe('serve, in-process', () => {
       expect(run.stderr).not.toContain('internal error');
     } finally {
       vi.unstubAllEnvs();
+    }
+  });
+});
+
+describe('serve, security defaults', () => {
+  it('refuses a non-loopback address without an admin token, naming the flag that overrides it', async () => {
+    const open = await dir.write('open.json', {
+      listen: { port: 0 },
+      models: [{ artifact: 'models/coder.json', provider: 'canned' }],
+      providers: { canned: { kind: 'scripted', replies: [{ text: 'hi' }] } },
+      store: 'memory',
+    });
+    const run = await runMain(['serve', '--config', open, '--host', '0.0.0.0']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(
+      'refusing to serve 0.0.0.0, which is not a loopback address, without an admin token',
+    );
+    expect(run.stderr).toContain('pass --open-admin to serve the admin routes open anyway');
+    expect(run.stdout).not.toContain('serving');
+  });
+
+  it('knows loopback addresses', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]']) {
+      expect(isLoopback(host), host).toBe(true);
+    }
+    for (const host of ['0.0.0.0', '::', '192.168.1.2', 'example.com', '127.0.0.1.nip.io']) {
+      expect(isLoopback(host), host).toBe(false);
     }
   });
 });

@@ -7,7 +7,7 @@ import {
 import { serve as listen } from '@wardwright/gateway/node';
 import { BACKEND_OPTION, backendsFor } from '../backends.ts';
 import type { Command, Context } from '../command.ts';
-import { EXIT_OK, UsageError } from '../errors.ts';
+import { EXIT_FAILED, EXIT_OK, UsageError } from '../errors.ts';
 import { orReport } from './load.ts';
 
 export const serve: Command = {
@@ -23,6 +23,11 @@ export const serve: Command = {
       },
       port: { type: 'string', value: 'N', description: "Override the config's listen.port." },
       host: { type: 'string', value: 'HOST', description: "Override the config's listen.host." },
+      'open-admin': {
+        type: 'boolean',
+        description:
+          'Serve a non-loopback address without an admin token (the /v1/wardwright/* routes then answer anyone who can reach it).',
+      },
       backend: BACKEND_OPTION,
     },
     details: `Compiles every artifact the config names, opens its store (a SQLite file beside
@@ -30,7 +35,11 @@ the config unless it says "store": "memory"), and serves POST /v1/chat/completio
 GET /v1/models and the /v1/wardwright/* routes on 127.0.0.1:8787 unless told otherwise.
 Stops cleanly on Ctrl-C (SIGINT) or SIGTERM. See docs/gateway/serve.md for the config format.
 
-Exit codes: 0 stopped by a signal, 1 the config is invalid or cannot be read, 2 usage error.`,
+Serving an address other than loopback needs an admin token (auth.admin_token_env), or
+--open-admin to serve the admin routes open.
+
+Exit codes: 0 stopped by a signal, 1 the config is invalid or cannot be read (or a non-loopback
+address without an admin token), 2 usage error.`,
   },
 
   async run(args, context) {
@@ -46,10 +55,25 @@ Exit codes: 0 stopped by a signal, 1 the config is invalid or cannot be read, 2 
       }),
     );
     context.note.afterLoading(loaded.plans);
+    const host = typeof args.values.host === 'string' ? args.values.host : loaded.listen.host;
+    const openAdmin = !isLoopback(host) && loaded.gateway.auth?.adminToken === undefined;
+    if (openAdmin && args.values['open-admin'] !== true) {
+      await loaded.close();
+      context.io.err(
+        context.err.red(
+          `wardwright serve: refusing to serve ${host}, which is not a loopback address, without an admin token: anyone who can reach it could read every receipt, the live events and the runtime. Set auth.admin_token_env in the config, or pass --open-admin to serve the admin routes open anyway.\n`,
+        ),
+      );
+      return EXIT_FAILED;
+    }
     let gateway: Awaited<ReturnType<typeof createGateway>> | undefined;
     try {
       gateway = await createGateway(loaded.gateway);
-      const host = typeof args.values.host === 'string' ? args.values.host : loaded.listen.host;
+      if (openAdmin) {
+        context.io.err(
+          `wardwright: warning: ${host} is not loopback and there is no admin token: /v1/wardwright/* answers anyone (--open-admin)\n`,
+        );
+      }
       const served = await listen(gateway, {
         port: port ?? loaded.listen.port,
         hostname: host,
@@ -81,6 +105,12 @@ Exit codes: 0 stopped by a signal, 1 the config is invalid or cannot be read, 2 
     }
   },
 };
+
+/** 127.0.0.0/8, ::1, localhost: only this machine can connect. */
+export function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare);
+}
 
 function portOf(value: string | boolean | undefined): number | undefined {
   if (value === undefined) return undefined;

@@ -10,7 +10,7 @@ import {
   failureDomainOf,
   type ModelRuntime,
 } from '../runtime.ts';
-import { callerOf } from '../session.ts';
+import { callerOf, sessionIdProblem } from '../session.ts';
 import { errorBody, errorResponse, errorTypeOf, jsonResponse } from './errors.ts';
 import {
   answerOf,
@@ -46,7 +46,12 @@ export async function chatCompletions(ctx: GatewayContext, request: Request): Pr
   // Looked up again with no await before `track` holds it: a version swapped in while the body
   // was read serves this request, and the one it replaced cannot close under it.
   const runtime = ctx.models.get(parsed.runtime.id) ?? parsed.runtime;
-  const caller = callerOf(request.headers, ctx.sessionHeader, body);
+  const { from, ...caller } = callerOf(request.headers, ctx.sessionHeader, body);
+  const tooLong = sessionIdProblem({ ...caller, ...(from === undefined ? {} : { from }) });
+  if (tooLong !== undefined) {
+    runtime.counters.rejected++;
+    return errorResponse(400, tooLong, 'invalid_request', { param: from ?? null });
+  }
   if (caller.session_id !== undefined) {
     ctx.sessions.touch(caller.session_id, runtime.id, ctx.clock.now());
   }
