@@ -345,6 +345,7 @@ export {
   messageEvents,
   type ReplyEvent,
   type TokenUsage,
+  type UpstreamRetry,
 } from './engine/model-reply.ts';
 export {
   type CompiledMachine,

@@ -139,13 +139,14 @@ describe('upstream faults through the gateway', () => {
     expect(u.requests).toHaveLength(2);
   });
 
-  it('upstream 429 honours Retry-After, bounded by maxRetries → 502 naming the 429', async () => {
+  it('upstream 429 honours Retry-After, bounded by maxRetries → 429 naming the 429', async () => {
     const { served: s, upstream: u } = await setup(
       [{ kind: 'status', status: 429, retryAfter: 0, message: 'slow down' }],
       { maxRetries: 2 },
     );
     const { response, text } = await post(s, false);
-    expect(response.status).toBe(502);
+    expect(response.status).toBe(429);
+    expect(response.headers.get('retry-after')).toBe('0');
     expect(u.requests).toHaveLength(3);
     expect(JSON.parse(text).error.message).toContain('429');
     const receipt = await receiptOf(s, response.headers.get('x-wardwright-receipt-id'));
@@ -248,5 +249,58 @@ describe('upstream faults through the gateway', () => {
     await expect
       .poll(async () => (await s.gateway.runtime.receipts.list({ limit: 1 })).receipts[0]?.final)
       .toMatchObject({ status: 'client_disconnected', http_status: 499 });
+  });
+});
+
+describe('an upstream that rate limits', () => {
+  it('still 429 after the retries: the client gets 429 with its Retry-After, the receipt every try', async () => {
+    const { served: s, upstream: u } = await setup(
+      [{ kind: 'status', status: 429, message: 'slow down', retryAfter: 7 }],
+      // Retries honour Retry-After up to maxRetryDelayMs: short here, so the test is quick.
+      { maxRetries: 2, maxRetryDelayMs: 10 },
+    );
+    const error = await s.client.chat.completions
+      .create({ model: 'proxied', messages: [{ role: 'user', content: 'hello' }] })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.RateLimitError);
+    const limited = error as InstanceType<typeof OpenAI.RateLimitError>;
+    expect(limited.status).toBe(429);
+    expect(limited.code).toBe('provider_rate_limited');
+    expect(limited.headers?.get('retry-after')).toBe('7');
+    expect(u.requests).toHaveLength(3);
+    const receipt = await s.gateway.runtime.receipts.get(
+      limited.headers?.get('x-wardwright-receipt-id') ?? '',
+    );
+    expect(receipt?.final).toMatchObject({ status: 'provider_rate_limited', http_status: 429 });
+    expect(receipt?.attempts).toHaveLength(1);
+    expect(receipt?.attempts[0]).toMatchObject({
+      status: 'provider_error',
+      error: { status: 'upstream_429', retry_after_ms: 7000 },
+      upstream_retries: [
+        { status: 'upstream_429', delay_ms: 10 },
+        { status: 'upstream_429', delay_ms: 10 },
+      ],
+    });
+  });
+
+  it('answered after a retry: the receipt still lists the try that failed', async () => {
+    const { served: s } = await setup(
+      [
+        { kind: 'status', status: 503 },
+        { kind: 'text', text: 'fine' },
+      ],
+      { maxRetries: 2, maxRetryDelayMs: 10 },
+    );
+    const { data, response } = await s.client.chat.completions
+      .create({ model: 'proxied', messages: [{ role: 'user', content: 'hello' }] })
+      .withResponse();
+    expect(data.choices[0]?.message.content).toBe('fine');
+    const receipt = await s.gateway.runtime.receipts.get(
+      response.headers.get('x-wardwright-receipt-id') ?? '',
+    );
+    expect(receipt?.attempts[0]).toMatchObject({
+      status: 'completed',
+      upstream_retries: [{ status: 'upstream_503', delay_ms: expect.any(Number) }],
+    });
   });
 });

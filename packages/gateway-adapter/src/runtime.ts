@@ -143,6 +143,7 @@ export function outcomeOf(status: FinalStatus): Outcome {
     case 'tool_call_retry_skipped_after_release':
       return 'policy';
     case 'provider_error':
+    case 'provider_rate_limited':
     case 'alert_failed_closed':
       return 'failure';
     case 'context_length_exceeded':

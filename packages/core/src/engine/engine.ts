@@ -29,6 +29,7 @@ import {
   messageEvents,
   type ReplyEvent,
   type TokenUsage,
+  type UpstreamRetry,
 } from './model-reply.ts';
 import type { Plan } from './plan.ts';
 import {
@@ -896,7 +897,9 @@ class AttemptCall {
   private controller: AbortController | undefined;
   private readonly fromClient = () => this.controller?.abort(this.client?.reason);
   private events: Iterator<ReplyEvent> | AsyncIterator<ReplyEvent> | null = null;
-  private failed: { status: string; message?: string } | null = null;
+  private failed: { status: string; message?: string; retry_after_ms?: number } | null = null;
+  /** Upstream answers the provider retried on its own: reported before the reply's events. */
+  private retried: readonly UpstreamRetry[] | null = null;
   private inflight: Promise<ResponseEvent> | null = null;
 
   private constructor(private readonly client: AbortSignal | undefined) {}
@@ -922,11 +925,16 @@ class AttemptCall {
         message: error instanceof Error ? error.message : String(error),
       };
     }
+    if (reply.upstream_retries !== undefined && reply.upstream_retries.length > 0) {
+      call.retried = reply.upstream_retries;
+    }
     if (reply.kind === 'error') {
-      call.failed =
-        reply.message === undefined
-          ? { status: reply.status }
-          : { status: reply.status, message: reply.message };
+      const failed: { status: string; message?: string; retry_after_ms?: number } = {
+        status: reply.status,
+      };
+      if (reply.message !== undefined) failed.message = reply.message;
+      if (reply.retry_after_ms !== undefined) failed.retry_after_ms = reply.retry_after_ms;
+      call.failed = failed;
     } else if (reply.kind === 'message') {
       call.events = messageEvents(reply.parts, reply.finish_reason, reply.usage);
     } else {
@@ -962,6 +970,11 @@ class AttemptCall {
   async pull(gone: () => ResponseEvent | null, clock: Clock): Promise<ResponseEvent> {
     const before = gone();
     if (before !== null) return before;
+    if (this.retried !== null) {
+      const retries = this.retried;
+      this.retried = null;
+      return { type: 'upstream_retried', retries, now_ms: clock.now() };
+    }
     if (this.failed !== null || this.events === null) {
       this.release();
       const failed = this.failed ?? { status: 'provider_exception' };

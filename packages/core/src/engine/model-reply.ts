@@ -48,10 +48,39 @@ export type ReplyEvent =
   | { type: 'usage'; usage: TokenUsage };
 
 /** A provider's answer to one call. */
+/** An upstream answer a provider retried itself before this reply (its own retry policy). */
+export interface UpstreamRetry {
+  /** How that answer failed, as a provider error status (`upstream_429`, `upstream_timeout`…). */
+  status: string;
+  /** How long the provider waited before trying again. */
+  delay_ms: number;
+}
+
+/**
+ * `upstream_retries` (any kind): the upstream answers the provider retried on its own before
+ * this one, so a receipt lists every upstream attempt. `retry_after_ms` (an error): how long
+ * the upstream asked to wait (its `Retry-After`), passed on to the client.
+ */
 export type ModelReply =
-  | { kind: 'message'; parts: AssistantPart[]; finish_reason: FinishReason; usage?: TokenUsage }
-  | { kind: 'stream'; events: AsyncIterable<ReplyEvent> }
-  | { kind: 'error'; status: string; message?: string };
+  | {
+      kind: 'message';
+      parts: AssistantPart[];
+      finish_reason: FinishReason;
+      usage?: TokenUsage;
+      upstream_retries?: readonly UpstreamRetry[];
+    }
+  | {
+      kind: 'stream';
+      events: AsyncIterable<ReplyEvent>;
+      upstream_retries?: readonly UpstreamRetry[];
+    }
+  | {
+      kind: 'error';
+      status: string;
+      message?: string;
+      retry_after_ms?: number;
+      upstream_retries?: readonly UpstreamRetry[];
+    };
 
 /** A whole message, as events: what a provider that has a whole answer streams. */
 export function* messageEvents(

@@ -37,6 +37,7 @@ export const FinalStatusSchema = StringEnum(
     'exhausted_guard_budget',
     'exhausted_rule_budget',
     'provider_error',
+    'provider_rate_limited',
     'stream_policy_blocked',
     'stream_policy_latency_exceeded',
     'stream_policy_retry_required',
@@ -175,8 +176,32 @@ export const AttemptRecordSchema = Type.Object(
     output_bytes: Type.Integer({ minimum: 0, description: 'Bytes the provider produced.' }),
     error: Type.Optional(
       Type.Object(
-        { status: Type.String(), message: Type.Optional(Text(500, 'One line.')) },
+        {
+          status: Type.String(),
+          message: Type.Optional(Text(500, 'One line.')),
+          retry_after_ms: Type.Optional(
+            Type.Number({
+              minimum: 0,
+              description: 'How long the upstream asked to wait (its Retry-After).',
+            }),
+          ),
+        },
         { additionalProperties: false },
+      ),
+    ),
+    upstream_retries: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            status: Type.String(),
+            delay_ms: Type.Number({ minimum: 0 }),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          description:
+            'Upstream answers the provider retried on its own within this attempt, in order: with the final answer, every upstream try.',
+        },
       ),
     ),
   },
@@ -312,6 +337,7 @@ export function failureDomainOf(
     case 'alert_failed_closed':
       return { scope: 'model', cause: 'alert_sink' };
     case 'provider_error':
+    case 'provider_rate_limited':
       return { scope: 'model', cause: 'provider' };
     case 'client_disconnected':
       return { scope: 'session', cause: 'client' };
@@ -547,6 +573,9 @@ export function httpStatusOf(status: FinalStatus, onExhausted: 'block' | 'allow_
       return onExhausted === 'allow_last' ? 200 : 422;
     case 'provider_error':
       return 502;
+    case 'provider_rate_limited':
+      // The upstream's 429, passed on (with its Retry-After) once retries are spent.
+      return 429;
     case 'stream_policy_blocked':
     case 'stream_policy_latency_exceeded':
     case 'stream_policy_retry_context_exceeded':

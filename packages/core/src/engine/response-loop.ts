@@ -43,6 +43,7 @@ import {
   type ReplyEvent,
   type TokenUsage,
   toolCallsOf,
+  type UpstreamRetry,
 } from './model-reply.ts';
 import type {
   AttemptRecord,
@@ -140,7 +141,15 @@ export type ResponseEvent =
   /** The current attempt's answer ended normally. */
   | { type: 'reply_end'; now_ms: number }
   /** The current call failed: an error answer, a broken stream, a thrown provider. */
-  | { type: 'reply_failed'; status: string; message?: string; now_ms: number }
+  | {
+      type: 'reply_failed';
+      status: string;
+      message?: string;
+      retry_after_ms?: number;
+      now_ms: number;
+    }
+  /** The provider retried the upstream on its own before its reply: recorded on the attempt. */
+  | { type: 'upstream_retried'; retries: readonly UpstreamRetry[]; now_ms: number }
   /** The last `release` reached the client. */
   | { type: 'delivered'; now_ms: number }
   /** The client went away (its signal aborted, or a release could not reach it). */
@@ -186,7 +195,7 @@ interface Attempt {
   readonly produced: string;
   /** Governed text of this attempt that went to the client (or is held for the end). */
   readonly released: string;
-  readonly error: { status: string; message?: string } | null;
+  readonly error: ProviderFailure | null;
 }
 
 export interface ResponseLoopState {
@@ -308,11 +317,18 @@ export function stepResponse(
       return reply(config, state, attempt, event.event, event.now_ms);
     case 'reply_end':
       return replyEnd(config, state, attempt, event.now_ms);
+    case 'upstream_retried':
+      return idle(
+        withState(state, {
+          current: withAttempt(attempt, {
+            record: { ...attempt.record, upstream_retries: [...event.retries] },
+          }),
+        }),
+      );
     case 'reply_failed': {
-      const error =
-        event.message === undefined
-          ? { status: event.status }
-          : { status: event.status, message: event.message };
+      const error: ProviderFailure = { status: event.status };
+      if (event.message !== undefined) error.message = event.message;
+      if (event.retry_after_ms !== undefined) error.retry_after_ms = event.retry_after_ms;
       return endAttempt(
         config,
         withState(state, { current: withAttempt(attempt, { error }) }),
@@ -628,10 +644,9 @@ function endAttempt(
   };
   if (error !== null) {
     record.status = 'provider_error';
-    record.error =
-      error.message === undefined
-        ? { status: error.status }
-        : { status: error.status, message: firstLine(error.message, 500) };
+    record.error = { status: error.status };
+    if (error.message !== undefined) record.error.message = firstLine(error.message, 500);
+    if (error.retry_after_ms !== undefined) record.error.retry_after_ms = error.retry_after_ms;
   }
   const governor = attempt.governor;
   if (
@@ -707,7 +722,7 @@ function endAttempt(
         );
       case 'fail':
         if (decision.status === 'provider_error') {
-          return finish(config, next, 'provider_error', null, null, providerMessage(error));
+          return finish(config, next, providerStatus(error), null, null, providerMessage(error));
         }
         return finish(
           config,
@@ -741,13 +756,13 @@ function endAttempt(
       return finish(
         config,
         withState(next, { guard: step.state }),
-        'provider_error',
+        providerStatus(error),
         null,
         step.decision.kind === 'retry' ? null : step.decision,
         providerMessage(error),
       );
     }
-    return finish(config, next, 'provider_error', null, null, providerMessage(error));
+    return finish(config, next, providerStatus(error), null, null, providerMessage(error));
   }
 
   if (toolCalls.length > 0 && config.tool_calls !== null) {
@@ -804,7 +819,7 @@ function endAttempt(
       return finish(
         config,
         next,
-        'provider_error',
+        providerStatus({ status: decision.status }),
         null,
         decision,
         decision.message ?? decision.status,
@@ -1036,7 +1051,22 @@ function withReleased(outcome: ResponseOutcome, text: string): ResponseOutcome {
   return { ...outcome, stream: { ...outcome.stream, released_bytes: utf8Length(text) } };
 }
 
-function providerMessage(error: { status: string; message?: string } | null): string {
+/** What a provider's failed reply said. */
+interface ProviderFailure {
+  status: string;
+  message?: string;
+  retry_after_ms?: number;
+}
+
+/**
+ * An upstream that still answers 429 once every retry is spent is rate limiting us: the client
+ * gets that (429, with the upstream's Retry-After), not a generic bad gateway.
+ */
+function providerStatus(error: ProviderFailure | null): 'provider_error' | 'provider_rate_limited' {
+  return error?.status === 'upstream_429' ? 'provider_rate_limited' : 'provider_error';
+}
+
+function providerMessage(error: ProviderFailure | null): string {
   if (error === null) return 'the provider failed';
   return `the provider failed (${error.status})${error.message === undefined ? '' : `: ${firstLine(error.message, 200)}`}`;
 }

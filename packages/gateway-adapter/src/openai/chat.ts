@@ -199,6 +199,11 @@ function invalidRequest(error: InvalidRequestError): Response {
 function failureHeaders(result: EngineResult, retryAfter: string): Record<string, string> {
   const headers: Record<string, string> = { [RECEIPT_HEADER]: result.receipt.receipt_id };
   if (result.http_status === 503) headers['retry-after'] = retryAfter;
+  if (result.status === 'provider_rate_limited') {
+    // The upstream's own wait, passed on (whole seconds, rounded up).
+    const asked = result.receipt.attempts.at(-1)?.error?.retry_after_ms;
+    if (asked !== undefined) headers['retry-after'] = String(Math.ceil(asked / 1000));
+  }
   const domain = failureDomainOf(result.receipt);
   if (domain !== null) headers[FAILURE_DOMAIN_HEADER] = failureDomainHeader(domain);
   return headers;

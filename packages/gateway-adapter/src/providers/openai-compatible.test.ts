@@ -374,14 +374,21 @@ describe('openAICompatible', () => {
         { kind: 'status', status: 429, retryAfter: 0 },
         { kind: 'text', text: 'after' },
       ]);
-      expect(await openAICompatible({ baseURL: u.url }).call(call(false))).toEqual(
-        message('after', usageOf(u, 'after')),
-      );
+      // The reply lists the try it retried, so the receipt shows every upstream attempt.
+      expect(await openAICompatible({ baseURL: u.url }).call(call(false))).toEqual({
+        ...message('after', usageOf(u, 'after')),
+        upstream_retries: [{ status: 'upstream_429', delay_ms: 0 }],
+      });
       expect(u.requests).toHaveLength(2);
       await u.close();
       const v = await up([{ kind: 'status', status: 503, retryAfter: 0, message: 'busy' }]);
       const reply = await openAICompatible({ baseURL: v.url, maxRetries: 1 }).call(call(false));
-      expect(reply).toMatchObject({ kind: 'error', status: 'upstream_503' });
+      expect(reply).toMatchObject({
+        kind: 'error',
+        status: 'upstream_503',
+        retry_after_ms: 0,
+        upstream_retries: [{ status: 'upstream_503', delay_ms: 0 }],
+      });
       expect((reply as { message: string }).message).toContain('after 1 retry: busy');
     });
 

@@ -5,6 +5,7 @@ import {
   type ModelReply,
   type ProviderCall,
   type ReplyEvent,
+  type UpstreamRetry,
   upstreamErrorStatus,
 } from '@wardwright/core';
 import { GatewayError } from '../errors.ts';
@@ -144,6 +145,10 @@ export function openAICompatible(options: OpenAICompatibleOptions): ModelProvide
     const body = JSON.stringify(upstreamBody(call, streamUsage));
     const callSignal = call.signal;
     const accept = call.stream ? 'text/event-stream' : 'application/json';
+    /** The upstream answers retried so far: every reply carries them, so receipts list them. */
+    const retried: UpstreamRetry[] = [];
+    const withRetries = (reply: ModelReply): ModelReply =>
+      retried.length === 0 ? reply : { ...reply, upstream_retries: retried };
     for (let retry = 0; ; retry++) {
       if (callSignal.aborted) return aborted(callSignal);
       const timer = new IdleTimer(timeoutMs);
@@ -153,13 +158,14 @@ export function openAICompatible(options: OpenAICompatibleOptions): ModelProvide
       } catch (error) {
         timer.clear();
         if (callSignal.aborted) return aborted(callSignal);
-        if (timer.fired)
-          return { kind: 'error', status: 'upstream_timeout', message: timer.message };
-        return {
+        if (timer.fired) {
+          return withRetries({ kind: 'error', status: 'upstream_timeout', message: timer.message });
+        }
+        return withRetries({
           kind: 'error',
           status: 'upstream_unreachable',
           message: scrub(`could not reach the upstream: ${causeOf(error)}`),
-        };
+        });
       }
       const status = response.status;
       if (status === 429 || status >= 500) {
@@ -167,6 +173,7 @@ export function openAICompatible(options: OpenAICompatibleOptions): ModelProvide
           timer.clear();
           response.discard();
           const delay = Math.min(maxDelay, retryDelay(response, retry));
+          retried.push({ status: upstreamErrorStatus(status), delay_ms: delay });
           if (!(await sleep(delay, callSignal))) return aborted(callSignal);
           continue;
         }
@@ -174,13 +181,15 @@ export function openAICompatible(options: OpenAICompatibleOptions): ModelProvide
       if (status < 200 || status > 299) {
         const text = await response.text(ERROR_BODY_LIMIT).catch(() => '');
         timer.clear();
-        return {
+        const asked = retryAfterMs(response);
+        return withRetries({
           kind: 'error',
           status: upstreamErrorStatus(status),
           message: scrub(
             `the upstream answered ${status}${retry > 0 ? ` after ${retry} retr${retry === 1 ? 'y' : 'ies'}` : ''}: ${errorMessageOf(text)}`,
           ),
-        };
+          ...(asked === undefined ? {} : { retry_after_ms: asked }),
+        });
       }
       if (!call.stream) {
         let json: unknown;
@@ -189,20 +198,29 @@ export function openAICompatible(options: OpenAICompatibleOptions): ModelProvide
         } catch (error) {
           timer.clear();
           if (callSignal.aborted) return aborted(callSignal);
-          if (timer.fired)
-            return { kind: 'error', status: 'upstream_timeout', message: timer.message };
-          return {
+          if (timer.fired) {
+            return withRetries({
+              kind: 'error',
+              status: 'upstream_timeout',
+              message: timer.message,
+            });
+          }
+          return withRetries({
             kind: 'error',
             status: 'upstream_malformed',
             message: `the upstream's answer is not JSON: ${causeOf(error)}`,
-          };
+          });
         }
         timer.clear();
         try {
-          return completionReply(json);
+          return withRetries(completionReply(json));
         } catch (error) {
           if (!(error instanceof MalformedAnswer)) throw error;
-          return { kind: 'error', status: 'upstream_malformed', message: error.message };
+          return withRetries({
+            kind: 'error',
+            status: 'upstream_malformed',
+            message: error.message,
+          });
         }
       }
       const stream = response.reader();
@@ -214,7 +232,10 @@ export function openAICompatible(options: OpenAICompatibleOptions): ModelProvide
           message: 'the upstream sent no body',
         };
       }
-      return { kind: 'stream', events: streamEvents(stream, timer, callSignal, scrub) };
+      return withRetries({
+        kind: 'stream',
+        events: streamEvents(stream, timer, callSignal, scrub),
+      });
     }
   }
 }
@@ -382,6 +403,11 @@ function oneLine(text: string): string {
 
 /** `Retry-After-Ms`, else `Retry-After` (seconds or an HTTP date), else exponential backoff. */
 export function retryDelay(headers: HeaderReader, retry: number, now = Date.now()): number {
+  return retryAfterMs(headers, now) ?? BASE_BACKOFF_MS * 2 ** retry;
+}
+
+/** How long an answer asks the client to wait (`retry-after-ms`, `retry-after`), if it does. */
+export function retryAfterMs(headers: HeaderReader, now = Date.now()): number | undefined {
   const ms = headers.get('retry-after-ms');
   if (ms !== null && Number.isFinite(Number(ms)) && Number(ms) >= 0) return Number(ms);
   const after = headers.get('retry-after');
@@ -391,7 +417,7 @@ export function retryDelay(headers: HeaderReader, retry: number, now = Date.now(
     const date = Date.parse(after);
     if (Number.isFinite(date)) return Math.max(0, date - now);
   }
-  return BASE_BACKOFF_MS * 2 ** retry;
+  return undefined;
 }
 
 async function boundedText(response: Response, limit: number): Promise<string> {
