@@ -25,6 +25,8 @@ export interface GatewayContext {
   /** `Retry-After` seconds on a 503. */
   readonly retryAfter: string;
   readonly heartbeatMs: number;
+  /** The longest a chat request may take in all (a client may ask for less). */
+  readonly deadlineMs: number;
   readonly startedAt: number;
   readonly onError: (error: unknown, where: string) => void;
   /** Engine calls not settled yet (a stream outlives its Response): `close()` waits for them. */

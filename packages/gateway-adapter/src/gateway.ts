@@ -27,6 +27,7 @@ import { handOver, listDeadLetters, receiptAlerts, redrive, restoreOwed } from '
 import { type AuthOptions, createAuthenticator } from './auth.ts';
 import { DEFAULT_MAX_BODY_BYTES, newRequestId, REQUEST_ID_HEADER } from './bridge/errors.ts';
 import { type GatewayContext, RECEIPT_HEADER } from './context.ts';
+import { DEADLINE_HEADER, DEFAULT_DEADLINE_MS } from './deadline.ts';
 import type { GatewayAlertStore } from './durable/alert-records.ts';
 import { GatewayError } from './errors.ts';
 import { EventBus, ModelEvents } from './events.ts';
@@ -94,7 +95,15 @@ export interface GatewayOptions {
   retryAfterSeconds?: number;
   /** Heartbeat comment interval on `/v1/wardwright/events`. Default 15 000 ms. */
   heartbeatMs?: number;
+  /**
+   * The longest a chat request may take in all, upstream retries and guard attempts included;
+   * past it, 504 `deadline_exceeded` (a stream: a terminal error frame). A client may ask for
+   * less with the `x-wardwright-deadline-ms` header, never more. Default 600 000 (10 minutes).
+   */
+  deadlineMs?: number;
 }
+
+export { DEADLINE_HEADER, DEFAULT_DEADLINE_MS };
 
 /** What a durable store gives the gateway; `SqliteStore` is one. */
 export interface GatewayStore {
@@ -163,6 +172,7 @@ const OPTION_KEYS = [
   'onError',
   'retryAfterSeconds',
   'heartbeatMs',
+  'deadlineMs',
 ];
 
 /** Async because artifacts compile (and scripts load) before the first request is served. */
@@ -190,6 +200,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     throw new GatewayError(
       'invalid_option',
       'createGateway: maxBodyBytes must be a positive integer',
+    );
+  }
+  const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  if (!Number.isSafeInteger(deadlineMs) || deadlineMs < 1) {
+    throw new GatewayError(
+      'invalid_option',
+      'createGateway: deadlineMs must be a positive integer of milliseconds',
     );
   }
   const clock = options.clock ?? systemClock;
@@ -268,6 +285,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     events,
     retryAfter: String(options.retryAfterSeconds ?? 1),
     heartbeatMs: options.heartbeatMs ?? 15_000,
+    deadlineMs,
     startedAt: clock.now(),
     onError,
     inflight: new Set(),

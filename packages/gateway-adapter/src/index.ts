@@ -37,6 +37,8 @@ export { GatewayError, type GatewayErrorCode } from './errors.ts';
 export type { AlertEvent, GatewayEvent, ReceiptEvent, RuntimeEvent } from './events.ts';
 export {
   createGateway,
+  DEADLINE_HEADER,
+  DEFAULT_DEADLINE_MS,
   DEFAULT_SESSION_HEADER,
   DEFAULT_SHUTDOWN_GRACE_MS,
   type Gateway,

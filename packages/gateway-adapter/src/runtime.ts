@@ -144,6 +144,7 @@ export function outcomeOf(status: FinalStatus): Outcome {
       return 'policy';
     case 'provider_error':
     case 'provider_rate_limited':
+    case 'deadline_exceeded':
     case 'alert_failed_closed':
       return 'failure';
     case 'context_length_exceeded':

@@ -140,6 +140,12 @@ export interface HandleOptions {
    * request ends where it is, with status `gateway_shutdown` (503, its own failure domain).
    */
   shutdown?: AbortSignal;
+  /**
+   * When the whole request must be over, on the engine's clock: the upstream's retries and the
+   * guard loop's attempts included. Past it the request ends where it is, with status
+   * `deadline_exceeded` (504). Default: none.
+   */
+  deadline_at_ms?: number;
   /** Streaming: called with each piece of text as the governor releases it. */
   onRelease?: (text: string) => void | Promise<void>;
   /** Simulation of the request phase only: no provider call (status `simulated`). */
@@ -787,20 +793,32 @@ async function respond(
   };
   const signal = options.signal;
   const shutdown = options.shutdown;
-  /** Why the request must end now, if it must: the gateway stopping, or the client gone. */
-  const gone = (): ResponseEvent | null =>
-    shutdown?.aborted === true
-      ? { type: 'shutdown', now_ms: clock.now() }
-      : signal?.aborted === true
-        ? { type: 'client_gone', now_ms: clock.now() }
-        : null;
-  // The upstream call is aborted by either.
-  const ending =
-    shutdown === undefined
-      ? signal
-      : signal === undefined
-        ? shutdown
-        : AbortSignal.any([signal, shutdown]);
+  const deadlineAt = options.deadline_at_ms;
+  // A real clock wakes the request at its deadline, whatever it waits for (a silent upstream);
+  // a manual clock (simulation) checks it at each event, so receipts stay deterministic.
+  const deadline = deadlineAt === undefined ? undefined : new AbortController();
+  const deadlineTimer =
+    deadline === undefined || clock.manual === true
+      ? undefined
+      : setTimeout(
+          () => deadline.abort(new Error('deadline')),
+          Math.max(0, (deadlineAt ?? 0) - clock.now()),
+        );
+  /** Why the request must end now, if it must: the gateway stopping, its deadline, the client gone. */
+  const gone = (): ResponseEvent | null => {
+    const now_ms = clock.now();
+    if (shutdown?.aborted === true) return { type: 'shutdown', now_ms };
+    if (deadlineAt !== undefined && (deadline?.signal.aborted === true || now_ms >= deadlineAt)) {
+      return { type: 'deadline', now_ms };
+    }
+    if (signal?.aborted === true) return { type: 'client_gone', now_ms };
+    return null;
+  };
+  // The upstream call is aborted by any of them.
+  const endings = [signal, shutdown, deadline?.signal].filter(
+    (s): s is AbortSignal => s !== undefined,
+  );
+  const ending = endings.length <= 1 ? endings[0] : AbortSignal.any(endings);
   // A provider that stalls while the governor holds text must not hold the client past
   // max_hold_ms: while it is silent, the clock ticks at half that interval (real clocks only).
   const holdLimit = plan.stream?.max_hold_ms ?? null;
@@ -872,6 +890,7 @@ async function respond(
     }
   } finally {
     clearTimeout(timer);
+    clearTimeout(deadlineTimer);
     await call?.abort('the response phase ended');
   }
 

@@ -48,6 +48,7 @@ export const FinalStatusSchema = StringEnum(
     'tool_call_retry_skipped_after_release',
     'client_disconnected',
     'gateway_shutdown',
+    'deadline_exceeded',
   ],
   { description: 'How the request ended; see the HTTP status mapping in the docs.' },
 );
@@ -163,7 +164,14 @@ export const AttemptRecordSchema = Type.Object(
     index: Type.Integer({ minimum: 0 }),
     model: Type.String(),
     status: StringEnum(
-      ['completed', 'provider_error', 'stream_halted', 'client_disconnected', 'gateway_shutdown'],
+      [
+        'completed',
+        'provider_error',
+        'stream_halted',
+        'client_disconnected',
+        'gateway_shutdown',
+        'deadline_exceeded',
+      ],
       {
         description:
           '`stream_halted`: the governor stopped the stream (see `stream`); `gateway_shutdown`: cut by a shutdown past its grace period.',
@@ -338,6 +346,7 @@ export function failureDomainOf(
       return { scope: 'model', cause: 'alert_sink' };
     case 'provider_error':
     case 'provider_rate_limited':
+    case 'deadline_exceeded':
       return { scope: 'model', cause: 'provider' };
     case 'client_disconnected':
       return { scope: 'session', cause: 'client' };
@@ -593,5 +602,8 @@ export function httpStatusOf(status: FinalStatus, onExhausted: 'block' | 'allow_
     case 'gateway_shutdown':
       // Unavailable, for now: a client may retry elsewhere (or here, once restarted).
       return 503;
+    case 'deadline_exceeded':
+      // A gateway timeout: the upstream (with its retries) did not answer within the deadline.
+      return 504;
   }
 }

@@ -156,6 +156,8 @@ export type ResponseEvent =
   | { type: 'client_gone'; now_ms: number }
   /** The gateway is stopping and this request's grace period is over. */
   | { type: 'shutdown'; now_ms: number }
+  /** The request's total deadline passed (retries and guard attempts included). */
+  | { type: 'deadline'; now_ms: number }
   /** Time passed without output: the stream governor's hold limit may expire. */
   | { type: 'tick'; now_ms: number }
   /** The tool-call scripts ran on the calls `decide_calls` named. */
@@ -293,6 +295,15 @@ export function stepResponse(
       event.now_ms,
       'client_disconnected',
       'the client disconnected',
+    );
+  }
+  if (event.type === 'deadline') {
+    return endedEarly(
+      config,
+      state,
+      event.now_ms,
+      'deadline_exceeded',
+      'the request ran past its deadline',
     );
   }
   if (event.type === 'shutdown') {
@@ -581,7 +592,7 @@ function endedEarly(
   config: ResponseLoopConfig,
   state: ResponseLoopState,
   now_ms: number,
-  status: 'client_disconnected' | 'gateway_shutdown',
+  status: 'client_disconnected' | 'gateway_shutdown' | 'deadline_exceeded',
   why: string,
 ): ResponseStep {
   const attempt = state.current;

@@ -135,6 +135,13 @@ export const ServeConfigSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    deadline_ms: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description:
+          'The longest a chat request may take in all (upstream retries and guard attempts included); past it, 504 deadline_exceeded. Clients may ask for less with x-wardwright-deadline-ms. Default 600000.',
+      }),
+    ),
     models: Type.Array(
       Type.Object(
         {
@@ -497,6 +504,7 @@ export async function loadServeConfig(
     providers,
     ...(store === undefined ? {} : { store }),
     ...(config.auth === undefined ? {} : { auth }),
+    ...(config.deadline_ms === undefined ? {} : { deadlineMs: config.deadline_ms }),
   };
   return {
     gateway,

@@ -1,6 +1,12 @@
-import { type EngineResult, type HandleOptions, InvalidRequestError } from '@wardwright/core';
+import {
+  type Caller,
+  type EngineResult,
+  type HandleOptions,
+  InvalidRequestError,
+} from '@wardwright/core';
 import { bodyTooLargeMessage } from '../bridge/errors.ts';
 import { type GatewayContext, RECEIPT_HEADER } from '../context.ts';
+import { DEADLINE_HEADER } from '../deadline.ts';
 import { readBody } from '../http/body.ts';
 import {
   countFailure,
@@ -46,6 +52,11 @@ export async function chatCompletions(ctx: GatewayContext, request: Request): Pr
   // Looked up again with no await before `track` holds it: a version swapped in while the body
   // was read serves this request, and the one it replaced cannot close under it.
   const runtime = ctx.models.get(parsed.runtime.id) ?? parsed.runtime;
+  const deadline = deadlineOf(ctx, request.headers);
+  if (typeof deadline === 'string') {
+    runtime.counters.rejected++;
+    return errorResponse(400, deadline, 'invalid_request', { param: DEADLINE_HEADER });
+  }
   const { from, ...caller } = callerOf(request.headers, ctx.sessionHeader, body);
   const tooLong = sessionIdProblem({ ...caller, ...(from === undefined ? {} : { from }) });
   if (tooLong !== undefined) {
@@ -58,8 +69,22 @@ export async function chatCompletions(ctx: GatewayContext, request: Request): Pr
   runtime.counters.requests++;
   runtime.requests++;
   return body.stream === true
-    ? streamChat(ctx, request, runtime, body, caller)
-    : wholeChat(ctx, request, runtime, body, caller);
+    ? streamChat(ctx, request, runtime, body, caller, deadline)
+    : wholeChat(ctx, request, runtime, body, caller, deadline);
+}
+
+/** When this request must be over (engine clock): the gateway's limit, or less if asked. */
+function deadlineOf(ctx: GatewayContext, headers: Headers): number | string {
+  const asked = headers.get(DEADLINE_HEADER);
+  let ms = ctx.deadlineMs;
+  if (asked !== null) {
+    const value = Number(asked);
+    if (asked.trim() === '' || !Number.isSafeInteger(value) || value < 1) {
+      return `${DEADLINE_HEADER} must be a positive integer of milliseconds, not ${JSON.stringify(asked.slice(0, 40))}`;
+    }
+    ms = Math.min(ms, value);
+  }
+  return ctx.clock.now() + ms;
 }
 
 /** The gateway is stopping: this one is not started (a retry, elsewhere or later, can help). */
@@ -227,7 +252,8 @@ async function wholeChat(
   request: Request,
   runtime: ModelRuntime,
   body: ChatCompletionBody,
-  caller: ReturnType<typeof callerOf>,
+  caller: Caller,
+  deadline: number,
 ): Promise<Response> {
   let result: EngineResult;
   try {
@@ -236,6 +262,7 @@ async function wholeChat(
         caller,
         signal: request.signal,
         shutdown: ctx.shutdown.signal,
+        deadline_at_ms: deadline,
       }),
     );
   } catch (error) {
@@ -270,7 +297,8 @@ async function streamChat(
   request: Request,
   runtime: ModelRuntime,
   body: ChatCompletionBody,
-  caller: ReturnType<typeof callerOf>,
+  caller: Caller,
+  deadline: number,
 ): Promise<Response> {
   const frames = new ChunkFrames(completionId(), Math.floor(ctx.clock.now() / 1000), runtime.id);
   const includeUsage = body.stream_options?.include_usage === true;
@@ -399,6 +427,7 @@ async function streamChat(
       caller,
       signal: abort.signal,
       shutdown: ctx.shutdown.signal,
+      deadline_at_ms: deadline,
       onRelease,
       onReceiptId: (id) => {
         receiptId = id;
