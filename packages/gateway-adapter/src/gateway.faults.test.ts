@@ -304,3 +304,58 @@ describe('an upstream that rate limits', () => {
     });
   });
 });
+
+describe('an oversized upstream answer', () => {
+  it('is refused past maxResponseBytes, whole or streamed, while other requests succeed', async () => {
+    upstream = await startScriptedUpstream({
+      replies: (body) => {
+        const messages = body.messages as { content: string }[];
+        return messages.at(-1)?.content === 'big'
+          ? { kind: 'stream', chunks: Array.from({ length: 64 }, () => 'x'.repeat(64 * 1024)) }
+          : { kind: 'text', text: 'small' };
+      },
+    });
+    served = await serveGateway({
+      models: [
+        {
+          artifact,
+          provider: openAICompatible({
+            baseURL: upstream.url,
+            maxRetries: 0,
+            maxResponseBytes: 1024 * 1024,
+          }),
+        },
+      ],
+    });
+    const s = served;
+    const ask = (content: string, stream: boolean) =>
+      fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'proxied', stream, messages: [{ role: 'user', content }] }),
+      });
+    const [whole, streamed, ...small] = await Promise.all([
+      ask('big', false),
+      ask('big', true),
+      ...Array.from({ length: 5 }, () => ask('hello', false)),
+    ]);
+    expect(whole.status).toBe(502);
+    const error = ((await whole.json()) as { error: { message: string } }).error;
+    expect(error.message).toContain(
+      "the upstream's answer is over 1048576 bytes (maxResponseBytes)",
+    );
+    const receipt = await receiptOf(s, whole.headers.get('x-wardwright-receipt-id'));
+    expect(receipt.attempts[0]?.error?.status).toBe('upstream_too_large');
+    // A stream already under way ends with a terminal frame saying why.
+    const text = await streamed.text();
+    expect(text).toContain('over 1048576 bytes (maxResponseBytes)');
+    expect(text.length).toBeLessThan(2 * 1024 * 1024);
+    for (const response of small) {
+      expect(response.status).toBe(200);
+      expect(
+        ((await response.json()) as { choices: { message: { content: string } }[] }).choices[0]
+          ?.message.content,
+      ).toBe('small');
+    }
+  });
+});

@@ -50,6 +50,7 @@ export {
 export type { OpenAIErrorBody, OpenAIErrorType } from './openai/errors.ts';
 export { ChatCompletionBodySchema } from './openai/schema.ts';
 export {
+  DEFAULT_MAX_RESPONSE_BYTES,
   DEFAULT_MAX_RETRIES,
   DEFAULT_MAX_RETRY_DELAY_MS,
   DEFAULT_TIMEOUT_MS,

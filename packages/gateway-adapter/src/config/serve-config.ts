@@ -60,6 +60,13 @@ const ProviderConfigSchema = TaggedUnion('kind', [
       ),
       timeout_ms: Type.Optional(Type.Integer({ minimum: 1 })),
       max_retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 10 })),
+      max_response_bytes: Type.Optional(
+        Type.Integer({
+          minimum: 1,
+          description:
+            'The largest answer read from the upstream, whole or streamed. Default 4194304 (4 MiB).',
+        }),
+      ),
       stream_usage: Type.Optional(
         Type.Boolean({
           description:
@@ -395,6 +402,9 @@ export async function loadServeConfig(
           ...(usable === undefined ? {} : { apiKey: usable }),
           ...(provider.timeout_ms === undefined ? {} : { timeoutMs: provider.timeout_ms }),
           ...(provider.max_retries === undefined ? {} : { maxRetries: provider.max_retries }),
+          ...(provider.max_response_bytes === undefined
+            ? {}
+            : { maxResponseBytes: provider.max_response_bytes }),
           ...(provider.stream_usage === undefined ? {} : { streamUsage: provider.stream_usage }),
         });
         break;

@@ -34,6 +34,12 @@ export interface OpenAICompatibleOptions {
   maxRetries?: number;
   /** Cap on one retry delay, whatever `Retry-After` asks. Default 5 000. */
   maxRetryDelayMs?: number;
+  /**
+   * The largest answer read from the upstream, whole or streamed, in bytes: past it the call
+   * fails (`upstream_too_large` for a whole answer; a broken stream) instead of buffering it.
+   * Default 4 MiB (`DEFAULT_MAX_RESPONSE_BYTES`).
+   */
+  maxResponseBytes?: number;
   /** A fetch to use instead of the built-in `node:http(s)` client (keep-alive, one agent each). */
   fetch?: typeof fetch;
   /**
@@ -46,6 +52,7 @@ export interface OpenAICompatibleOptions {
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
 export const DEFAULT_MAX_RETRIES = 2;
+export const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_RETRY_DELAY_MS = 5_000;
 const BASE_BACKOFF_MS = 200;
 const ERROR_BODY_LIMIT = 4096;
@@ -97,6 +104,7 @@ export function openAICompatible(options: OpenAICompatibleOptions): ModelProvide
     'maxRetryDelayMs',
     'fetch',
     'streamUsage',
+    'maxResponseBytes',
   ];
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
@@ -111,6 +119,11 @@ export function openAICompatible(options: OpenAICompatibleOptions): ModelProvide
   }
   const timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
   const maxRetries = nonNegative(options.maxRetries, DEFAULT_MAX_RETRIES, 'maxRetries');
+  const maxResponseBytes = positive(
+    options.maxResponseBytes,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    'maxResponseBytes',
+  );
   const maxDelay = nonNegative(
     options.maxRetryDelayMs,
     DEFAULT_MAX_RETRY_DELAY_MS,
@@ -194,10 +207,17 @@ export function openAICompatible(options: OpenAICompatibleOptions): ModelProvide
       if (!call.stream) {
         let json: unknown;
         try {
-          json = await response.json();
+          json = await response.json(maxResponseBytes);
         } catch (error) {
           timer.clear();
           if (callSignal.aborted) return aborted(callSignal);
+          if (error instanceof AnswerTooLarge) {
+            return withRetries({
+              kind: 'error',
+              status: 'upstream_too_large',
+              message: error.message,
+            });
+          }
           if (timer.fired) {
             return withRetries({
               kind: 'error',
@@ -234,7 +254,7 @@ export function openAICompatible(options: OpenAICompatibleOptions): ModelProvide
       }
       return withRetries({
         kind: 'stream',
-        events: streamEvents(stream, timer, callSignal, scrub),
+        events: streamEvents(stream, timer, callSignal, scrub, maxResponseBytes),
       });
     }
   }
@@ -265,8 +285,10 @@ async function* streamEvents(
   timer: IdleTimer,
   callSignal: AbortSignal,
   scrub: (text: string) => string,
+  maxBytes: number,
 ): AsyncGenerator<ReplyEvent> {
   const decoder = new TextDecoder();
+  let bytes = 0;
   const sse = new SseDecoder();
   const frames: SseEvent[] = [];
   const events: ReplyEvent[] = [];
@@ -291,6 +313,8 @@ async function* streamEvents(
         throw new Error(`the upstream stream broke: ${causeOf(error)}`);
       }
       if (read.done) break;
+      bytes += read.value?.byteLength ?? 0;
+      if (bytes > maxBytes) throw new AnswerTooLarge(maxBytes);
       sse.push(decoder.decode(read.value, { stream: true }), frames);
       for (const frame of frames) {
         if (frame.data === '[DONE]') {
@@ -454,7 +478,8 @@ interface UpstreamAnswer extends HeaderReader {
   discard(): void;
   /** At most `limit` characters of the body. */
   text(limit: number): Promise<string>;
-  json(): Promise<unknown>;
+  /** The body as JSON; throws `AnswerTooLarge` past `limit` bytes (and stops reading). */
+  json(limit: number): Promise<unknown>;
   /** The body's chunks; null when there is no body. */
   reader(): ChunkReader | null;
 }
@@ -479,7 +504,23 @@ function fetchSend(doFetch: typeof fetch, url: string, headers: Record<string, s
       get: (name) => response.headers.get(name),
       discard: () => void response.body?.cancel().catch(() => undefined),
       text: (limit) => boundedText(response, limit),
-      json: () => response.json(),
+      json: async (limit) => {
+        const reader = response.body?.getReader();
+        if (reader === undefined) throw new SyntaxError('no body');
+        const chunks: Uint8Array[] = [];
+        let size = 0;
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          size += value.byteLength;
+          if (size > limit) {
+            await reader.cancel().catch(() => undefined);
+            throw new AnswerTooLarge(limit);
+          }
+          chunks.push(value);
+        }
+        return JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
+      },
       reader: () => response.body?.getReader() ?? null,
     };
   };
@@ -562,10 +603,16 @@ function nodeAnswer(res: IncomingMessage, timer: IdleTimer): UpstreamAnswer {
       }
       return text.slice(0, limit);
     },
-    json: async () => {
+    json: async (limit) => {
       const chunks: Buffer[] = [];
+      let size = 0;
       for await (const chunk of res) {
         timer.arm();
+        size += (chunk as Buffer).byteLength;
+        if (size > limit) {
+          res.destroy();
+          throw new AnswerTooLarge(limit);
+        }
         chunks.push(chunk as Buffer);
       }
       return JSON.parse(
@@ -582,6 +629,14 @@ function nodeAnswer(res: IncomingMessage, timer: IdleTimer): UpstreamAnswer {
       };
     },
   };
+}
+
+/** Past `maxResponseBytes`: the answer is not read further. */
+class AnswerTooLarge extends Error {
+  constructor(limit: number) {
+    super(`the upstream's answer is over ${limit} bytes (maxResponseBytes)`);
+    this.name = 'AnswerTooLarge';
+  }
 }
 
 /** Resolves true after `ms`, or false as soon as `signal` aborts. */
