@@ -83,6 +83,7 @@ export {
   compileHistoryStore,
   countHistory,
   DEFAULT_HISTORY_SCOPE_KEY,
+  DEFAULT_MAX_BYTES,
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_ENTRIES_PER_SCOPE,
   type EvictedEntry,

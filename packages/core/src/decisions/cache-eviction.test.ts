@@ -87,7 +87,7 @@ describe('history store config', () => {
       max_entries_per_scope: 64,
       max_entries: 10_000,
       max_age_ms: null,
-      max_bytes: null,
+      max_bytes: 64 * 1024 * 1024,
     });
     expect(config).toEqual({});
     expect(Object.isFrozen(compileHistoryStore(config))).toBe(true);

@@ -48,7 +48,7 @@ export const HistoryStoreConfigSchema = Type.Object(
       Type.Integer({
         minimum: 1,
         description:
-          'Newest-first prefix of entries whose `entrySizeBytes` sum stays within this. No default.',
+          'Newest-first prefix of entries whose `entrySizeBytes` sum stays within this. Default 67108864 (64 MiB).',
       }),
     ),
   },
@@ -59,6 +59,11 @@ export type HistoryStoreConfig = Static<typeof HistoryStoreConfigSchema>;
 export const DEFAULT_HISTORY_SCOPE_KEY = 'session_id';
 export const DEFAULT_MAX_ENTRIES_PER_SCOPE = 64;
 export const DEFAULT_MAX_ENTRIES = 10_000;
+/**
+ * Counts alone do not bound memory: 10 000 entries of large prompts could hold gigabytes. The
+ * history of a gateway stays within this many bytes (`entrySizeBytes`) unless configured.
+ */
+export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 
 export interface CompiledHistoryStore {
   readonly scope_key: string;
@@ -66,7 +71,7 @@ export interface CompiledHistoryStore {
   readonly max_entries: number;
   /** `null`: no age bound. */
   readonly max_age_ms: number | null;
-  /** `null`: no byte bound. */
+  /** `null`: no byte bound (a hand-built store; `compileHistoryStore` always sets one). */
   readonly max_bytes: number | null;
 }
 
@@ -178,7 +183,7 @@ export function compileHistoryStore(config: unknown): CompiledHistoryStore {
     max_entries_per_scope: parsed.max_entries_per_scope ?? DEFAULT_MAX_ENTRIES_PER_SCOPE,
     max_entries: parsed.max_entries ?? DEFAULT_MAX_ENTRIES,
     max_age_ms: parsed.max_age_ms ?? null,
-    max_bytes: parsed.max_bytes ?? null,
+    max_bytes: parsed.max_bytes ?? DEFAULT_MAX_BYTES,
   });
 }
 
