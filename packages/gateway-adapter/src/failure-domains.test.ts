@@ -1,6 +1,13 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { memoryReceiptStore, type Receipt, webhookAlertSink } from '@wardwright/core';
+import {
+  compileHistoryStore,
+  memoryHistoryStore,
+  memoryReceiptStore,
+  memoryStateStore,
+  type Receipt,
+  webhookAlertSink,
+} from '@wardwright/core';
 import { quickjsSandbox } from '@wardwright/sandbox-quickjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { scriptedProvider } from './providers/scripted.ts';
@@ -163,7 +170,7 @@ describe('a script that fails on one request', () => {
 
     const snapshot = gateway.runtime.snapshot();
     expect(snapshot.models[0]!.failure_domains).toEqual({
-      model: { sandbox: 0, plan: 0, alert_sink: 0, provider: 0 },
+      model: { sandbox: 0, plan: 0, alert_sink: 0, provider: 0, store: 0 },
       session: { script: 1, client: 0 },
       gateway: { shutdown: 0 },
     });
@@ -183,15 +190,37 @@ describe('a script that fails on one request', () => {
 
 describe('an engine that throws', () => {
   it('answers 500 and counts a plan failure against the model', async () => {
-    const store = memoryReceiptStore<Receipt>();
     const errors: string[] = [];
+    // A history whose reads throw (a corrupted index): the engine itself fails, which is not a
+    // verdict on the request. (A failed *write* is a store failure instead: 503 store_failed.)
+    const history = memoryHistoryStore(compileHistoryStore({}));
     served = await serveGateway({
-      models: [{ artifact: blockArtifact, provider: scriptedProvider({ text: 'x' }) }],
-      receipts: {
-        ...store,
-        append: async () => {
-          throw new Error('disk full');
+      models: [
+        {
+          artifact: {
+            ...blockArtifact,
+            request_rules: [
+              {
+                kind: 'history',
+                id: 'busy',
+                scope: 'session_id',
+                threshold: 1000,
+                actions: [{ action: 'alert', severity: 'info' }],
+              },
+            ],
+          },
+          provider: scriptedProvider({ text: 'x' }),
         },
+      ],
+      store: {
+        receipts: memoryReceiptStore<Receipt>(),
+        historyFor: () => ({
+          entries: () => {
+            throw new Error('disk full');
+          },
+          insert: (entry, now) => history.insert(entry, now),
+        }),
+        statesFor: () => memoryStateStore(),
       },
       onError: (_error, where) => errors.push(where),
     });

@@ -71,7 +71,7 @@ describe('failures inside the gateway', () => {
     return { ...store, append: async () => Promise.reject(new Error('disk full')) };
   };
 
-  it('answers 500 in the OpenAI shape and reports to onError when the receipt store fails', async () => {
+  it('answers 503 store_failed in the OpenAI shape and reports to onError when the receipt store fails', async () => {
     const errors: string[] = [];
     gateway = await createGateway({
       receipts: failingStore(),
@@ -81,13 +81,13 @@ describe('failures inside the gateway', () => {
     const post = (body: string) =>
       gateway!.fetch(new Request('http://gw/v1/chat/completions', { method: 'POST', body }));
     const whole = await post(chatBody());
-    expect(whole.status).toBe(500);
+    expect(whole.status).toBe(503);
     expect(await whole.json()).toEqual({
       error: {
-        message: 'internal gateway error',
-        type: 'server_error',
+        message: expect.stringMatching(/^the receipt store failed a write: .*disk full/),
+        type: 'overloaded_error',
         param: null,
-        code: 'internal_error',
+        code: 'store_failed',
       },
     });
     // Blocked: nothing is released, so the failure is still a status of its own.
@@ -98,12 +98,12 @@ describe('failures inside the gateway', () => {
         messages: [{ role: 'user', content: 'drop table t' }],
       }),
     );
-    expect(stream.status).toBe(500);
+    expect(stream.status).toBe(503);
     expect(errors).toHaveLength(2);
     expect(errors[0]).toContain('disk full');
   });
 
-  it('ends a started stream with an internal-error terminal event when the store fails at the end', async () => {
+  it('ends a started stream with a store_failed terminal event when the store fails at the end', async () => {
     const errors: unknown[] = [];
     gateway = await createGateway({
       receipts: failingStore(),
@@ -119,7 +119,7 @@ describe('failures inside the gateway', () => {
     expect(response.status).toBe(200);
     const frames = sseData(await response.text());
     expect(frames.at(-1)).toBe('[DONE]');
-    expect(JSON.parse(frames.at(-2)!).error.code).toBe('internal_error');
+    expect(JSON.parse(frames.at(-2)!).error.code).toBe('store_failed');
     expect(errors).toHaveLength(1);
   });
 });

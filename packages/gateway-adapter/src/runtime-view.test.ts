@@ -224,7 +224,7 @@ describe('GET /v1/wardwright/runtime', () => {
         client_disconnected: 1,
       },
       failure_domains: {
-        model: { sandbox: 0, plan: 0, alert_sink: 0, provider: 1 },
+        model: { sandbox: 0, plan: 0, alert_sink: 0, provider: 1, store: 0 },
         session: { script: 1, client: 1 },
         gateway: { shutdown: 0 },
       },

@@ -92,7 +92,7 @@ export type FailureDomain =
       session_id: string | null;
     };
 
-export type ModelFailureCause = 'sandbox' | 'plan' | 'alert_sink' | 'provider';
+export type ModelFailureCause = 'sandbox' | 'plan' | 'alert_sink' | 'provider' | 'store';
 export type SessionFailureCause = 'script' | 'client';
 
 export interface FailureDomainCounts {
@@ -177,6 +177,7 @@ function isFailure(domain: FailureDomain | Receipt['final']['failure_domain']): 
     case 'plan':
     case 'alert_sink':
     case 'provider':
+    case 'store':
     case 'script':
       return true;
     case 'client':
@@ -358,7 +359,7 @@ export function newCounters(): ModelCounters {
     by_status: {},
     restarts: 0,
     failure_domains: {
-      model: { sandbox: 0, plan: 0, alert_sink: 0, provider: 0 },
+      model: { sandbox: 0, plan: 0, alert_sink: 0, provider: 0, store: 0 },
       session: { script: 0, client: 0 },
       gateway: { shutdown: 0 },
     },

@@ -70,6 +70,7 @@ import {
   startResponse,
   stepResponse,
 } from './response-loop.ts';
+import { guardedHistory, guardedStates, written } from './store-failure.ts';
 import {
   type HistoryStore,
   memoryHistoryStore,
@@ -247,8 +248,9 @@ export function createEngine(options: EngineOptions): Engine {
   const plan = options.plan;
   const provider = modelProvider(options.provider);
   const clock = options.clock ?? systemClock;
-  const history = options.history ?? memoryHistoryStore(plan.history);
-  const states = options.states ?? memoryStateStore();
+  // A store that fails a write fails the request closed (see store-failure.ts).
+  const history = guardedHistory(options.history ?? memoryHistoryStore(plan.history));
+  const states = guardedStates(options.states ?? memoryStateStore());
   const recordUsage = options.record_resource_usage ?? true;
   const onError =
     options.onError ?? ((error, where) => console.error(`wardwright: ${where}:`, error));
@@ -643,7 +645,10 @@ export function createEngine(options: EngineOptions): Engine {
     if (options.alert_outbox !== undefined) {
       await Promise.all([...queues.values()].map((queue) => queue.flush()));
     }
-    if (options.receipts !== undefined) await options.receipts.append(receipt);
+    if (options.receipts !== undefined) {
+      const store = options.receipts;
+      await written('receipt', () => store.append(receipt));
+    }
     if (options.onDecision !== undefined) {
       try {
         // A hook may be async; its rejection is reported like a throw, never left unhandled.

@@ -12,7 +12,12 @@ export type WardwrightErrorCode =
   | 'policy_load_failed'
   | 'shadow_diverged'
   /** A resource the call needs cannot be used: a missing driver, a closed or newer store. */
-  | 'unavailable';
+  | 'unavailable'
+  /**
+   * A store failed a write the request depends on (receipt, history, state): the request fails
+   * closed, nothing is acknowledged. `cause` holds the store's error.
+   */
+  | 'store_failed';
 
 const baseMarker = Symbol.for('wardwright.error');
 

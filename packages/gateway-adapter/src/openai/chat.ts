@@ -3,6 +3,7 @@ import {
   type EngineResult,
   type HandleOptions,
   InvalidRequestError,
+  WardwrightError,
 } from '@wardwright/core';
 import { bodyTooLargeMessage } from '../bridge/errors.ts';
 import { type GatewayContext, RECEIPT_HEADER } from '../context.ts';
@@ -120,6 +121,44 @@ function track<T>(ctx: GatewayContext, runtime: ModelRuntime, run: () => Promise
   };
   running.then(done, done);
   return running;
+}
+
+function isStoreFailure(error: unknown): error is WardwrightError {
+  return WardwrightError.isInstance(error) && error.code === 'store_failed';
+}
+
+/** A store failed a write: counted against the model, reported, and nothing acknowledged. */
+function countStoreFailure(
+  ctx: GatewayContext,
+  runtime: ModelRuntime,
+  error: WardwrightError,
+): void {
+  countFailure(
+    runtime.counters,
+    ctx.sessions,
+    {
+      scope: 'model',
+      cause: 'store',
+      model: { id: runtime.id, version: runtime.version },
+      session_id: null,
+      detail: error.message.slice(0, 200),
+    },
+    ctx.clock.now(),
+    null,
+  );
+  ctx.onError(error, 'chat completion: a store failed a write');
+}
+
+/** 503: the request failed closed, its answer withheld; retrying later (or elsewhere) may work. */
+function storeFailedResponse(
+  ctx: GatewayContext,
+  runtime: ModelRuntime,
+  error: WardwrightError,
+): Response {
+  countStoreFailure(ctx, runtime, error);
+  return errorResponse(503, error.message, 'store_failed', {
+    headers: { 'retry-after': ctx.retryAfter },
+  });
 }
 
 /** The engine threw (not a verdict on the request): the model's plan is failing. */
@@ -270,6 +309,7 @@ async function wholeChat(
       runtime.counters.rejected++;
       return invalidRequest(error);
     }
+    if (isStoreFailure(error)) return storeFailedResponse(ctx, runtime, error);
     planFailed(ctx, runtime, error);
     throw error;
   }
@@ -406,16 +446,30 @@ async function streamChat(
         respond(invalidRequest(error));
         return;
       }
+      if (isStoreFailure(error)) {
+        respond(storeFailedResponse(ctx, runtime, error));
+        return;
+      }
       planFailed(ctx, runtime, error);
       ctx.onError(error, 'chat completion');
       respond(errorResponse(500, 'internal gateway error', 'internal_error'));
       return;
     }
-    planFailed(ctx, runtime, error);
-    ctx.onError(error, 'chat completion stream');
+    const storeFailure = isStoreFailure(error);
+    if (storeFailure) countStoreFailure(ctx, runtime, error);
+    else {
+      planFailed(ctx, runtime, error);
+      ctx.onError(error, 'chat completion stream');
+    }
     if (closed) return;
     try {
-      write(errorFrame(errorBody('internal gateway error', 'server_error', 'internal_error')));
+      write(
+        errorFrame(
+          storeFailure
+            ? errorBody((error as Error).message, 'server_error', 'store_failed')
+            : errorBody('internal gateway error', 'server_error', 'internal_error'),
+        ),
+      );
       write(DONE_FRAME);
       controller.close();
     } catch {
