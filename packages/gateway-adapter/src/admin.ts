@@ -197,10 +197,17 @@ export async function getReceipt(ctx: GatewayContext, id: string): Promise<Respo
     );
   }
   const receipt = await ctx.receipts.get(decoded);
-  if (receipt === undefined) {
-    return errorResponse(404, `no receipt \`${shown(decoded)}\` in the store`, 'receipt_not_found');
+  if (receipt !== undefined) return jsonResponse(receipt);
+  // Promised to a client before it was written: still being decided, or its process died.
+  const pending = ctx.pending?.get(decoded);
+  if (pending !== undefined) {
+    return jsonResponse({
+      object: 'wardwright.pending_receipt',
+      ...pending,
+      final: { status: pending.status },
+    });
   }
-  return jsonResponse(receipt);
+  return errorResponse(404, `no receipt \`${shown(decoded)}\` in the store`, 'receipt_not_found');
 }
 
 /** An id as a message quotes it: at most 200 characters. */

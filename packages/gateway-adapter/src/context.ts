@@ -1,6 +1,6 @@
 import type { Clock, Receipt, ReceiptStore } from '@wardwright/core';
 import type { Authenticator } from './auth.ts';
-import type { GatewayAlertStore } from './durable/alert-records.ts';
+import type { GatewayAlertStore, PendingReceipts } from './durable/alert-records.ts';
 import type { EventBus } from './events.ts';
 import type { ModelRegistry } from './registry.ts';
 import type { ModelRuntime, SessionTracker } from './runtime.ts';
@@ -21,6 +21,8 @@ export interface GatewayContext {
   readonly receipts: ReceiptStore<Receipt>;
   /** The durable alert records, when the store keeps them. */
   readonly alerts: GatewayAlertStore | undefined;
+  /** The journal of receipts promised before they are written, when the store keeps one. */
+  readonly pending: PendingReceipts | undefined;
   readonly events: EventBus;
   /** `Retry-After` seconds on a 503. */
   readonly retryAfter: string;

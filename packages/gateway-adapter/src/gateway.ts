@@ -28,7 +28,7 @@ import { type AuthOptions, createAuthenticator } from './auth.ts';
 import { DEFAULT_MAX_BODY_BYTES, newRequestId, REQUEST_ID_HEADER } from './bridge/errors.ts';
 import { type GatewayContext, RECEIPT_HEADER } from './context.ts';
 import { DEADLINE_HEADER, DEFAULT_DEADLINE_MS } from './deadline.ts';
-import type { GatewayAlertStore } from './durable/alert-records.ts';
+import type { GatewayAlertStore, PendingReceipts } from './durable/alert-records.ts';
 import { GatewayError } from './errors.ts';
 import { EventBus, ModelEvents } from './events.ts';
 import { chatCompletions, unauthorized } from './openai/chat.ts';
@@ -115,6 +115,8 @@ export interface GatewayStore {
    * listed and redriven. Without it alert queues live in memory.
    */
   readonly alerts?: GatewayAlertStore;
+  /** The journal of receipts promised before they are written (a stream's first byte). */
+  readonly pending?: PendingReceipts;
 }
 
 export interface GatewayRuntime {
@@ -282,6 +284,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     sessions,
     receipts,
     alerts: options.store?.alerts,
+    pending: options.store?.pending,
     events,
     retryAfter: String(options.retryAfterSeconds ?? 1),
     heartbeatMs: options.heartbeatMs ?? 15_000,

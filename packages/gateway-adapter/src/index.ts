@@ -26,6 +26,8 @@ export type {
   AlertRecordQuery,
   AlertRecordStatus,
   GatewayAlertStore,
+  PendingReceipt,
+  PendingReceipts,
 } from './durable/alert-records.ts';
 export type { SqliteDriverName } from './durable/sqlite-driver.ts';
 export {

@@ -244,4 +244,42 @@ describe('wardwright serve on SIGTERM', () => {
       });
     }
   }, 90_000);
+
+  it('SIGKILL mid-stream, restart: every receipt id a client received resolves', async () => {
+    const upstream = await slowUpstream(1000); // ten seconds per answer
+    const serving = await startServe('killed', upstream.url, 10_000);
+    // Streams whose first byte (and receipt id) went out, still running when the process dies.
+    const streams = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        fetch(`${serving.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            model: 'slow',
+            stream: true,
+            messages: [{ role: 'user', content: 'hi' }],
+          }),
+        }),
+      ),
+    );
+    const ids = streams.map((r) => r.headers.get('x-wardwright-receipt-id'));
+    for (const id of ids) expect(id).toMatch(/^rcpt_/);
+    serving.child.kill('SIGKILL');
+    await serving.exit;
+    for (const r of streams) await r.text().catch(() => '');
+
+    const again = await startServe('killed', upstream.url, 10_000);
+    for (const id of ids) {
+      const response = await fetch(`${again.url}/v1/wardwright/receipts/${id}`);
+      expect(response.status, String(id)).toBe(200);
+      expect(await response.json()).toMatchObject({
+        object: 'wardwright.pending_receipt',
+        receipt_id: id,
+        model: { id: 'slow', version: '1' },
+        final: { status: 'interrupted' },
+      });
+    }
+    again.child.kill('SIGTERM');
+    await again.exit;
+  }, 90_000);
 });

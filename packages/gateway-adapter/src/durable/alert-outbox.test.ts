@@ -113,3 +113,38 @@ describe('the SQLite alert outbox', () => {
     await store.close();
   });
 });
+
+describe('the pending-receipt journal', () => {
+  it('a receipt clears its promise; a reopen marks what a dead process left interrupted', async () => {
+    const path = freshPath();
+    const store = await openSqliteStore({ path });
+    const promise = (receipt_id: string) =>
+      store.pending.begin({
+        receipt_id,
+        model: { id: 'm', version: '1' },
+        session_id: 's',
+        created_at_ms: 5,
+      });
+    promise('rcpt_done');
+    promise('rcpt_cut');
+    expect(store.pending.get('rcpt_cut')).toMatchObject({ status: 'pending', session_id: 's' });
+    await store.receipts.append({
+      receipt_id: 'rcpt_done',
+      created_at_ms: 5,
+      model: { id: 'm', version: '1' },
+      session_id: 's',
+      final: { status: 'completed' },
+    } as never);
+    expect(store.pending.get('rcpt_done')).toBeUndefined();
+    await store.close();
+    const reopened = await openSqliteStore({ path });
+    expect(reopened.pending.get('rcpt_cut')).toEqual({
+      receipt_id: 'rcpt_cut',
+      model: { id: 'm', version: '1' },
+      session_id: 's',
+      created_at_ms: 5,
+      status: 'interrupted',
+    });
+    await reopened.close();
+  });
+});

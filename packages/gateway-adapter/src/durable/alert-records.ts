@@ -50,3 +50,21 @@ export interface GatewayAlertStore {
 
 export const DEFAULT_ALERT_LIST_LIMIT = 100;
 export const MAX_ALERT_LIST_LIMIT = 1000;
+
+/**
+ * A receipt promised but not written yet: a stream's first byte (and its receipt id) went out
+ * before the request was decided. `interrupted`: the process that promised it died first.
+ */
+export interface PendingReceipt {
+  receipt_id: string;
+  model: { id: string; version: string };
+  session_id: string | null;
+  created_at_ms: number;
+  status: 'pending' | 'interrupted';
+}
+
+/** The journal of promised receipts: written before a stream's first byte, cleared by its receipt. */
+export interface PendingReceipts {
+  begin(pending: Omit<PendingReceipt, 'status'>): void;
+  get(receipt_id: string): PendingReceipt | undefined;
+}

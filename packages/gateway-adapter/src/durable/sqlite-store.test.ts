@@ -194,7 +194,7 @@ describe('openSqliteStore: schema and options', () => {
     const error = await openSqliteStore({ path }).catch((e: unknown) => e);
     expect(WardwrightError.isInstance(error)).toBe(true);
     expect((error as WardwrightError).code).toBe('unavailable');
-    expect((error as Error).message).toMatch(/schema version 99, newer than .* knows \(2\)/);
+    expect((error as Error).message).toMatch(/schema version 99, newer than .* knows \(3\)/);
 
     await expect(
       openSqliteStore({

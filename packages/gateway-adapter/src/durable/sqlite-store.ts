@@ -24,6 +24,7 @@ import {
   DEFAULT_ALERT_LIST_LIMIT,
   type GatewayAlertStore,
   MAX_ALERT_LIST_LIMIT,
+  type PendingReceipts,
 } from './alert-records.ts';
 import { openSqlite, type SqliteDatabase, type SqliteDriverName } from './sqlite-driver.ts';
 
@@ -66,6 +67,12 @@ export interface SqliteStore<R extends StoredReceipt = StoredReceipt> {
   statesFor(model_id: string): StateStore;
   /** The alert outbox and its records (dead letters, redrive, an alert's fate by receipt). */
   readonly alerts: GatewayAlertStore;
+  /**
+   * Receipts promised before they are written (a stream's id goes out with its first byte):
+   * each receipt's append clears its entry; on open, entries a dead process left are
+   * `interrupted`, so every id a client received resolves.
+   */
+  readonly pending: PendingReceipts;
   /** Run retention now; resolves to the number of receipts deleted. */
   prune(): number;
   close(): Promise<void>;
@@ -116,6 +123,15 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX alerts_by_status ON alerts (status, model_id, enqueued_at_ms);
    CREATE INDEX alerts_by_receipt ON alerts (receipt_id);`,
+  // Receipts promised to a client (a stream's first byte went out) and not written yet.
+  `CREATE TABLE pending_receipts (
+     receipt_id TEXT PRIMARY KEY,
+     created_at_ms REAL NOT NULL,
+     model_id TEXT NOT NULL,
+     model_version TEXT NOT NULL,
+     session_id TEXT,
+     status TEXT NOT NULL
+   );`,
 ];
 
 const PRUNE_EVERY = 256;
@@ -153,6 +169,13 @@ function createStore<R extends StoredReceipt>(
   const insertReceipt = db.prepare(
     'INSERT INTO receipts (receipt_id, created_at_ms, model_id, session_id, status, body) VALUES (?, ?, ?, ?, ?, ?)',
   );
+  // What a process that died left promised is now interrupted.
+  db.exec("UPDATE pending_receipts SET status = 'interrupted' WHERE status = 'pending'");
+  const beginPending = db.prepare(
+    "INSERT OR IGNORE INTO pending_receipts (receipt_id, created_at_ms, model_id, model_version, session_id, status) VALUES (?, ?, ?, ?, ?, 'pending')",
+  );
+  const endPending = db.prepare('DELETE FROM pending_receipts WHERE receipt_id = ?');
+  const getPending = db.prepare('SELECT * FROM pending_receipts WHERE receipt_id = ?');
   const hasReceipt = db.prepare('SELECT 1 AS found FROM receipts WHERE receipt_id = ?');
   const getReceipt = db.prepare('SELECT body FROM receipts WHERE receipt_id = ?');
   const putHistory = db.prepare(
@@ -197,15 +220,23 @@ function createStore<R extends StoredReceipt>(
       if (hasReceipt.get(receipt.receipt_id) !== undefined) {
         throw duplicateReceipt(receipt.receipt_id);
       }
-      // One statement is one transaction: committed (in the WAL) when run() returns.
-      insertReceipt.run(
-        receipt.receipt_id,
-        receipt.created_at_ms,
-        receipt.model.id,
-        receipt.session_id,
-        receipt.final.status,
-        JSON.stringify(receipt),
-      );
+      // The receipt and the end of its promise, in one transaction (committed when it returns).
+      db.exec('BEGIN');
+      try {
+        insertReceipt.run(
+          receipt.receipt_id,
+          receipt.created_at_ms,
+          receipt.model.id,
+          receipt.session_id,
+          receipt.final.status,
+          JSON.stringify(receipt),
+        );
+        endPending.run(receipt.receipt_id);
+        db.exec('COMMIT');
+      } catch (error) {
+        db.exec('ROLLBACK');
+        throw error;
+      }
       if (++sincePrune >= PRUNE_EVERY) prune();
     },
     async get(receipt_id) {
@@ -257,6 +288,24 @@ function createStore<R extends StoredReceipt>(
     driver: db.driver,
     receipts,
     alerts,
+    pending: {
+      begin(p) {
+        open();
+        beginPending.run(p.receipt_id, p.created_at_ms, p.model.id, p.model.version, p.session_id);
+      },
+      get(receipt_id) {
+        open();
+        const row = getPending.get(receipt_id);
+        if (row === undefined) return undefined;
+        return {
+          receipt_id: row.receipt_id as string,
+          model: { id: row.model_id as string, version: row.model_version as string },
+          session_id: (row.session_id as string | null) ?? null,
+          created_at_ms: Number(row.created_at_ms),
+          status: row.status === 'interrupted' ? 'interrupted' : 'pending',
+        };
+      },
+    },
     historyFor(model_id, config) {
       open();
       const memory = memoryHistoryStore(config);

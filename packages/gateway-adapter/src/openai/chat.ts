@@ -329,6 +329,32 @@ async function wholeChat(
   );
 }
 
+/**
+ * Writes a stream's receipt id to the pending journal before the id goes out. Without a
+ * journal the id is sent as it is (the receipt follows when the stream ends); if the journal
+ * fails a write, the id is not sent — a client must never hold an id that cannot resolve.
+ */
+function promise(
+  ctx: GatewayContext,
+  runtime: ModelRuntime,
+  receipt_id: string,
+  caller: Caller,
+): boolean {
+  if (ctx.pending === undefined) return true;
+  try {
+    ctx.pending.begin({
+      receipt_id,
+      model: { id: runtime.id, version: runtime.version },
+      session_id: caller.session_id ?? null,
+      created_at_ms: ctx.clock.now(),
+    });
+    return true;
+  } catch (error) {
+    ctx.onError(error, 'chat completion: the pending-receipt journal failed a write');
+    return false;
+  }
+}
+
 /** Thrown into the engine from `onRelease` when the client's stream is gone. */
 class StreamClosed extends Error {}
 
@@ -388,12 +414,13 @@ async function streamChat(
       started = true;
       write(frames.role());
       // Headers go out with the first released text, the receipt id among them (the engine
-      // tells it before any rule runs).
+      // tells it before any rule runs) — promised in the store's journal first, so the id
+      // resolves even if the process dies before the receipt is written.
+      const promised = receiptId !== undefined && promise(ctx, runtime, receiptId, caller);
       respond(
         new Response(stream, {
           status: 200,
-          headers:
-            receiptId === undefined ? SSE_HEADERS : { ...SSE_HEADERS, [RECEIPT_HEADER]: receiptId },
+          headers: promised ? { ...SSE_HEADERS, [RECEIPT_HEADER]: receiptId! } : SSE_HEADERS,
         }),
       );
     }
