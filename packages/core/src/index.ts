@@ -32,6 +32,7 @@ export {
   type NormalizedAction,
   NormalizedActionSchema,
   normalizeAction,
+  MAX_ACTION_TEXT,
   parseActions,
   type RuleAction,
   RuleActionSchema,

@@ -1,4 +1,4 @@
-import type { AlertDeadLetter, AlertQueue, OutboxEntry } from '@wardwright/core';
+import type { AlertDeadLetter, AlertQueue } from '@wardwright/core';
 import { bodyTooLargeMessage } from './bridge/errors.ts';
 import type { GatewayContext } from './context.ts';
 import {
@@ -6,6 +6,7 @@ import {
   DEFAULT_ALERT_LIST_LIMIT,
   type GatewayAlertStore,
   MAX_ALERT_LIST_LIMIT,
+  outboxEntryOf,
 } from './durable/alert-records.ts';
 import { readBody } from './http/body.ts';
 import { errorResponse, jsonResponse } from './openai/errors.ts';
@@ -121,7 +122,7 @@ export async function redrive(ctx: GatewayContext, request: Request): Promise<Re
       ctx.models
         .get(record.model_id)
         ?.engine.alert_queues.get(record.sink)
-        ?.restore([entryOf(record)], now);
+        ?.restore([outboxEntryOf(record)], now);
     }
   } else {
     data = memoryDeadLetters(ctx, { ...parsed, limit: MAX_ALERT_LIST_LIMIT });
@@ -129,7 +130,7 @@ export async function redrive(ctx: GatewayContext, request: Request): Promise<Re
       ctx.models
         .get(record.model_id)
         ?.engine.alert_queues.get(record.sink)
-        ?.restore([{ ...entryOf(record), attempts: 0, next_attempt_at_ms: now }], now);
+        ?.restore([{ ...outboxEntryOf(record), attempts: 0, next_attempt_at_ms: now }], now);
     }
   }
   return jsonResponse({ object: 'list', redriven: data.length, data });
@@ -211,18 +212,6 @@ function recordOfLetter(model_id: string, sink: string, letter: AlertDeadLetter)
     reason: letter.reason,
     error: letter.error ?? null,
     updated_at_ms: letter.dead_lettered_at_ms,
-  };
-}
-
-function entryOf(record: AlertRecord): OutboxEntry {
-  return {
-    sink: record.sink,
-    key: record.idempotency_key,
-    alert: record.alert,
-    receipt_id: record.receipt_id,
-    enqueued_at_ms: record.enqueued_at_ms,
-    attempts: record.attempts,
-    next_attempt_at_ms: record.next_attempt_at_ms,
   };
 }
 

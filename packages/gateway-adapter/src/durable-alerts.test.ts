@@ -1,11 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { type Receipt, webhookAlertSink } from '@wardwright/core';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { AlertRecord } from './durable/alert-records.ts';
@@ -14,6 +12,7 @@ import { createGateway } from './gateway.ts';
 import { serve } from './node.ts';
 import { scriptedProvider } from './providers/scripted.ts';
 import type { RuntimeSnapshot } from './runtime.ts';
+import { spawnServe } from './testing/serve-cli.ts';
 
 /**
  * Alerts that survive: a webhook that is down longer than the retry schedule leaves every alert
@@ -325,43 +324,7 @@ describe('without a durable store', () => {
 // SIGKILL with alerts queued toward a slow webhook
 // ---------------------------------------------------------------------------------------------
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-const cli = resolve(here, '../../cli/bin/wardwright.js');
-const builtCli = resolve(here, '../../cli/dist/cli.js');
-
-interface Serving {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<void>;
-}
-
-async function startServe(config: string): Promise<Serving> {
-  if (!existsSync(builtCli)) throw new Error(`${builtCli} is missing: run \`npm run build\``);
-  const child = spawn(process.execPath, [cli, 'serve', '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-    out += text;
-  });
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
-    out += text;
-  });
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  cleanup.push(async () => {
-    child.kill('SIGKILL');
-    await exited;
-  });
-  const url = await vi.waitFor(
-    () => {
-      const match = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (match === null) throw new Error(`not serving yet:\n${out}`);
-      return match[1]!;
-    },
-    { timeout: 30_000, interval: 50 },
-  );
-  return { child, url, exited };
-}
+const startServe = (config: string) => spawnServe(config, (step) => cleanup.push(step));
 
 /** Every receipt's alerts the receipt says were queued, by idempotency key, paging the store. */
 async function queuedKeys(base: string): Promise<Map<string, string>> {
@@ -385,8 +348,9 @@ async function queuedKeys(base: string): Promise<Map<string, string>> {
 describe('a gateway killed with alerts queued', () => {
   it('delivers, after a restart, every alert its receipts say was queued (or lists it dead)', async () => {
     const hook = await webhook();
-    // About ten deliveries a second: most alerts are still queued when the gateway dies.
-    hook.set({ kind: 'slow', delay_ms: 100 });
+    // Two deliveries a second (one at a time): sending 60 requests would have to take 30 s for
+    // all to be delivered before the kill, even on a slow, busy machine.
+    hook.set({ kind: 'slow', delay_ms: 500 });
     await writeFile(
       join(dir, 'pager.json'),
       JSON.stringify(
@@ -421,7 +385,7 @@ describe('a gateway killed with alerts queued', () => {
     const before = await queuedKeys(first.url);
     expect(before.size).toBe(requests);
     first.child.kill('SIGKILL');
-    await first.exited;
+    await first.exit;
     const deliveredBeforeKill = hook.received.size;
     // The kill left alerts owed: the test would prove nothing otherwise.
     expect(deliveredBeforeKill).toBeLessThan(requests);

@@ -1,14 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Receipt } from '@wardwright/core';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { openSqliteStore } from './durable/sqlite-store.ts';
+import { type ServingCli, spawnServe } from './testing/serve-cli.ts';
 
 /**
  * Graceful shutdown through the real CLI: SIGTERM with requests and streams in flight lets them
@@ -22,10 +21,6 @@ afterAll(async () => {
   for (const step of cleanup.reverse()) await step();
   rmSync(dir, { recursive: true, force: true });
 });
-
-const here = fileURLToPath(new URL('.', import.meta.url));
-const cli = resolve(here, '../../cli/bin/wardwright.js');
-const builtCli = resolve(here, '../../cli/dist/cli.js');
 
 const WORDS = 10;
 
@@ -98,15 +93,7 @@ async function slowUpstream(delayMs: number): Promise<{ url: string; received: (
 
 const answer = Array.from({ length: WORDS }, (_, i) => `w${i + 1} `).join('');
 
-interface Serving {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-  exit: Promise<number | null>;
-}
-
-async function startServe(name: string, upstream: string, graceMs: number): Promise<Serving> {
-  if (!existsSync(builtCli)) throw new Error(`${builtCli} is missing: run \`npm run build\``);
+async function startServe(name: string, upstream: string, graceMs: number): Promise<ServingCli> {
   await writeFile(
     join(dir, `${name}.artifact.json`),
     JSON.stringify({
@@ -125,30 +112,7 @@ async function startServe(name: string, upstream: string, graceMs: number): Prom
       store: { path: `${name}.db` },
     }),
   );
-  const child = spawn(process.execPath, [cli, 'serve', '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-    out += text;
-  });
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
-    out += text;
-  });
-  const exit = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  cleanup.push(async () => {
-    child.kill('SIGKILL');
-    await exit;
-  });
-  const url = await vi.waitFor(
-    () => {
-      const match = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (match === null) throw new Error(`not serving yet:\n${out}`);
-      return match[1]!;
-    },
-    { timeout: 30_000, interval: 50 },
-  );
-  return { child, url, output: () => out, exit };
+  return spawnServe(config, (step) => cleanup.push(step));
 }
 
 interface Answer {

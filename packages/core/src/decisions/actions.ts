@@ -10,6 +10,13 @@ import { assertNever } from '../util/assert-never.ts';
  * annotations and state events, with every conflict explained.
  */
 
+/**
+ * The longest message or reason an action may carry. A hostile policy script could otherwise
+ * return megabytes per alert, and an alert queue holds up to its capacity of them (the default
+ * idempotency key repeats the message too).
+ */
+export const MAX_ACTION_TEXT = 4096;
+
 const common = {
   rule_id: Type.String({ minLength: 1, description: 'The rule that asked for the action.' }),
   priority: Type.Optional(
@@ -17,7 +24,10 @@ const common = {
       description: 'Lower applies first (is more important). Default depends on the action.',
     }),
   ),
-  message: Type.Optional(Type.String({ description: 'Shown in receipts.' })),
+  // Bounded: a policy script writes these, and alert queues, outboxes and receipts keep them.
+  message: Type.Optional(
+    Type.String({ maxLength: MAX_ACTION_TEXT, description: 'Shown in receipts.' }),
+  ),
 };
 
 function variant<A extends string, P extends Record<string, TSchema>>(action: A, extra: P) {
@@ -44,10 +54,14 @@ const own = {
   alert: {
     severity: Type.Optional(AlertSeveritySchema),
     idempotency_key: Type.Optional(
-      Type.String({ minLength: 1, description: 'Alerts with the same key are delivered once.' }),
+      Type.String({
+        minLength: 1,
+        maxLength: 512,
+        description: 'Alerts with the same key are delivered once.',
+      }),
     ),
   },
-  block: { reason: Type.Optional(Type.String()) },
+  block: { reason: Type.Optional(Type.String({ maxLength: MAX_ACTION_TEXT })) },
   restrict_routes: {
     allowed_targets: Type.Array(Type.String({ minLength: 1 }), {
       minItems: 1,

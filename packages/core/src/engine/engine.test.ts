@@ -808,6 +808,11 @@ describe('engine: scripts', () => {
         'invalid_output',
       ],
       ['function decide() { return undefined; }', 'invalid_output'],
+      // An alert message past MAX_ACTION_TEXT: queues and outboxes keep what a script says.
+      [
+        'function decide() { return { actions: [{ action: "alert", message: "x".repeat(5000) }] }; }',
+        'invalid_output',
+      ],
       ['function decide() { return { actions: [], extra: "x".repeat(100000) }; }', 'output_limit'],
     ];
     for (const [source, kind] of cases) {

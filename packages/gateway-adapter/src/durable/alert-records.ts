@@ -1,4 +1,4 @@
-import type { Alert, AlertOutbox } from '@wardwright/core';
+import type { Alert, AlertOutbox, OutboxEntry } from '@wardwright/core';
 
 /**
  * The durable side of a gateway's alerts: the outbox each model's queues write through, and
@@ -46,6 +46,19 @@ export interface GatewayAlertStore {
   redrive(query: AlertRecordQuery, now_ms: number): Promise<AlertRecord[]>;
   /** Every alert a request raised, with its current status. */
   ofReceipt(receipt_id: string): Promise<AlertRecord[]>;
+}
+
+/** A record as the outbox entry a queue restores. */
+export function outboxEntryOf(record: AlertRecord): OutboxEntry {
+  return {
+    sink: record.sink,
+    key: record.idempotency_key,
+    alert: record.alert,
+    receipt_id: record.receipt_id,
+    enqueued_at_ms: record.enqueued_at_ms,
+    attempts: record.attempts,
+    next_attempt_at_ms: record.next_attempt_at_ms,
+  };
 }
 
 export const DEFAULT_ALERT_LIST_LIMIT = 100;

@@ -24,6 +24,7 @@ import {
   DEFAULT_ALERT_LIST_LIMIT,
   type GatewayAlertStore,
   MAX_ALERT_LIST_LIMIT,
+  outboxEntryOf,
   type PendingReceipts,
 } from './alert-records.ts';
 import { openSqlite, type SqliteDatabase, type SqliteDriverName } from './sqlite-driver.ts';
@@ -501,18 +502,7 @@ function alertStore(
         },
         pending(sink) {
           open();
-          return pending.all(model_id, sink).map((row) => {
-            const record = recordOf(row);
-            return {
-              sink: record.sink,
-              key: record.idempotency_key,
-              alert: record.alert,
-              receipt_id: record.receipt_id,
-              enqueued_at_ms: record.enqueued_at_ms,
-              attempts: record.attempts,
-              next_attempt_at_ms: record.next_attempt_at_ms,
-            };
-          });
+          return pending.all(model_id, sink).map((row) => outboxEntryOf(recordOf(row)));
         },
       };
     },
